@@ -1,0 +1,48 @@
+# distillwatch: two commands do all the set-up.
+#   make run   creates .venv, installs pinned dependencies and the Delta jars, runs the main job
+#   make test  the same set-up, then the test suite
+PY        ?= python3
+VENV      := .venv
+BIN       := $(VENV)/bin
+DELTA_VER := 4.4.0
+JARS      := .jars
+ARGS      ?=
+
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+export SPARK_LOCAL_IP := 127.0.0.1
+
+.PHONY: run test bench lint jars venv clean
+
+$(BIN)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel setuptools
+	$(BIN)/pip install -q -c requirements.lock -e '.[test]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+# Delta's JVM side, fetched once from Maven Central into .jars/ (spark.jars points at it),
+# so later sessions start without any download.
+$(JARS)/.done:
+	mkdir -p $(JARS)
+	cd /tmp && mvn -q -B dependency:copy -Dartifact=io.delta:delta-spark_4.1_2.13:$(DELTA_VER) -DoutputDirectory=$(abspath $(JARS))
+	cd /tmp && mvn -q -B dependency:copy -Dartifact=io.delta:delta-storage:$(DELTA_VER) -DoutputDirectory=$(abspath $(JARS))
+	touch $@
+
+jars: $(JARS)/.done
+
+run: venv jars
+	$(BIN)/distillwatch run-local $(ARGS)
+
+test: venv jars
+	$(BIN)/pytest -q $(ARGS)
+
+bench: venv jars
+	$(BIN)/python -m bench.run $(ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf data bench/out .pytest_cache

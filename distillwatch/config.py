@@ -1,0 +1,151 @@
+"""Layered configuration: ``conf/base.yaml`` plus ``conf/<env>.yaml``, parsed once into
+frozen typed objects. Unknown keys anywhere are an error, so a typo never silently
+falls back to a default.
+
+Each pipeline area owns one section (a dataclass below). To add a setting, add the
+field to its dataclass and the key to ``conf/base.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONF_DIR_ENV = "DISTILLWATCH_CONF_DIR"
+
+
+class ConfigError(ValueError):
+    """Configuration is malformed: unknown key, wrong type, missing file."""
+
+
+@dataclass(frozen=True)
+class SparkConf:
+    master: str | None = "local[*]"
+    app_name: str = "distillwatch"
+    shuffle_partitions: int = 8
+    driver_memory: str = "6g"
+    jars_dir: str | None = None
+    local_metastore: bool = True
+    extra_conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PathsConf:
+    landing: str = "data/world/landing"
+    lakehouse: str = "data/lakehouse"
+    mlflow_tracking_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestConf:
+    max_lateness_days: int = 3
+    max_future_skew_minutes: int = 15
+    exchange_globs: tuple[str, ...] = ("*.jsonl.gz", "*.jsonl", "*.parquet")
+
+
+@dataclass(frozen=True)
+class SimulateConf:
+    start: str = "2026-02-01"
+    days: int = 14
+    scale: float = 0.01
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class Config:
+    spark: SparkConf
+    paths: PathsConf
+    database: str
+    ingest: IngestConf
+    simulate: SimulateConf
+    env: str = "local"
+
+
+def repo_conf_dir() -> Path:
+    """The ``conf/`` folder: ``$DISTILLWATCH_CONF_DIR`` or the one beside the packages."""
+    env = os.environ.get(CONF_DIR_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "conf"
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "extra_conf":
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and build nested dataclasses."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(non_none[0], value, where)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return _build(tp, value, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping")
+        return {str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list")
+        inner = args[0] if args else Any
+        items = [_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+    if tp is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected int, got {value!r}")
+    return value
+
+
+def _build(cls: Any, raw: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in raw.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def load_config(env: str = "local", conf_dir: Path | None = None) -> Config:
+    """Parse ``base.yaml`` and the overrides of ``env`` into a frozen :class:`Config`."""
+    conf_dir = conf_dir or repo_conf_dir()
+    base_file = conf_dir / "base.yaml"
+    env_file = conf_dir / f"{env}.yaml"
+    if not base_file.is_file():
+        raise ConfigError(f"missing configuration file {base_file}")
+    if not env_file.is_file():
+        known = sorted(p.stem for p in conf_dir.glob("*.yaml") if p.stem != "base")
+        raise ConfigError(f"unknown environment {env!r}: no {env_file} (known: {known})")
+    raw = yaml.safe_load(base_file.read_text()) or {}
+    raw = _deep_merge(raw, yaml.safe_load(env_file.read_text()) or {})
+    raw["env"] = env
+    return _build(Config, raw, "conf")  # type: ignore[no-any-return]

@@ -1,0 +1,139 @@
+"""The landing contract (see ``docs/data-contract.md``) as explicit Spark schemas.
+
+Other systems write the landing folder; these schemas are the enforcement of its field
+names and types. Unknown extra fields in a record are tolerated and ignored (they are
+simply not in the schema).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql.types import (
+    BooleanType,
+    DateType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+SIGNUP_PATHS = ("self_serve", "education", "security_research", "startup_program", "enterprise", "cloud_partner")
+INDICATOR_TYPES = ("ip_prefix", "asn", "payment_fp", "email_domain", "tls_fp", "user_agent", "prompt_example")
+LABELS = ("distillation", "benign")
+
+
+def _s(name: str, tp: object, nullable: bool = True) -> StructField:
+    return StructField(name, tp, nullable)  # type: ignore[arg-type]
+
+
+# One API exchange, as the gateway logs it. ``ts`` stays a string here: its parsing is a
+# validation step with its own quarantine reason.
+EXCHANGE_FIELDS: tuple[tuple[str, object, bool], ...] = (
+    ("request_id", StringType(), True),
+    ("ts", StringType(), True),
+    ("account_id", StringType(), True),
+    ("api_key_id", StringType(), True),
+    ("model", StringType(), True),
+    ("client_ip", StringType(), True),
+    ("user_agent", StringType(), False),
+    ("tls_fp", StringType(), False),
+    ("prompt", StringType(), True),
+    ("system_prompt", StringType(), False),
+    ("input_tokens", LongType(), True),
+    ("output_tokens", LongType(), True),
+    ("n_messages", IntegerType(), True),
+    ("n_tools", IntegerType(), True),
+    ("tool_calls", IntegerType(), True),
+    ("has_image", BooleanType(), True),
+    ("thinking", BooleanType(), True),
+    ("status", IntegerType(), True),
+    ("latency_ms", LongType(), True),
+)
+"""(name, landing type, required)."""
+
+EXCHANGE_REQUIRED = tuple(n for n, _, req in EXCHANGE_FIELDS if req)
+EXCHANGE_COUNT_FIELDS = ("input_tokens", "output_tokens", "n_messages", "n_tools", "tool_calls", "latency_ms")
+
+EXCHANGE_SCHEMA = StructType([_s(n, t) for n, t, _ in EXCHANGE_FIELDS])
+"""Typed landing schema of an exchange record (JSON or Parquet)."""
+
+EXCHANGE_TEXT_SCHEMA = StructType([_s(n, StringType()) for n, _, _ in EXCHANGE_FIELDS])
+"""Every field as raw text: tells a missing field from one of the wrong type."""
+
+BRONZE_EXCHANGES_SCHEMA = StructType(
+    [_s(n, TimestampType() if n == "ts" else t, not req) for n, t, req in EXCHANGE_FIELDS]
+    + [
+        _s("event_date", DateType(), False),
+        _s("delivery_date", DateType(), False),
+        _s("source_file", StringType(), False),
+        _s("ingested_at", TimestampType(), False),
+    ]
+)
+"""One accepted exchange: the contract fields, ``ts`` parsed, plus lineage."""
+
+ACCOUNT_SCHEMA = StructType(
+    [
+        _s("account_id", StringType()),
+        _s("org_id", StringType()),
+        _s("created_at", TimestampType()),
+        _s("billing_country", StringType()),
+        _s("signup_path", StringType()),
+        _s("payment_fp", StringType()),
+        _s("email_domain", StringType()),
+        _s("verified", BooleanType()),
+    ]
+)
+ACCOUNT_REQUIRED = ("account_id", "created_at", "signup_path", "email_domain")
+
+IP_INTEL_SCHEMA = StructType(
+    [
+        _s("prefix", StringType()),
+        _s("asn", LongType()),
+        _s("asn_org", StringType()),
+        _s("country", StringType()),
+        _s("is_hosting", BooleanType()),
+        _s("is_proxy", BooleanType()),
+    ]
+)
+IP_INTEL_REQUIRED = ("prefix",)
+
+THREAT_INTEL_SCHEMA = StructType(
+    [
+        _s("indicator_type", StringType()),
+        _s("value", StringType()),
+        _s("actor", StringType()),
+        _s("source", StringType()),
+        _s("confidence", DoubleType()),
+        _s("first_seen", DateType()),
+    ]
+)
+THREAT_INTEL_REQUIRED = ("indicator_type", "value", "actor", "confidence")
+
+MODEL_RELEASE_SCHEMA = StructType([_s("model", StringType()), _s("released_at", TimestampType())])
+MODEL_RELEASE_REQUIRED = ("model", "released_at")
+
+LABEL_SCHEMA = StructType(
+    [
+        _s("account_id", StringType()),
+        _s("label", StringType()),
+        _s("actor", StringType()),
+        _s("campaign", StringType()),
+        _s("decided_at", TimestampType()),
+    ]
+)
+LABEL_REQUIRED = ("account_id", "label", "decided_at")
+
+QUARANTINE_SCHEMA = StructType(
+    [
+        _s("source", StringType(), False),
+        _s("delivery_date", DateType(), False),
+        _s("source_file", StringType(), False),
+        _s("raw", StringType()),
+        _s("reason", StringType(), False),
+        _s("request_id", StringType()),
+        _s("ingested_at", TimestampType(), False),
+    ]
+)
+"""One record that could not be accepted, with its raw text and the reason."""

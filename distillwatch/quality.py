@@ -1,0 +1,353 @@
+"""Write–audit–publish: the data-quality gate every daily table goes through.
+
+``publish_day`` stages a day, validates it with the table's Great Expectations suite
+(``conf/expectations/<table>.yaml``) on the Spark DataFrame itself, records every
+expectation in ``dq_results`` and the GX Data Docs site, and only then replaces the day
+in the published table. A failed critical expectation raises :class:`QualityGateFailed`
+and leaves the published table exactly as it was. ``validate_table`` runs a suite on an
+already published day (``distillwatch validate``).
+
+Cost: the staged day is read back from its Delta folder and persisted once
+(:func:`_stage`); GX then bundles the column aggregates of all expectations into a few
+Spark jobs over that cached copy (uniqueness is one extra shuffle per key), so validation
+does not rescan storage per expectation. The volume baseline counts only the trailing
+days of the target table (partition-pruned).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, DateType, StringType, StructField, StructType, TimestampType
+
+from distillwatch import tables
+from distillwatch.config import repo_conf_dir
+from distillwatch.context import JobContext
+from distillwatch.lakehouse import Lakehouse
+from pipelines.quality import (
+    ExpectationOutcome,
+    SuiteSpec,
+    VolumeBaseline,
+    failure_message,
+    load_suite,
+    run_parameters,
+    summarize_result,
+    to_gx_suite,
+    volume_baseline,
+)
+
+log = logging.getLogger(__name__)
+
+# No usage statistics (no network) and no chatty GX logs, whoever imports this first.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+DQ_RESULTS_SCHEMA = StructType(
+    [
+        StructField("run_id", StringType(), False),
+        StructField("table_name", StringType(), False),
+        StructField("event_date", DateType(), False),
+        StructField("expectation", StringType(), False),
+        StructField("expectation_type", StringType(), False),
+        StructField("column_name", StringType(), True),
+        StructField("critical", BooleanType(), False),
+        StructField("success", BooleanType(), False),
+        StructField("observed_value", StringType(), True),
+        StructField("details", StringType(), True),
+        StructField("mode", StringType(), False),
+        StructField("validated_at", TimestampType(), False),
+    ]
+)
+"""One row of ``dq_results``: one expectation of one validation run of one table-day."""
+
+
+class QualityGateFailed(RuntimeError):
+    """A staged day failed at least one critical expectation; nothing was published."""
+
+    def __init__(self, result: GateResult) -> None:
+        super().__init__(failure_message(result.table, result.day, result.failed_critical))
+        self.result = result
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of validating one table-day: every expectation, and whether it was published."""
+
+    run_id: str
+    table: str
+    day: str
+    outcomes: tuple[ExpectationOutcome, ...]
+    row_count: int
+    published: bool
+    baseline: str
+    staging_path: str | None = None
+    data_docs: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Every critical expectation succeeded (warnings never block)."""
+        return not self.failed_critical
+
+    @property
+    def failed_critical(self) -> tuple[ExpectationOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.critical and not o.success)
+
+    @property
+    def failed_warnings(self) -> tuple[ExpectationOutcome, ...]:
+        return tuple(o for o in self.outcomes if not o.critical and not o.success)
+
+
+# -- public API ---------------------------------------------------------------------
+def publish_day(
+    ctx: JobContext, df: DataFrame, table: str, day: str | dt.date, date_col: str = "event_date"
+) -> GateResult:
+    """Stage ``df`` (one day of ``table``), validate it, record results, publish if clean.
+
+    Publication is ``ctx.lake.replace_day`` of exactly the validated (staged) rows: one
+    atomic Delta commit. Raises :class:`QualityGateFailed` when any critical
+    expectation fails; the target table then keeps its previous version untouched.
+    """
+    day_ = _as_date(day)
+    spec = _suite(ctx, table)
+    run_id = _new_run_id(table, day_)
+    path = _staging_path(ctx, table, day_, run_id)
+    staged = _stage(ctx, df, path)
+    try:
+        outcomes, row_count, baseline, docs = _audit(ctx, spec, staged, day_, date_col, run_id, mode="publish")
+        passed = all(o.success for o in outcomes if o.critical)
+        if passed:
+            ctx.lake.replace_day(staged, table, day_.isoformat(), date_col)
+            log.info("published %s %s (%d rows, run %s)", table, day_, row_count, run_id)
+    finally:
+        staged.unpersist()
+    result = GateResult(
+        run_id, table, day_.isoformat(), tuple(outcomes), row_count, passed, baseline.describe(), path, docs
+    )
+    if not passed:
+        if not ctx.cfg.quality.keep_failed_staging:
+            _delete_path(ctx, path)
+        raise QualityGateFailed(result)
+    _delete_path(ctx, path)
+    return GateResult(
+        run_id, table, day_.isoformat(), tuple(outcomes), row_count, True, baseline.describe(), None, docs
+    )
+
+
+def validate_table(ctx: JobContext, table: str, day: str | dt.date) -> GateResult:
+    """Run ``table``'s suite on its published ``day`` and record the results (never publishes)."""
+    day_ = _as_date(day)
+    spec = _suite(ctx, table)
+    run_id = _new_run_id(table, day_)
+    data = ctx.lake.read(table).where(F.col(spec.date_column) == F.lit(day_))
+    # Validation makes several passes; cache the day once for all of them.
+    data = data.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        outcomes, row_count, baseline, docs = _audit(
+            ctx, spec, data, day_, spec.date_column, run_id, mode="validate"
+        )
+    finally:
+        data.unpersist()
+    return GateResult(run_id, table, day_.isoformat(), tuple(outcomes), row_count, False, baseline.describe(), None, docs)
+
+
+# -- the audit ------------------------------------------------------------------------
+def _audit(
+    ctx: JobContext, spec: SuiteSpec, data: DataFrame, day: dt.date, date_col: str, run_id: str, mode: str
+) -> tuple[list[ExpectationOutcome], int, VolumeBaseline, str | None]:
+    conf = ctx.cfg.quality
+    counts = _trailing_counts(ctx.lake, spec.table, date_col, day, conf.volume_window_days)
+    baseline = volume_baseline(counts, conf)
+    actors = _known_actors(ctx.lake) if "known_actors" in spec.parameters else []
+    params = run_parameters(day, conf, baseline, actors)
+    outcomes, docs = _run_gx(ctx, spec, data, params, run_id)
+    row_count = data.count()  # served from the cache
+    _record(ctx, spec.table, day, run_id, outcomes, mode)
+    failed = [o for o in outcomes if not o.success]
+    for o in failed:
+        log.log(logging.ERROR if o.critical else logging.WARNING, "%s %s: %s", spec.table, day, o.line())
+    return outcomes, row_count, baseline, docs
+
+
+def _gx_context(docs_dir: Path | None) -> Any:
+    """An ephemeral GX context: in-memory stores, no analytics, no progress bars."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    sites: dict[str, Any] = {}
+    if docs_dir is not None:
+        sites["local_site"] = {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+        data_docs_sites=sites,
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _run_gx(
+    ctx: JobContext, spec: SuiteSpec, data: DataFrame, params: dict[str, Any], run_id: str
+) -> tuple[list[ExpectationOutcome], str | None]:
+    """Validate ``data`` with the suite through a GX checkpoint (results + Data Docs)."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    conf = ctx.cfg.quality
+    docs_dir = _docs_dir(ctx.lake, conf.data_docs_dir)
+    context = _gx_context(docs_dir)
+    # persist=False: the caller caches the day once, in one place.
+    source = context.data_sources.add_spark("distillwatch", persist=False)
+    batch_def = source.add_dataframe_asset(spec.table).add_batch_definition_whole_dataframe("day")
+    suite = context.suites.add(to_gx_suite(spec, spec.table))
+    vd = context.validation_definitions.add(gx.ValidationDefinition(name=run_id, data=batch_def, suite=suite))
+    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_dir else []
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name=f"{spec.table}_gate",
+            validation_definitions=[vd],
+            actions=actions,
+            result_format={"result_format": "BASIC", "partial_unexpected_count": conf.partial_unexpected_count},
+        )
+    )
+    run = checkpoint.run(
+        batch_parameters={"dataframe": data},
+        expectation_parameters=params,
+        run_id=RunIdentifier(run_name=run_id),
+    )
+    by_name = {e.name: e for e in spec.expectations}
+    redacted = set(conf.redacted_columns)
+    outcomes: list[ExpectationOutcome] = []
+    for suite_result in run.run_results.values():
+        for r in suite_result.results:
+            e = by_name[r.expectation_config.meta["name"]]
+            info = r.exception_info or {}
+            exc = info.get("exception_message") if info.get("raised_exception") else None
+            result = dict(r.result or {})
+            if e.column in redacted:
+                result.pop("partial_unexpected_list", None)
+            observed, details = summarize_result(e, result, exc)
+            outcomes.append(
+                ExpectationOutcome(e.name, e.type, e.column, e.critical, bool(r.success) and not exc, observed, details)
+            )
+    missing = set(by_name) - {o.name for o in outcomes}
+    if missing:  # GX dropped an expectation: treat as failed, never as passed
+        for name in sorted(missing):
+            e = by_name[name]
+            outcomes.append(ExpectationOutcome(e.name, e.type, e.column, e.critical, False, "error: no result"))
+    order = {e.name: i for i, e in enumerate(spec.expectations)}
+    outcomes.sort(key=lambda o: order[o.name])
+    return outcomes, (str(docs_dir / "index.html") if docs_dir else None)
+
+
+# -- lakehouse helpers ---------------------------------------------------------------
+def _suite(ctx: JobContext, table: str) -> SuiteSpec:
+    return load_suite(repo_conf_dir(), table, ctx.cfg.quality.redacted_columns)
+
+
+def _as_date(day: str | dt.date) -> dt.date:
+    if isinstance(day, dt.datetime):
+        return day.date()
+    if isinstance(day, dt.date):
+        return day
+    try:
+        return dt.date.fromisoformat(day)
+    except ValueError as exc:
+        raise ValueError(f"day must be YYYY-MM-DD, got {day!r}") from exc
+
+
+def _new_run_id(table: str, day: dt.date) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{table}-{day.isoformat()}-{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def _staging_path(ctx: JobContext, table: str, day: dt.date, run_id: str) -> str:
+    return f"{ctx.lake.root}/{ctx.cfg.quality.staging_dir}/{table}/{day.isoformat()}/{run_id}"
+
+
+def _stage(ctx: JobContext, df: DataFrame, path: str) -> DataFrame:
+    """Write the day to its staging Delta folder and return it read back, persisted.
+
+    The one place a staged day is cached: GX's metric passes, the row count and the
+    publishing write all read this copy, so ``df`` is computed exactly once and what is
+    published is exactly what was validated.
+    """
+    df.write.format("delta").mode("overwrite").save(path)
+    staged = ctx.spark.read.format("delta").load(path).persist(StorageLevel.MEMORY_AND_DISK)
+    return staged
+
+
+def _delete_path(ctx: JobContext, path: str) -> None:
+    """Remove a staging folder through Hadoop FS (works for local and cloud roots)."""
+    jvm = ctx.spark.sparkContext._jvm  # noqa: SLF001
+    hpath = jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
+    hpath.getFileSystem(ctx.spark.sparkContext._jsc.hadoopConfiguration()).delete(hpath, True)  # noqa: SLF001
+
+
+def _docs_dir(lake: Lakehouse, rel: str) -> Path | None:
+    if "://" in lake.root:
+        # GX's filesystem site needs a local folder; cloud roots need a store backend
+        # of their own (TupleS3StoreBackend...), not configured yet.
+        log.warning("Data Docs skipped: lakehouse root %s is not a local folder", lake.root)
+        return None
+    return lake.local_dir(*Path(rel).parts)
+
+
+def _trailing_counts(lake: Lakehouse, table: str, date_col: str, day: dt.date, window: int) -> list[int]:
+    """Row counts of the trailing ``window`` published days of ``table`` (days present only).
+
+    Reads only those partitions; the result has at most ``window`` rows.
+    """
+    if not lake.exists(table):
+        return []
+    first = day - dt.timedelta(days=window)
+    rows = (
+        lake.read(table)
+        .where((F.col(date_col) >= F.lit(first)) & (F.col(date_col) < F.lit(day)))
+        .groupBy(date_col)
+        .count()
+        .collect()
+    )
+    return [int(r["count"]) for r in rows]
+
+
+def _known_actors(lake: Lakehouse) -> list[str]:
+    """Distinct actors of the threat_intel dimension (a small table: collect is bounded)."""
+    if not lake.exists(tables.THREAT_INTEL):
+        log.warning("no %s table: every non-null actor will fail the known-actor check", tables.THREAT_INTEL)
+        return []
+    rows = lake.read(tables.THREAT_INTEL).where(F.col("actor").isNotNull()).select("actor").distinct().collect()
+    return sorted(str(r[0]) for r in rows)
+
+
+def _record(
+    ctx: JobContext, table: str, day: dt.date, run_id: str, outcomes: Sequence[ExpectationOutcome], mode: str
+) -> None:
+    """Append the run's outcomes to ``dq_results`` (insert-only MERGE: a retried write is a no-op)."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = [
+        (run_id, table, day, o.name, o.type, o.column, o.critical, o.success, o.observed, o.details, mode, now)
+        for o in outcomes
+    ]
+    df = ctx.spark.createDataFrame(rows, DQ_RESULTS_SCHEMA)
+    ctx.lake.create_if_missing(tables.DQ_RESULTS, DQ_RESULTS_SCHEMA, partition_by=("event_date",))
+    ctx.lake.insert_new(
+        df, tables.DQ_RESULTS, keys=("run_id", "expectation"), prune=F.col("t.event_date") == F.lit(day)
+    )

@@ -59,12 +59,37 @@ class SimulateConf:
 
 
 @dataclass(frozen=True)
+class QualityConf:
+    """Data-quality gates (suites live in ``conf/expectations/<table>.yaml``)."""
+
+    # Volume: the day's row count against the median of the trailing published days.
+    volume_window_days: int = 7
+    # With fewer published days than this the volume check has no baseline (passes).
+    volume_min_history_days: int = 3
+    # Below median * min_ratio is a collapse; above median * max_ratio a spike.
+    volume_min_ratio: float = 0.5
+    volume_max_ratio: float = 3.0
+    # Freshness: a complete day's latest ts reaches at least day end minus this.
+    freshness_lag_hours: float = 6.0
+    # How many offending values a failed expectation reports (never for redacted columns).
+    partial_unexpected_count: int = 5
+    # Columns whose values must never reach dq_results or Data Docs.
+    redacted_columns: tuple[str, ...] = ("prompt", "system_prompt")
+    # Under the lakehouse: staged days and the Data Docs site.
+    staging_dir: str = "_staging"
+    data_docs_dir: str = "dq/data_docs"
+    # A staged day that failed its gate is kept for inspection (a passed one is removed).
+    keep_failed_staging: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     spark: SparkConf
     paths: PathsConf
     database: str
     ingest: IngestConf
     simulate: SimulateConf
+    quality: QualityConf = field(default_factory=QualityConf)
     env: str = "local"
 
 

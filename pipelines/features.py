@@ -1,0 +1,236 @@
+"""silver_exchanges of one event date -> account_daily_features (one row per account per day).
+
+Every feature of day D reads only silver rows of D (themselves enriched point-in-time)
+and model releases up to D. Cross-account features (infrastructure sharing, near-
+duplicate share, synchronisation) group on the shared value, never join accounts
+pairwise, so their cost grows with exchanges, not with accounts squared. Hub values
+(a mobile carrier's prefix, a popular user agent) simply give large counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from pipelines.silver import INTEL_KEYS
+
+SHARED_VALUES: dict[str, str] = {
+    "n_accounts_same_prefix": "ip_prefix",
+    "n_accounts_same_payment": "payment_fp",
+    "n_accounts_same_tls": "tls_fp",
+    "n_accounts_same_user_agent": "user_agent",
+    "n_accounts_same_email_domain": "email_domain",
+}
+SYNC_KEYS = ("payment_fp", "ip_prefix")
+
+
+def _entropy(counts_df: DataFrame, keys: list[str], name: str) -> DataFrame:
+    """Shannon entropy (bits) of the ``n`` column over ``keys`` per account."""
+    w = Window.partitionBy(*keys)
+    p = F.col("n") / F.sum("n").over(w)
+    return counts_df.withColumn("_p", p).groupBy(*keys).agg((-F.sum(F.col("_p") * F.log2("_p"))).alias(name))
+
+
+def _share(cond: Column) -> Column:
+    return F.avg(F.coalesce(cond, F.lit(False)).cast("double"))
+
+
+def _base(s: DataFrame, newest_model: Column) -> DataFrame:
+    """Per-account aggregates that need one pass over the account's exchanges."""
+    return s.groupBy("account_id").agg(
+        F.count(F.lit(1)).alias("n_exchanges"),
+        F.sum("input_tokens").alias("input_tokens"),
+        F.sum("output_tokens").alias("output_tokens"),
+        F.countDistinct(F.hour("ts")).alias("active_hours"),
+        (F.countDistinct(F.hour("ts")) / F.lit(24.0)).alias("hour_coverage"),
+        (F.countDistinct("template_hash") / F.count(F.lit(1))).alias("distinct_templates_per_exchange"),
+        _share(F.col("cot_elicitation")).alias("cot_share"),
+        _share(F.col("rubric_grading")).alias("rubric_share"),
+        _share(F.col("sensitive_rewrite")).alias("sensitive_share"),
+        F.avg("n_messages").cast("double").alias("mean_turns"),
+        _share(F.col("n_tools") > 0).alias("tools_share"),
+        F.avg("tool_calls").cast("double").alias("mean_tool_calls"),
+        _share(F.col("has_image")).alias("image_share"),
+        _share(F.col("thinking")).alias("thinking_share"),
+        F.avg("output_tokens").cast("double").alias("mean_output_tokens"),
+        (F.sum("output_tokens") / F.nullif(F.sum("input_tokens"), F.lit(0)))
+        .cast("double")
+        .alias("output_input_ratio"),
+        _share(F.col("status").between(400, 499)).alias("error_4xx_share"),
+        _share(F.col("status") == 429).alias("rate_limited_share"),
+        _share(F.col("model") == newest_model).alias("newest_model_share"),
+        _share(F.col("is_new_model")).alias("new_model_share"),
+        F.max("account_created_at").alias("_created"),
+        F.max("signup_path").alias("signup_path"),
+        F.max(F.col("verified").cast("double")).alias("verified"),
+        _share(F.col("ip_country") != F.col("billing_country")).alias("country_mismatch_share"),
+        _share(F.col("is_hosting")).alias("hosting_ip_share"),
+        _share(F.col("is_proxy")).alias("proxy_ip_share"),
+        F.countDistinct("ip_prefix").alias("n_prefixes"),
+        F.countDistinct("asn").alias("n_asns"),
+        F.count_if(F.size("intel_types") > 0).alias("intel_matches"),
+        F.max("intel_confidence").alias("intel_max_confidence"),
+        *[F.count_if(F.array_contains("intel_types", t)).alias(f"intel_matches_{t}") for t in INTEL_KEYS],
+    )
+
+
+def _timing(s: DataFrame) -> DataFrame:
+    """Hour-of-day entropy, and the coefficient of variation and burstiness of inter-arrival gaps.
+
+    ``gap_cv`` = std/mean of the gaps in seconds; ``burstiness`` = (std - mean)/(std + mean)
+    (-1 periodic, 0 Poisson, towards 1 bursty). Null with fewer than two gaps.
+    """
+    hours = _entropy(s.groupBy("account_id", F.hour("ts").alias("h")).agg(F.count(F.lit(1)).alias("n")),
+                     ["account_id"], "hour_entropy")  # fmt: skip
+    w = Window.partitionBy("account_id").orderBy("ts", "request_id")
+    gaps = s.select(
+        "account_id",
+        (F.col("ts").cast("double") - F.lag(F.col("ts").cast("double")).over(w)).alias("gap"),
+    ).where(F.col("gap").isNotNull())
+    stats = gaps.groupBy("account_id").agg(
+        F.count(F.lit(1)).alias("_n"), F.avg("gap").alias("_mu"), F.stddev_pop("gap").alias("_sd")
+    )
+    ok = (F.col("_n") >= 2) & (F.col("_mu") > 0)
+    stats = stats.select(
+        "account_id",
+        F.when(ok, F.col("_sd") / F.col("_mu")).alias("gap_cv"),
+        F.when(ok, (F.col("_sd") - F.col("_mu")) / (F.col("_sd") + F.col("_mu"))).alias("burstiness"),
+    )
+    return hours.join(stats, "account_id", "left")
+
+
+def _content(s: DataFrame) -> DataFrame:
+    """Template and capability concentration, and the near-duplicate share.
+
+    An exchange is a near-duplicate when its exact template or one of its LSH band keys
+    was used that day by at least one other account (grouping on the band key).
+    """
+    tmpl = s.groupBy("account_id", "template_hash").agg(F.count(F.lit(1)).alias("n"))
+    tw = Window.partitionBy("account_id")
+    top_t = tmpl.groupBy("account_id").agg((F.max("n") / F.sum("n")).alias("top_template_share"))
+    t_ent = _entropy(tmpl, ["account_id"], "template_entropy")
+
+    cap = s.groupBy("account_id", "capability").agg(F.count(F.lit(1)).alias("n"))
+    c_ent = _entropy(cap, ["account_id"], "capability_entropy")
+    rank = Window.partitionBy("account_id").orderBy(F.col("n").desc(), F.col("capability"))
+    top_c = (
+        cap.withColumn("_share", F.col("n") / F.sum("n").over(tw))
+        .withColumn("_rn", F.row_number().over(rank))
+        .where("_rn = 1")
+        .select(
+            "account_id",
+            F.col("capability").alias("top_capability"),
+            F.col("_share").alias("top_capability_share"),
+        )
+    )
+
+    keys = (
+        s.select("account_id", "template_hash", F.explode(F.array_union(F.array(F.col("template_hash")), "lsh_bands")).alias("k"))
+        .where(F.col("k").isNotNull())
+        .distinct()
+    )  # fmt: skip
+    shared_keys = keys.groupBy("k").agg(F.countDistinct("account_id").alias("_acc")).where("_acc >= 2")
+    dup_templates = keys.join(shared_keys, "k", "left_semi").select("account_id", "template_hash").distinct()
+    near = (
+        tmpl.join(dup_templates.withColumn("_dup", F.lit(True)), ["account_id", "template_hash"], "left")
+        .groupBy("account_id")
+        .agg((F.sum(F.when(F.col("_dup"), F.col("n")).otherwise(0)) / F.sum("n")).alias("near_dup_share"))
+    )
+    return (
+        top_t.join(t_ent, "account_id")
+        .join(c_ent, "account_id")
+        .join(top_c, "account_id")
+        .join(near, "account_id")
+    )
+
+
+def _sharing(s: DataFrame) -> DataFrame:
+    """For each shared value kind: the most other accounts active that day on one of the account's values.
+
+    Free-mail e-mail domains are not shared infrastructure and count 0.
+    """
+    out = s.select("account_id").distinct()
+    for name, column in SHARED_VALUES.items():
+        value = F.col(column)
+        if column == "email_domain":
+            value = F.when(~F.coalesce(F.col("is_free_mail"), F.lit(False)), value)
+        pairs = s.select("account_id", value.alias("v")).where(F.col("v").isNotNull()).distinct()
+        counts = pairs.groupBy("v").agg(F.count(F.lit(1)).alias("_n"))
+        per_acc = pairs.join(counts, "v").groupBy("account_id").agg((F.max("_n") - 1).alias(name))
+        out = out.join(per_acc, "account_id", "left")
+    return out.fillna(0, subset=list(SHARED_VALUES))
+
+
+def sync_by(s: DataFrame, key: str) -> DataFrame:
+    """Lockstep of the accounts sharing one ``key`` value, per (account, value).
+
+    Over the group's active minutes in time order: ``evenness`` (normalised entropy of
+    minutes per member), ``exclusivity`` (share of minutes with exactly one member
+    active) and ``switching`` (share of consecutive exclusive minutes whose member
+    differs). Their product is 1 for accounts taking turns round-robin minute by minute
+    and low for independent users. A group has at most 1440 minutes, so hub values stay cheap.
+    """
+    am = (
+        s.where(F.col(key).isNotNull())
+        .select(F.col(key).alias("v"), "account_id", F.date_trunc("minute", "ts").alias("m"))
+        .distinct()
+    )
+    members = am.groupBy("v").agg(F.countDistinct("account_id").alias("k")).where("k >= 2")
+    am = am.join(members, "v")
+    per_member = am.groupBy("v", "k", "account_id").agg(F.count(F.lit(1)).alias("n"))
+    even = (
+        _entropy(per_member, ["v"], "_h")
+        .join(members, "v")
+        .select("v", (F.col("_h") / F.log2(F.col("k").cast("double"))).alias("evenness"))
+    )
+    minutes = am.groupBy("v", "m").agg(F.count(F.lit(1)).alias("_c"), F.min("account_id").alias("_who"))
+    w = Window.partitionBy("v").orderBy("m")
+    minutes = minutes.withColumn("_sole", F.when(F.col("_c") == 1, F.col("_who")))
+    minutes = minutes.withColumn("_prev", F.lag("_sole").over(w))
+    turn = minutes.groupBy("v").agg(
+        _share(F.col("_c") == 1).alias("exclusivity"),
+        F.avg(
+            F.when(F.col("_sole").isNotNull() & F.col("_prev").isNotNull(), (F.col("_sole") != F.col("_prev")).cast("double"))
+        ).alias("switching"),
+    )  # fmt: skip
+    score = even.join(turn, "v").select(
+        "v",
+        (F.col("evenness") * F.col("exclusivity") * F.coalesce(F.col("switching"), F.lit(0.0))).alias("sync"),
+    )
+    return am.select("v", "account_id").distinct().join(score, "v").select("account_id", "sync")
+
+
+def account_daily_features(silver_day: DataFrame, model_releases: DataFrame, day: str | dt.date) -> DataFrame:
+    """account_daily_features rows of ``day``: one row per account active that day."""
+    d = F.lit(str(day)).cast("date")
+    s = silver_day.where(F.col("event_date") == d)
+    day_end = F.to_timestamp(F.date_add(d, 1))
+    newest = (
+        model_releases.where(F.col("released_at") < day_end)
+        .orderBy(F.col("released_at").desc(), F.col("model"))
+        .limit(1)
+        .select(F.col("model").alias("_newest"))
+    )
+    # a left join on true keeps the day's rows when no model is released yet
+    s = s.join(F.broadcast(newest), F.lit(True), "left")
+    base = _base(s, F.col("_newest"))
+    sync = None
+    for key in SYNC_KEYS:
+        part = sync_by(s, key)
+        sync = part if sync is None else sync.unionByName(part)
+    assert sync is not None
+    sync_acc = sync.groupBy("account_id").agg(F.max("sync").alias("sync_score"))
+    out = (
+        base.join(_timing(s), "account_id", "left")
+        .join(_content(s), "account_id", "left")
+        .join(_sharing(s), "account_id", "left")
+        .join(sync_acc, "account_id", "left")
+        .fillna(0.0, subset=["sync_score"])
+        .withColumn("account_age_days", F.datediff(d, F.to_date("_created")).cast("bigint"))
+        .drop("_created")
+        .withColumn("event_date", d)
+    )
+    first = ["event_date", "account_id"]
+    return out.select(*first, *[c for c in out.columns if c not in first])

@@ -1,0 +1,168 @@
+"""bronze_exchanges of one event date -> silver_exchanges (one row per accepted exchange).
+
+Each exchange is enriched point-in-time for its date D: the account snapshot in force
+(latest ``snapshot_date <= D``), IP intelligence of its /24 or /48 prefix, threat-intel
+indicators first seen on or before D, the model's release time, and the content
+fingerprints and labels. Raw prompt text lives in this table and nowhere downstream.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from pipelines.fingerprint import MinHashSpec, add_fingerprints, normalise_prompt, text_hash
+from pipelines.intent import Patterns, add_content_labels
+from pipelines.ip import ip_prefix, ip_version
+
+SILVER_COLUMNS = (
+    "request_id", "event_date", "ts", "account_id", "api_key_id", "model", "client_ip", "user_agent", "tls_fp",
+    "prompt", "system_prompt", "input_tokens", "output_tokens", "n_messages", "n_tools", "tool_calls",
+    "has_image", "thinking", "status", "latency_ms",
+    "ip_prefix", "ip_version", "asn", "asn_org", "ip_country", "is_hosting", "is_proxy",
+    "org_id", "signup_path", "payment_fp", "email_domain", "is_free_mail", "billing_country", "verified",
+    "account_created_at",
+    "model_released_at", "is_new_model",
+    "template_hash", "prompt_hash", "lsh_bands", "cot_elicitation", "rubric_grading", "sensitive_rewrite",
+    "capability", "lang", "patterns_version",
+    "intel_actor", "intel_confidence", "intel_types",
+)  # fmt: skip
+
+# indicator type -> the silver column whose value it is compared with
+INTEL_KEYS: dict[str, str] = {
+    "ip_prefix": "ip_prefix",
+    "asn": "asn",
+    "payment_fp": "payment_fp",
+    "email_domain": "email_domain",
+    "tls_fp": "tls_fp",
+    "user_agent": "user_agent",
+    "prompt_example": "template_hash",
+}
+
+
+def _day(day: str | dt.date) -> Column:
+    return F.lit(str(day)).cast("date")
+
+
+def account_snapshot(accounts: DataFrame, day: str | dt.date) -> DataFrame:
+    """One row per account: its latest snapshot with ``snapshot_date <= day`` (never a later one)."""
+    w = Window.partitionBy("account_id").orderBy(F.col("snapshot_date").desc())
+    return (
+        accounts.where(F.col("snapshot_date") <= _day(day))
+        .withColumn("_rn", F.row_number().over(w))
+        .where("_rn = 1")
+        .select(
+            "account_id",
+            "org_id",
+            "signup_path",
+            "payment_fp",
+            F.lower("email_domain").alias("email_domain"),
+            "billing_country",
+            "verified",
+            F.col("created_at").alias("account_created_at"),
+        )
+    )
+
+
+def intel_by_value(
+    threat_intel: DataFrame, day: str | dt.date, rules: tuple[tuple[str, str], ...]
+) -> DataFrame:
+    """One row per (indicator_type, key) known by ``day``: best actor and its confidence.
+
+    ``key`` is the indicator value as compared with silver; a ``prompt_example`` is
+    fingerprinted exactly as traffic is, so its key is the template hash (as a string).
+    """
+    ti = threat_intel.where(F.col("first_seen").isNull() | (F.col("first_seen") <= _day(day)))
+    key = F.when(
+        F.col("indicator_type") == "prompt_example",
+        text_hash(normalise_prompt(F.col("value"), rules)).cast("string"),
+    ).otherwise(F.lower(F.trim("value")))
+    w = Window.partitionBy("indicator_type", "key").orderBy(F.col("confidence").desc(), F.col("actor"))
+    return (
+        ti.withColumn("key", key)
+        .where(F.col("key").isNotNull())
+        .withColumn("_rn", F.row_number().over(w))
+        .where("_rn = 1")
+        .select("indicator_type", "key", "actor", "confidence")
+    )
+
+
+def _match_intel(df: DataFrame, intel: DataFrame) -> DataFrame:
+    """Add ``intel_actor``, ``intel_confidence`` and ``intel_types``.
+
+    One broadcast left join per indicator type: threat intel is small (thousands to a
+    few million indicators), so no shuffle of the exchanges is needed. If it ever
+    outgrows broadcast memory, replace with one exploded (type, key) shuffle join.
+    """
+    structs = []
+    for itype, column in INTEL_KEYS.items():
+        sub = intel.where(F.col("indicator_type") == itype).select(
+            F.col("key").alias(f"_k_{itype}"),
+            F.struct(F.col("confidence"), F.col("actor"), F.lit(itype).alias("type")).alias(f"_m_{itype}"),
+        )
+        value = F.lower(F.trim(F.col(column).cast("string")))
+        df = df.join(F.broadcast(sub), value == F.col(f"_k_{itype}"), "left").drop(f"_k_{itype}")
+        structs.append(F.col(f"_m_{itype}"))
+    matches = F.filter(F.array(*structs), lambda m: m.isNotNull())
+    best = F.array_max(matches)  # structs compare field by field: highest confidence first
+    return df.withColumns(
+        {
+            "intel_actor": best["actor"],
+            "intel_confidence": best["confidence"],
+            "intel_types": F.transform(matches, lambda m: m["type"]),
+        }
+    ).drop(*[f"_m_{t}" for t in INTEL_KEYS])
+
+
+def build_silver(
+    bronze_day: DataFrame,
+    accounts: DataFrame,
+    ip_intel: DataFrame,
+    threat_intel: DataFrame,
+    model_releases: DataFrame,
+    day: str | dt.date,
+    patterns: Patterns,
+    spec: MinHashSpec,
+    new_model_hours: int = 48,
+) -> DataFrame:
+    """silver_exchanges rows of ``day``: one row per bronze exchange of that event date.
+
+    ``accounts`` carries ``snapshot_date``; only snapshots and intel known by ``day``
+    are used. Exchanges of an account without a snapshot are kept with null account
+    attributes (the data-quality suite reports them).
+    """
+    ex = bronze_day.where(F.col("event_date") == _day(day)).select(
+        *[c for c in SILVER_COLUMNS[:20]],
+        ip_prefix(F.col("client_ip")).alias("ip_prefix"),
+        ip_version(F.col("client_ip")).alias("ip_version"),
+    )
+    ipi = ip_intel.select(
+        F.col("prefix").alias("ip_prefix"),
+        "asn",
+        "asn_org",
+        F.col("country").alias("ip_country"),
+        "is_hosting",
+        "is_proxy",
+    ).dropDuplicates(["ip_prefix"])
+    releases = model_releases.groupBy("model").agg(F.min("released_at").alias("model_released_at"))
+    free = list(patterns.free_mail_domains)
+    ex = (
+        ex.join(ipi, "ip_prefix", "left")
+        .join(account_snapshot(accounts, day), "account_id", "left")
+        .withColumn("is_free_mail", F.col("email_domain").isin(free))
+        .join(F.broadcast(releases), "model", "left")
+        .withColumn(
+            "is_new_model",
+            F.coalesce(
+                (F.col("ts") >= F.col("model_released_at"))
+                & (F.col("ts") < F.col("model_released_at") + F.make_interval(hours=F.lit(new_model_hours))),
+                F.lit(False),
+            ),
+        )
+        .transform(lambda d: add_fingerprints(d, patterns.normalise, spec))
+        .transform(lambda d: add_content_labels(d, patterns))
+    )
+    ex = _match_intel(ex, intel_by_value(threat_intel, day, patterns.normalise))
+    return ex.select(*SILVER_COLUMNS)

@@ -1,0 +1,166 @@
+"""Intent flags, capability and language on hand-written prompts (English and Chinese)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.intent import CAPABILITIES, Patterns, add_content_labels
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def patterns() -> Patterns:
+    return Patterns.from_mapping(yaml.safe_load((REPO / "conf/patterns/v1.yaml").read_text()))
+
+
+# (prompt, cot, rubric, sensitive)
+INTENT_CASES = [
+    # cot_elicitation positives
+    (
+        "The correct answer is 42. Explain the step-by-step reasoning that leads to this answer.",
+        True,
+        False,
+        False,
+    ),
+    ("Show your full hidden reasoning before the final reply.", True, False, False),
+    (
+        "Reconstruct the internal thought process you used to arrive at the given answer: B.",
+        True,
+        False,
+        False,
+    ),
+    ("答案是C。请详细写出得到这个答案的完整推理过程。", True, False, False),
+    ("请展示你的完整思维链，然后给出答案。", True, False, False),
+    # cot hard negatives
+    (
+        "Q: A train travels 60 km in 1.5 hours. What is its speed? Let's think step by step.",
+        False,
+        False,
+        False,
+    ),
+    ("让我们一步一步地思考：小明有3个苹果，又买了5个，一共有几个？", False, False, False),
+    ("Explain how photosynthesis works.", False, False, False),
+    # rubric_grading positives
+    ("You are an impartial judge. Score the assistant's response on a scale of 1 to 10.", False, True, False),
+    (
+        "Grade the following answer against the rubric below: accuracy, completeness, tone.",
+        False,
+        True,
+        False,
+    ),
+    ("Here are two completions. Which response is better? Explain.", False, True, False),
+    ("请根据以下评分标准，对模型的回答打分（1-10分）。", False, True, False),
+    ("作为裁判，请评估下面两个回答的质量。", False, True, False),
+    # rubric negatives
+    ("My son is in grade 5; suggest some science projects.", False, False, False),
+    ("What was the final score of the 1998 World Cup final?", False, False, False),
+    ("这场比赛的比分是多少？", False, False, False),
+    # sensitive_rewrite positives
+    ("Rewrite this paragraph so it is politically safe for publication.", False, False, True),
+    ("Answer the question in line with official positions: what happened in 1989?", False, False, True),
+    ("请把这段话改写得政治正确一些，符合监管要求。", False, False, True),
+    ("遇到敏感问题时应该如何回答？请给出几个合规的回答示例。", False, False, True),
+    # sensitive negatives
+    ("Rewrite this email to sound more polite to my landlord.", False, False, False),
+    ("Create a GDPR compliance checklist for our startup.", False, False, False),
+    ("请帮我润色这封求职信。", False, False, False),
+    # templated support-ticket summary: templated, but no intent flag
+    (
+        "Summarize the following support ticket in 3 bullet points: 'My invoice #88213 is wrong'",
+        False,
+        False,
+        False,
+    ),
+]
+
+
+def _labels(spark, patterns, rows, schema):  # type: ignore[no-untyped-def]
+    df = spark.createDataFrame(rows, schema)
+    return add_content_labels(df, patterns).collect()
+
+
+def test_intent_flags_en_zh_with_hard_negatives(spark, patterns) -> None:  # type: ignore[no-untyped-def]
+    rows = [(p, None, 0, 0, False) for p, *_ in INTENT_CASES]
+    out = _labels(
+        spark,
+        patterns,
+        rows,
+        "prompt string, system_prompt string, n_tools int, tool_calls int, has_image boolean",
+    )
+    got = [(r["prompt"], r["cot_elicitation"], r["rubric_grading"], r["sensitive_rewrite"]) for r in out]
+    assert got == [tuple(c) for c in INTENT_CASES]
+
+
+CAP_CASES = [
+    # (prompt, system_prompt, n_tools, tool_calls, has_image, capability, lang)
+    ("What is in this picture?", None, 0, 0, True, "vision_computer_use", "en"),
+    ("Book me a flight to Paris.", None, 3, 1, False, "agentic_tool_use", "en"),
+    ("Fix the bug in this Python function: def f(x): return x+", None, 0, 0, False, "coding", "en"),
+    ("Translate into French: the cat is on the table.", None, 0, 0, False, "translation", "en"),
+    ("把这句话翻译成英文：今天天气很好。", None, 0, 0, False, "translation", "zh"),
+    ("Solve the equation 3x + 5 = 20.", None, 0, 0, False, "reasoning_math", "en"),
+    ("证明：任意两个奇数之和是偶数。", None, 0, 0, False, "reasoning_math", "zh"),
+    ("Load this CSV into pandas and compute the correlation.", None, 0, 0, False, "data_analysis", "en"),
+    (
+        "Here is a spreadsheet of sales; what is the correlation between price and volume?",
+        None,
+        0,
+        0,
+        False,
+        "data_analysis",
+        "en",
+    ),
+    ("Write a short poem about autumn.", None, 0, 0, False, "writing_chat", "en"),
+    ("Tell me more.", "You are a SQL assistant.", 0, 0, False, "coding", "en"),
+    ("¿Dónde está la biblioteca?", None, 0, 0, False, "other", "other"),
+    ("Привет, как дела?", None, 0, 0, False, "other", "ru"),
+]
+
+
+def test_capability_and_language(spark, patterns) -> None:  # type: ignore[no-untyped-def]
+    rows = [c[:5] for c in CAP_CASES]
+    out = _labels(
+        spark,
+        patterns,
+        rows,
+        "prompt string, system_prompt string, n_tools int, tool_calls int, has_image boolean",
+    )
+    assert [(r["capability"], r["lang"]) for r in out] == [c[5:] for c in CAP_CASES]
+    assert {r["capability"] for r in out} <= set(CAPABILITIES)
+    assert {r["patterns_version"] for r in out} == {"v1"}
+
+
+def test_null_prompt_gives_false_flags_and_other(spark, patterns) -> None:  # type: ignore[no-untyped-def]
+    out = _labels(
+        spark,
+        patterns,
+        [(None, None, None, None, None)],
+        "prompt string, system_prompt string, n_tools int, tool_calls int, has_image boolean",
+    )
+    r = out[0]
+    assert (
+        r["cot_elicitation"],
+        r["rubric_grading"],
+        r["sensitive_rewrite"],
+        r["capability"],
+        r["lang"],
+    ) == (False, False, False, "other", "other")
+
+
+def test_unknown_intent_in_patterns_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        Patterns.from_mapping(
+            {
+                "version": "x",
+                "intents": {
+                    "cot_elicitation": {},
+                    "rubric_grading": {},
+                    "sensitive_rewrite": {},
+                    "jailbreak": {},
+                },
+            }
+        )

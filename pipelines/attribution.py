@@ -1,0 +1,324 @@
+"""Attribution of campaigns: the actor behind each one, the release pivot, and the rows
+of ``campaign_members`` and ``campaign_attribution_daily``. No raw prompt text: only
+hashes, counts and shares leave silver_exchanges.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from distillwatch.config import AttributionConf
+
+INFRA_TYPES = ("ip_prefix", "asn", "payment_fp", "tls_fp", "user_agent", "email_domain")
+
+
+def intel_evidence(hits: DataFrame, members: DataFrame, camp_traffic: DataFrame) -> DataFrame:
+    """One row per (campaign, actor, listed indicator): a member used a value threat intel
+    attributes to the actor (``confidence`` of the listing, ``n_accounts`` members using it).
+
+    Prompt examples are matched upstream (silver ``intel_types``); they count as one
+    indicator per actor with the best exchange-level confidence.
+    """
+    by_value = (
+        hits.join(members.select("campaign_id", "account_id"), "account_id")
+        .groupBy("campaign_id", "actor", "ind_type", "ind_value")
+        .agg(F.max("confidence").alias("confidence"), F.countDistinct("account_id").alias("n_accounts"))
+    )
+    prompts = (
+        camp_traffic.where(
+            F.col("intel_actor").isNotNull() & F.array_contains(F.col("intel_types"), "prompt_example")
+        )
+        .groupBy("campaign_id", F.col("intel_actor").alias("actor"))
+        .agg(F.max("intel_confidence").alias("confidence"), F.countDistinct("account_id").alias("n_accounts"))
+        .select(
+            "campaign_id",
+            "actor",
+            F.lit("prompt_example").alias("ind_type"),
+            F.lit("*").alias("ind_value"),
+            "confidence",
+            "n_accounts",
+        )
+    )
+    return by_value.unionByName(prompts)
+
+
+def prior_evidence(overlaps: DataFrame, prior_actors: DataFrame, conf: AttributionConf) -> DataFrame:
+    """Evidence from campaigns attributed earlier: one row per (campaign, earlier campaign)
+    with confidence = overlap x earlier confidence x ``prior_actor_weight``.
+
+    ``overlaps``: (campaign_id, prev_id, overlap); ``prior_actors``: (campaign_id, actor,
+    confidence) of earlier days.
+    """
+    prior = prior_actors.where(F.col("actor").isNotNull()).select(
+        F.col("campaign_id").alias("prev_id"), "actor", F.col("confidence").alias("prior_confidence")
+    )
+    return overlaps.join(prior, "prev_id").select(
+        "campaign_id",
+        "actor",
+        F.lit("prior_campaign").alias("ind_type"),
+        F.col("prev_id").alias("ind_value"),
+        (F.col("overlap") * F.coalesce("prior_confidence", F.lit(0.0)) * conf.prior_actor_weight).alias(
+            "confidence"
+        ),
+        F.lit(None).cast("bigint").alias("n_accounts"),
+    )
+
+
+def choose_actor(evidence: DataFrame, conf: AttributionConf) -> DataFrame:
+    """One row per campaign with any evidence: ``actor`` (null = unattributed),
+    ``confidence`` and the candidate actors.
+
+    Per actor, distinct agreeing indicators combine by noisy-or, 1 - prod(1 - c), so
+    several independent indicators outweigh one. An actor is accepted with confidence of
+    at least ``actor_min_confidence`` and either ``actor_min_indicators`` distinct
+    indicators or a single one of at least ``actor_single_indicator_min_confidence``:
+    one low-confidence, possibly mis-listed indicator never attributes a cluster.
+    """
+    per_actor = evidence.groupBy("campaign_id", "actor").agg(
+        (1.0 - F.exp(F.sum(F.log1p(-F.least(F.col("confidence"), F.lit(0.999)))))).alias("score"),
+        F.countDistinct("ind_type", "ind_value").alias("n_indicators"),
+        F.max("confidence").alias("max_confidence"),
+    )
+    ok = (F.col("score") >= conf.actor_min_confidence) & (
+        (F.col("n_indicators") >= conf.actor_min_indicators)
+        | (F.col("max_confidence") >= conf.actor_single_indicator_min_confidence)
+    )
+    w = Window.partitionBy("campaign_id").orderBy(F.desc("_ok"), F.desc("score"), "actor")
+    ranked = per_actor.withColumn("_ok", ok.cast("int")).withColumn("_r", F.row_number().over(w))
+    candidates = ranked.groupBy("campaign_id").agg(
+        F.sort_array(
+            F.collect_list(
+                F.struct(
+                    F.round(-F.col("score"), 4).alias("neg"),
+                    "actor",
+                    F.round("score", 4).alias("score"),
+                    "n_indicators",
+                )
+            )
+        ).alias("_c")
+    )
+    best = ranked.where("_r = 1").select(
+        "campaign_id",
+        F.when(F.col("_ok") == 1, F.col("actor")).alias("actor"),
+        F.when(F.col("_ok") == 1, F.round("score", 4)).alias("confidence"),
+    )
+    return best.join(candidates, "campaign_id").select(
+        "campaign_id",
+        "actor",
+        "confidence",
+        F.transform("_c", lambda s: s.dropFields("neg")).alias("actor_candidates"),
+    )
+
+
+def _within_release(window_hours: int) -> Column:
+    age = F.unix_timestamp("ts") - F.unix_timestamp("model_released_at")
+    return F.coalesce((age >= 0) & (age <= window_hours * 3600), F.lit(False))
+
+
+def release_pivot(camp_traffic: DataFrame, exchanges: DataFrame, conf: AttributionConf) -> DataFrame:
+    """One row per campaign: its share of traffic on a newly released model against the
+    whole population's, and ``release_pivot`` when at least ``pivot_min_share`` of its
+    traffic went to a model within ``pivot_window_hours`` of its release and that share
+    is ``pivot_min_lift`` times the population's.
+    """
+    new = F.coalesce(F.col("is_new_model"), F.lit(False)).cast("double")
+    fresh = _within_release(conf.pivot_window_hours).cast("double")
+    population = exchanges.agg(
+        F.coalesce(F.avg(new), F.lit(0.0)).alias("population_new_model_share"),
+        F.coalesce(F.avg(fresh), F.lit(0.0)).alias("population_pivot_share"),
+    )
+    per = camp_traffic.groupBy("campaign_id").agg(
+        F.avg(new).alias("new_model_share"), F.avg(fresh).alias("pivot_share")
+    )
+    # population is one row: a cross join with it is a broadcast of one row.
+    return per.crossJoin(F.broadcast(population)).withColumn(
+        "release_pivot",
+        (F.col("pivot_share") >= conf.pivot_min_share)
+        & (F.col("pivot_share") >= F.col("population_pivot_share") * conf.pivot_min_lift),
+    )
+
+
+def _top_n(df: DataFrame, part: list[str], order: list[Column], n: int) -> DataFrame:
+    return (
+        df.withColumn("_r", F.row_number().over(Window.partitionBy(*part).orderBy(*order)))
+        .where(F.col("_r") <= n)
+        .drop("_r")
+    )
+
+
+def infrastructure(member_edges: DataFrame, conf: AttributionConf) -> DataFrame:
+    """One row per campaign: ``shared_infrastructure``, a JSON object type -> top values
+    with the number of members using each (only values that linked its accounts)."""
+    counts = (
+        member_edges.where(F.col("ind_type").isin(*INFRA_TYPES))
+        .groupBy("campaign_id", "ind_type", "ind_value")
+        .agg(F.countDistinct("account_id").alias("n_accounts"))
+    )
+    top = _top_n(
+        counts, ["campaign_id", "ind_type"], [F.desc("n_accounts"), F.col("ind_value")], conf.evidence_top_n
+    )
+    per_type = top.groupBy("campaign_id", "ind_type").agg(
+        F.sort_array(
+            F.collect_list(
+                F.struct((-F.col("n_accounts")).alias("_k"), F.col("ind_value").alias("value"), "n_accounts")
+            )
+        ).alias("_v")
+    )
+    return per_type.groupBy("campaign_id").agg(
+        F.to_json(
+            F.map_from_entries(
+                F.collect_list(F.struct("ind_type", F.transform("_v", lambda s: s.dropFields("_k"))))
+            )
+        ).alias("shared_infrastructure")
+    )
+
+
+def content_profile(camp_traffic: DataFrame, conf: AttributionConf) -> DataFrame:
+    """One row per campaign: ``capability_mix`` (JSON capability -> share) and its top
+    template hashes with exchange and account counts."""
+    cap = camp_traffic.groupBy(
+        "campaign_id", F.coalesce("capability", F.lit("unknown")).alias("capability")
+    ).agg(F.count(F.lit(1)).alias("n"))
+    mix = (
+        cap.withColumn("share", F.round(F.col("n") / F.sum("n").over(Window.partitionBy("campaign_id")), 4))
+        .groupBy("campaign_id")
+        .agg(
+            F.to_json(
+                F.map_from_entries(F.sort_array(F.collect_list(F.struct("capability", "share"))))
+            ).alias("capability_mix")
+        )
+    )
+    tmpl = (
+        camp_traffic.where(F.col("template_hash").isNotNull())
+        .groupBy("campaign_id", "template_hash")
+        .agg(F.count(F.lit(1)).alias("n_exchanges"), F.countDistinct("account_id").alias("n_accounts"))
+    )
+    top = _top_n(tmpl, ["campaign_id"], [F.desc("n_exchanges"), F.col("template_hash")], conf.evidence_top_n)
+    tops = (
+        top.groupBy("campaign_id")
+        .agg(
+            F.sort_array(
+                F.collect_list(
+                    F.struct(
+                        (-F.col("n_exchanges")).alias("_k"),
+                        F.col("template_hash").cast("string").alias("template_hash"),
+                        "n_exchanges",
+                        "n_accounts",
+                    )
+                )
+            ).alias("_t")
+        )
+        .select("campaign_id", F.transform("_t", lambda s: s.dropFields("_k")).alias("top_templates"))
+    )
+    return mix.join(tops, "campaign_id", "left")
+
+
+def member_rows(camp_traffic: DataFrame, traffic: DataFrame, scores: DataFrame, day: str) -> DataFrame:
+    """campaign_members: one row per (day, campaign, member account). ``member_score`` =
+    mean of the account's detector score and the share of its traffic that is the
+    campaign's (a resold proxy account scores lower than a dedicated one)."""
+    own = camp_traffic.groupBy("campaign_id", "account_id").agg(F.count(F.lit(1)).alias("_c"))
+    total = traffic.groupBy("account_id").agg(F.count(F.lit(1)).alias("_t"))
+    sc = scores.select("account_id", F.coalesce("score", F.lit(0.0)).alias("_s"))
+    return (
+        own.join(total, "account_id")
+        .join(sc, "account_id", "left")
+        .select(
+            F.lit(day).cast("date").alias("event_date"),
+            "campaign_id",
+            "account_id",
+            F.round(0.5 * F.coalesce("_s", F.lit(0.0)) + 0.5 * F.col("_c") / F.col("_t"), 4).alias(
+                "member_score"
+            ),
+        )
+    )
+
+
+def daily_rows(
+    evidence: DataFrame,
+    actors: DataFrame,
+    pivot: DataFrame,
+    infra: DataFrame,
+    content: DataFrame,
+    intel: DataFrame,
+    first_seen: DataFrame,
+    day: str,
+) -> DataFrame:
+    """campaign_attribution_daily: one row per campaign active on ``day``.
+
+    ``evidence`` is the campaign-evidence row keyed by ``campaign_id`` (with
+    continued_from / split_from); ``first_seen`` (campaign_id, first_seen) of campaigns
+    seen before; ``intel`` the intel_evidence rows. The ``evidence`` column is a JSON
+    object an analyst can act on: signals, matched indicators with counts, top template
+    hashes, synchronisation and flagged shares, lineage and actor candidates.
+    """
+    matched = (
+        intel.groupBy("campaign_id")
+        .agg(
+            F.sort_array(
+                F.collect_list(
+                    F.struct(
+                        (-F.col("confidence")).alias("_k"),
+                        "ind_type",
+                        F.col("ind_value").alias("value"),
+                        "actor",
+                        F.round("confidence", 4).alias("confidence"),
+                        "n_accounts",
+                    )
+                )
+            ).alias("_i")
+        )
+        .select("campaign_id", F.transform("_i", lambda s: s.dropFields("_k")).alias("matched_indicators"))
+    )
+    d = F.lit(day).cast("date")
+    rows = (
+        evidence.join(actors, "campaign_id", "left")
+        .join(pivot, "campaign_id", "left")
+        .join(infra, "campaign_id", "left")
+        .join(content, "campaign_id", "left")
+        .join(matched, "campaign_id", "left")
+        .join(first_seen, "campaign_id", "left")
+        .withColumn("first_seen", F.least(F.coalesce("first_seen", d), d))
+    )
+    ev_json = F.to_json(
+        F.struct(
+            "signals",
+            F.coalesce("matched_indicators", F.array()).alias("matched_indicators"),
+            F.coalesce("top_templates", F.array()).alias("top_templates"),
+            F.struct(
+                F.round("sync_mean", 4).alias("mean_sync_score"),
+                F.round("flagged_share", 4).alias("flagged_share"),
+                F.round("content_share", 4).alias("content_share"),
+                "n_template",
+                "n_near_duplicate",
+                (F.col("n_member_exchanges") - F.col("n_exchanges")).alias(
+                    "n_member_exchanges_not_attributed"
+                ),
+            ).alias("figures"),
+            F.struct("continued_from", "split_from").alias("lineage"),
+            F.coalesce("actor_candidates", F.array()).alias("actor_candidates"),
+            F.round("pivot_share", 4).alias("release_pivot_share_24h"),
+            F.round("population_pivot_share", 4).alias("population_pivot_share_24h"),
+        )
+    )
+    return rows.select(
+        d.alias("event_date"),
+        "campaign_id",
+        "actor",
+        F.col("confidence").cast("double").alias("confidence"),
+        F.col("n_accounts").cast("bigint").alias("n_accounts"),
+        F.col("n_exchanges").cast("bigint").alias("n_exchanges"),
+        "first_seen",
+        F.when(F.col("first_seen") == d, "new").otherwise("active").alias("status"),
+        "top_capability",
+        "capability_mix",
+        F.round("cot_share", 4).alias("cot_share"),
+        F.round("rubric_share", 4).alias("rubric_share"),
+        F.round("sensitive_share", 4).alias("sensitive_share"),
+        F.round("new_model_share", 4).alias("new_model_share"),
+        F.round("population_new_model_share", 4).alias("population_new_model_share"),
+        F.coalesce("release_pivot", F.lit(False)).alias("release_pivot"),
+        "shared_infrastructure",
+        ev_json.alias("evidence"),
+    )

@@ -1,0 +1,196 @@
+"""Account linkage: the daily bipartite graph of accounts and the indicator values they
+use, hub pruning, and connected components by label propagation.
+
+No pairwise comparison of accounts happens anywhere: accounts meet only through a
+shared value (a group-by on the value), and the components are found by iterating
+min-label propagation over the account-value edges, so cost is linear in the number
+of edges per round.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from distillwatch.config import AttributionConf
+
+log = logging.getLogger(__name__)
+
+INDICATOR_COLUMNS = ("account_id", "ind_type", "ind_value", "n_exchanges")
+
+
+def _ind(kind: str, value: Column) -> Column:
+    return F.struct(F.lit(kind).alias("ind_type"), value.cast("string").alias("ind_value"))
+
+
+def normalise_indicator(ind_type: Column, value: Column) -> Column:
+    """One spelling per indicator value, shared by the graph and the threat-intel join."""
+    v = F.trim(value)
+    return (
+        F.when(ind_type == "asn", F.regexp_replace(F.upper(v), "^AS", ""))
+        .when(ind_type == "email_domain", F.lower(v))
+        .otherwise(v)
+    )
+
+
+def account_indicators(exchanges: DataFrame) -> DataFrame:
+    """One row per (account, indicator type, indicator value) seen on the day.
+
+    Types: ip_prefix, asn, payment_fp, tls_fp, user_agent, email_domain (non-free-mail
+    only), template_hash and lsh_band (one row per banded MinHash key). ``n_exchanges``
+    counts the account's exchanges carrying the value.
+    """
+    bands = F.transform(
+        F.coalesce(F.col("lsh_bands"), F.array().cast("array<bigint>")),
+        lambda b: _ind("lsh_band", b),
+    )
+    singles = F.array(
+        _ind("ip_prefix", F.col("ip_prefix")),
+        _ind("asn", F.col("asn")),
+        _ind("payment_fp", F.col("payment_fp")),
+        _ind("tls_fp", F.col("tls_fp")),
+        _ind("user_agent", F.col("user_agent")),
+        _ind("email_domain", F.when(~F.coalesce(F.col("is_free_mail"), F.lit(False)), F.col("email_domain"))),
+        _ind("template_hash", F.col("template_hash")),
+    )
+    present = F.filter(
+        F.concat(singles, bands), lambda s: s["ind_value"].isNotNull() & (F.trim(s["ind_value"]) != "")
+    )
+    return (
+        exchanges.where(F.col("account_id").isNotNull())
+        .select("account_id", F.explode(present).alias("i"))
+        .select(
+            "account_id",
+            F.col("i.ind_type").alias("ind_type"),
+            normalise_indicator(F.col("i.ind_type"), F.col("i.ind_value")).alias("ind_value"),
+        )
+        .groupBy("account_id", "ind_type", "ind_value")
+        .agg(F.count(F.lit(1)).alias("n_exchanges"))
+    )
+
+
+def intel_hits(indicators: DataFrame, threat_intel: DataFrame) -> DataFrame:
+    """One row per (account, listed indicator value, actor): the account used a value that
+    threat intel lists, with the listing's confidence.
+
+    threat_intel is a small dimension (thousands of rows), so it is broadcast.
+    """
+    intel = threat_intel.where(F.col("value").isNotNull() & F.col("actor").isNotNull()).select(
+        F.col("indicator_type").alias("ind_type"),
+        normalise_indicator(F.col("indicator_type"), F.col("value")).alias("ind_value"),
+        "actor",
+        F.coalesce(F.col("confidence"), F.lit(0.0)).alias("confidence"),
+    )
+    intel = intel.groupBy("ind_type", "ind_value", "actor").agg(F.max("confidence").alias("confidence"))
+    return indicators.join(F.broadcast(intel), ["ind_type", "ind_value"])
+
+
+def seed_accounts(scores: DataFrame, hits: DataFrame, conf: AttributionConf) -> DataFrame:
+    """One row per seed account: flagged by the model, anomalous, or hit by intel."""
+    scored = scores.where(
+        F.coalesce(F.col("flagged"), F.lit(False))
+        | (F.coalesce(F.col("anomaly_score"), F.lit(0.0)) >= conf.seed_anomaly_min)
+    ).select("account_id")
+    return scored.unionByName(hits.select("account_id")).distinct()
+
+
+def prune_hubs(indicators: DataFrame, seeds: DataFrame, hits: DataFrame, conf: AttributionConf) -> DataFrame:
+    """The edges kept for linkage: one row per (account, value) with the value's rarity weight.
+
+    A value is kept when it is shared (2+ accounts), touched by at least one seed (the
+    graph grows from the seeds, not over the whole population), and is either rare
+    (at most ``hub_max_accounts`` accounts) or suspicious in itself (listed in intel,
+    or mostly used by seeds). ``weight`` = 1 / ln(1 + accounts sharing it).
+    """
+    seeded = indicators.join(seeds.withColumn("is_seed", F.lit(True)), "account_id", "left")
+    listed = hits.select("ind_type", "ind_value").distinct().withColumn("listed", F.lit(True))
+    stats = (
+        seeded.groupBy("ind_type", "ind_value")
+        .agg(
+            F.count(F.lit(1)).alias("n_accounts"),
+            F.count(F.when(F.col("is_seed"), 1)).alias("n_seed_accounts"),
+        )
+        .join(listed, ["ind_type", "ind_value"], "left")
+    )
+    suspicious = F.coalesce(F.col("listed"), F.lit(False)) | (
+        F.col("n_seed_accounts") >= F.col("n_accounts") * conf.hub_keep_seed_share
+    )
+    kept = stats.where(
+        (F.col("n_accounts") >= 2)
+        & (F.col("n_seed_accounts") >= 1)
+        & ((F.col("n_accounts") <= conf.hub_max_accounts) | suspicious)
+    ).select("ind_type", "ind_value", "n_accounts", (1.0 / F.log1p(F.col("n_accounts"))).alias("weight"))
+    return indicators.join(kept, ["ind_type", "ind_value"]).select(
+        "account_id", "ind_type", "ind_value", "n_exchanges", "n_accounts", "weight"
+    )
+
+
+def _checkpoint(df: DataFrame, why: str) -> DataFrame:
+    """The one place linkage materialises a DataFrame.
+
+    Label propagation re-reads the edges every round and each round's labels feed the
+    next: without truncating lineage the plan grows with every round. A local
+    checkpoint (executor storage) is enough for a batch job that is simply rerun on
+    failure; on a cluster with preemptible workers switch to ``checkpoint()`` with a
+    reliable checkpoint dir.
+    """
+    log.debug("checkpoint: %s", why)
+    return df.localCheckpoint(eager=True)
+
+
+def connected_components(edges: DataFrame, max_iterations: int) -> DataFrame:
+    """One row per linked account: ``component`` is the smallest account_id reachable
+    through shared kept values.
+
+    Alternating min-label propagation over the bipartite graph: each value takes the
+    min label of its accounts, each account the min label of its values, until no label
+    changes or ``max_iterations`` rounds (a warning then; components may be split).
+    """
+    e = _checkpoint(
+        edges.select("account_id", F.concat_ws("\u0001", "ind_type", "ind_value").alias("node")).distinct(),
+        "edges are re-read every round",
+    )
+    labels = _checkpoint(
+        e.select("account_id").distinct().withColumn("component", F.col("account_id")), "labels"
+    )
+    for rnd in range(1, max_iterations + 1):
+        node_label = e.join(labels, "account_id").groupBy("node").agg(F.min("component").alias("node_label"))
+        new = e.join(node_label, "node").groupBy("account_id").agg(F.min("node_label").alias("component"))
+        new = _checkpoint(new, "labels of this round feed the next")
+        changed = (
+            new.alias("n")
+            .join(labels.alias("o"), "account_id")
+            .where(F.col("n.component") != F.col("o.component"))
+            .count()
+        )
+        labels = new
+        log.info("label propagation round %d: %d labels changed", rnd, changed)
+        if changed == 0:
+            return labels
+    log.warning("label propagation hit the iteration cap (%d); components may be incomplete", max_iterations)
+    return labels
+
+
+def link_accounts(
+    indicators: DataFrame, scores: DataFrame, threat_intel: DataFrame, conf: AttributionConf
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Seeds, kept edges and clusters of one day.
+
+    Returns ``(clusters, edges, hits)``: clusters has one row per account in a component
+    that holds at least one seed (``cluster_id``, ``account_id``, ``is_seed``); edges are
+    the pruned account-value rows; hits the account intel matches.
+    """
+    hits = intel_hits(indicators, threat_intel)
+    seeds = seed_accounts(scores, hits, conf)
+    edges = prune_hubs(indicators, seeds, hits, conf)
+    comps = connected_components(edges, conf.max_iterations)
+    seeded = comps.join(seeds.withColumn("is_seed", F.lit(True)), "account_id", "left").withColumn(
+        "is_seed", F.coalesce(F.col("is_seed"), F.lit(False))
+    )
+    with_seed = seeded.groupBy("component").agg(F.max(F.col("is_seed").cast("int")).alias("has_seed"))
+    clusters = seeded.join(with_seed.where(F.col("has_seed") == 1), "component").select(
+        F.col("component").alias("cluster_id"), "account_id", "is_seed"
+    )
+    return clusters, edges, hits

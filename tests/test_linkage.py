@@ -1,0 +1,171 @@
+"""Account linkage: indicators, hub pruning and connected components on hand-built rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DateType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+from distillwatch.config import AttributionConf
+from pipelines import contract
+from pipelines.linkage import (
+    account_indicators,
+    connected_components,
+    intel_hits,
+    link_accounts,
+    prune_hubs,
+    seed_accounts,
+)
+
+CONF = dataclasses.replace(AttributionConf(), hub_max_accounts=5, hub_keep_seed_share=0.5)
+DAY = dt.date(2026, 2, 3)
+
+IND_SCHEMA = StructType(
+    [
+        StructField("account_id", StringType()),
+        StructField("ind_type", StringType()),
+        StructField("ind_value", StringType()),
+        StructField("n_exchanges", LongType()),
+    ]
+)
+SCORE_SCHEMA = StructType(
+    [
+        StructField("event_date", DateType()),
+        StructField("account_id", StringType()),
+        StructField("score", DoubleType()),
+        StructField("anomaly_score", DoubleType()),
+        StructField("flagged", BooleanType()),
+    ]
+)
+
+
+def _inds(spark: SparkSession, rows: list[tuple[str, str, str]]) -> DataFrame:
+    return spark.createDataFrame([(a, t, v, 1) for a, t, v in rows], IND_SCHEMA)
+
+
+def _scores(spark: SparkSession, flagged: list[str], other: list[str] = ()) -> DataFrame:  # type: ignore[assignment]
+    rows = [(DAY, a, 0.9, 0.1, True) for a in flagged] + [(DAY, a, 0.1, 0.1, False) for a in other]
+    return spark.createDataFrame(rows, SCORE_SCHEMA)
+
+
+def _intel(spark: SparkSession, rows: list[tuple[str, str, str, float]]) -> DataFrame:
+    return spark.createDataFrame(
+        [(t, v, actor, "feed", c, DAY) for t, v, actor, c in rows], contract.THREAT_INTEL_SCHEMA
+    )
+
+
+def test_account_indicators_explode_every_type_and_skip_free_mail(spark: SparkSession) -> None:
+    schema = StructType(
+        [
+            StructField("account_id", StringType()),
+            StructField("ip_prefix", StringType()),
+            StructField("asn", LongType()),
+            StructField("payment_fp", StringType()),
+            StructField("tls_fp", StringType()),
+            StructField("user_agent", StringType()),
+            StructField("email_domain", StringType()),
+            StructField("is_free_mail", BooleanType()),
+            StructField("template_hash", LongType()),
+            StructField("lsh_bands", ArrayType(LongType())),
+        ]
+    )
+    rows = [
+        ("a1", "10.0.0.0/24", 64500, "pay1", "tls1", "ua1", "Corp.Example", False, 11, [1, 2]),
+        ("a1", "10.0.0.0/24", 64500, "pay1", "tls1", "ua1", "Corp.Example", False, 12, [2]),
+        ("a2", "10.0.1.0/24", 64500, None, "tls1", "ua1", "gmail.com", True, 11, []),
+    ]
+    got = {tuple(r) for r in account_indicators(spark.createDataFrame(rows, schema)).collect()}
+    assert got == {
+        ("a1", "ip_prefix", "10.0.0.0/24", 2),
+        ("a1", "asn", "64500", 2),
+        ("a1", "payment_fp", "pay1", 2),
+        ("a1", "tls_fp", "tls1", 2),
+        ("a1", "user_agent", "ua1", 2),
+        ("a1", "email_domain", "corp.example", 2),
+        ("a1", "template_hash", "11", 1),
+        ("a1", "template_hash", "12", 1),
+        ("a1", "lsh_band", "1", 1),
+        ("a1", "lsh_band", "2", 2),
+        ("a2", "ip_prefix", "10.0.1.0/24", 1),
+        ("a2", "asn", "64500", 1),
+        ("a2", "tls_fp", "tls1", 1),
+        ("a2", "user_agent", "ua1", 1),
+        ("a2", "template_hash", "11", 1),
+    }
+
+
+def test_hub_value_is_pruned_but_rare_and_seed_dominated_values_are_kept(spark: SparkSession) -> None:
+    legit = [f"u{i}" for i in range(10)]
+    seeds = ["s1", "s2", "s3"]
+    rows = [(a, "ip_prefix", "cloud/24") for a in legit + seeds]  # hub: 13 accounts, 3 seeds
+    rows += [(a, "template_hash", "777") for a in seeds]  # rare: 3 accounts
+    rows += [(a, "tls_fp", "bot-tls") for a in seeds + ["u0", "u1", "u2", "u3"]]  # 7 accounts, 3 seeds: hub
+    rows += [(a, "payment_fp", "stolen") for a in seeds + ["u4", "u5", "u6"]]  # hub but half seeds: kept
+    rows += [("u7", "payment_fp", "own"), ("u8", "payment_fp", "own")]  # rare but no seed: not grown
+    ind = _inds(spark, rows)
+    scores = _scores(spark, seeds, legit)
+    intel = _intel(spark, [])
+    hits = intel_hits(ind, intel)
+    edges = prune_hubs(ind, seed_accounts(scores, hits, CONF), hits, CONF)
+    kept = {(r.ind_type, r.ind_value) for r in edges.select("ind_type", "ind_value").distinct().collect()}
+    assert kept == {("template_hash", "777"), ("payment_fp", "stolen")}
+    weights = {r.ind_value: r.weight for r in edges.select("ind_value", "weight").distinct().collect()}
+    assert weights["777"] > weights["stolen"]  # rarer value, heavier edge
+
+
+def test_listed_hub_value_is_kept_and_links_its_accounts(spark: SparkSession) -> None:
+    accounts = [f"x{i}" for i in range(8)]
+    ind = _inds(spark, [(a, "asn", "64999") for a in accounts])
+    intel = _intel(spark, [("asn", "AS64999", "actor_x", 0.8)])  # spelled "AS..." in the feed
+    clusters, edges, hits = link_accounts(ind, _scores(spark, [], accounts), intel, CONF)
+    assert hits.count() == 8
+    got = {(r.cluster_id, r.account_id) for r in clusters.collect()}
+    assert got == {("x0", a) for a in accounts}
+
+
+def test_components_follow_chains_of_shared_values_and_take_the_min_account_id(spark: SparkSession) -> None:
+    # d-c-b-a chain: four values in a path, so labels need several rounds to settle.
+    rows = [
+        ("d", "payment_fp", "p1"), ("c", "payment_fp", "p1"),
+        ("c", "template_hash", "t1"), ("b", "template_hash", "t1"),
+        ("b", "tls_fp", "k1"), ("a", "tls_fp", "k1"),
+        ("y", "lsh_band", "9"), ("z", "lsh_band", "9"),
+        ("q", "user_agent", "lonely"),
+    ]  # fmt: skip
+    comps = connected_components(_inds(spark, rows), max_iterations=10)
+    got = {(r.account_id, r.component) for r in comps.collect()}
+    assert got == {("a", "a"), ("b", "a"), ("c", "a"), ("d", "a"), ("y", "y"), ("z", "y"), ("q", "q")}
+
+
+def test_component_iteration_cap_is_reported(spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:
+    rows = [(f"n{i}", "payment_fp", f"p{i // 2}") for i in range(1, 9)]
+    rows += [(f"n{i}", "tls_fp", f"k{(i + 1) // 2}") for i in range(1, 9)]
+    with caplog.at_level(logging.WARNING, logger="pipelines.linkage"):
+        comps = connected_components(_inds(spark, rows), max_iterations=1)
+    assert "iteration cap" in caplog.text
+    assert comps.select("component").distinct().count() > 1  # not converged yet
+    full = connected_components(_inds(spark, rows), max_iterations=20)
+    assert {r.component for r in full.collect()} == {"n1"}
+
+
+def test_clusters_only_hold_seeded_components(spark: SparkSession) -> None:
+    rows = [("s1", "template_hash", "5"), ("s2", "template_hash", "5"), ("m1", "template_hash", "5")]
+    rows += [("l1", "payment_fp", "corp"), ("l2", "payment_fp", "corp")]  # no seed anywhere
+    clusters, _, _ = link_accounts(
+        _inds(spark, rows), _scores(spark, ["s1", "s2"], ["m1", "l1", "l2"]), _intel(spark, []), CONF
+    )
+    got = {(r.cluster_id, r.account_id, r.is_seed) for r in clusters.collect()}
+    assert got == {("m1", "m1", False), ("m1", "s1", True), ("m1", "s2", True)}

@@ -59,6 +59,84 @@ class SimulateConf:
 
 
 @dataclass(frozen=True)
+class ModelsConf:
+    """Detection models: training, evaluation, promotion and batch scoring (issue 4)."""
+
+    registered_model: str = "distillwatch-account-detector"
+    experiment: str = "distillwatch-account-detector"
+    # The last this-many days up to --as-of are the time-based holdout.
+    holdout_days: int = 3
+    # The decision threshold is the lowest score whose holdout precision reaches this.
+    target_precision: float = 0.95
+    # A challenger takes `champion` only if its holdout PR-AUC beats the champion's by more.
+    min_improvement: float = 0.0
+    # Training refuses to run on fewer labelled positives/negatives than this.
+    min_positives: int = 5
+    min_negatives: int = 5
+    n_estimators: int = 60
+    max_depth: int = 4
+    learning_rate: float = 0.2
+    num_workers: int = 1
+    seed: int = 7
+    leave_one_campaign_out: bool = True
+    max_loco_campaigns: int = 10
+    # Features never used (e.g. a column known to leak the label).
+    exclude_features: tuple[str, ...] = ()
+    # Fixed one-hot vocabularies of the string features; other values fall into "other".
+    categorical_levels: dict[str, list[str]] = field(default_factory=dict)
+    # Anomaly scorer: robust z-scores clipped at this value, combined as their RMS / clip.
+    anomaly_clip: float = 10.0
+    anomaly_rel_error: float = 0.001
+    # Fallback (no champion): flag when the anomaly score or the intel confidence reaches these.
+    fallback_anomaly_threshold: float = 0.5
+    fallback_intel_threshold: float = 0.8
+    top_reasons: int = 3
+
+
+@dataclass(frozen=True)
+class AttributionConf:
+    """Campaign discovery and attribution (pipelines/linkage, campaigns, attribution)."""
+
+    # Seeds: flagged by the model, anomaly score at least this, or any threat-intel hit.
+    seed_anomaly_min: float = 0.9
+    # A value used by more accounts than this is a hub (cloud prefix, common UA) and pruned...
+    hub_max_accounts: int = 50
+    # ...unless it is listed in intel or at least this share of its accounts are seeds.
+    hub_keep_seed_share: float = 0.5
+    # Label propagation stops when no label changes or after this many rounds.
+    max_iterations: int = 20
+    # Campaign signature: a template / LSH band used this often by this many members.
+    signature_min_exchanges: int = 3
+    signature_min_accounts: int = 2
+    # Evidence filter.
+    min_accounts: int = 3
+    min_signals: int = 3
+    content_min_share: float = 0.2
+    capability_min_share: float = 0.6
+    intent_min_share: float = 0.3
+    sync_min: float = 0.5
+    flagged_min_share: float = 0.5
+    # One organisation holding this share of verified accounts is a legitimate group
+    # (enterprise, university, eval lab) unless intel says otherwise.
+    single_org_min_share: float = 0.8
+    # Stable identity: a cluster continues a campaign seen within the lookback when
+    # this share of its members or its indicators overlaps.
+    identity_lookback_days: int = 7
+    identity_min_overlap: float = 0.3
+    # Actor: noisy-or confidence over distinct agreeing indicators.
+    actor_min_confidence: float = 0.6
+    actor_min_indicators: int = 2
+    actor_single_indicator_min_confidence: float = 0.9
+    prior_actor_weight: float = 0.6
+    # Release pivot: share of traffic within this many hours of a release.
+    pivot_window_hours: int = 24
+    pivot_min_share: float = 0.3
+    pivot_min_lift: float = 1.5
+    # Evidence JSON: how many top items per list.
+    evidence_top_n: int = 5
+
+
+@dataclass(frozen=True)
 class QualityConf:
     """Data-quality gates (suites live in ``conf/expectations/<table>.yaml``)."""
 
@@ -83,13 +161,29 @@ class QualityConf:
 
 
 @dataclass(frozen=True)
+class FeaturesConf:
+    """silver_exchanges and account_daily_features (pipelines/silver.py, features.py)."""
+
+    patterns_version: str = "v1"
+    minhash_num_hashes: int = 32
+    minhash_band_rows: int = 4
+    minhash_shingle_size: int = 2
+    minhash_max_tokens: int = 512
+    minhash_seed: int = 7
+    new_model_hours: int = 48
+
+
+@dataclass(frozen=True)
 class Config:
     spark: SparkConf
     paths: PathsConf
     database: str
     ingest: IngestConf
     simulate: SimulateConf
+    models: ModelsConf = field(default_factory=ModelsConf)
+    attribution: AttributionConf = field(default_factory=AttributionConf)
     quality: QualityConf = field(default_factory=QualityConf)
+    features: FeaturesConf = field(default_factory=FeaturesConf)
     env: str = "local"
 
 

@@ -1,0 +1,134 @@
+"""Batch scoring of account-days: the supervised booster, the anomaly scorer, and the
+fallback used while no champion model exists.
+
+The booster runs in a vectorised ``mapInPandas``: the model's bytes travel in the task
+closure, each Python worker builds the booster once per partition and scores Arrow
+batches (probability plus per-row SHAP contributions from ``pred_contribs``). That is a
+batch path, not a per-row UDF, and it scales out with the partitions of the input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+from models.anomaly import anomaly_reasons, anomaly_score
+from models.encoding import KEYS, FeatureSpec, encode
+
+ACCOUNT_SCORES_COLUMNS = (
+    "event_date",
+    "account_id",
+    "score",
+    "anomaly_score",
+    "flagged",
+    "threshold",
+    "model_version",
+    "reasons",
+)
+
+
+def booster_scores(
+    df: DataFrame, booster_raw: bytes, spec: FeatureSpec, top: int, keep: tuple[str, ...] = KEYS
+) -> DataFrame:
+    """``keep`` columns plus ``score`` (probability of distillation) and ``reasons``
+    (JSON list of the ``top`` features by absolute SHAP contribution, with sign) per row.
+    """
+    names = spec.columns
+    encoded = encode(df, spec, keep=keep)
+    in_schema = encoded.schema
+    out_schema = StructType(
+        [f for f in in_schema.fields if f.name in keep]
+        + [StructField("score", DoubleType()), StructField("reasons", StringType())]
+    )
+    raw = bytearray(booster_raw)
+
+    def _predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        booster = xgb.Booster()
+        booster.load_model(raw)  # once per partition, not per row
+        for pdf in batches:
+            if pdf.empty:
+                continue
+            x = pdf[names].astype("float64").to_numpy()
+            dm = xgb.DMatrix(x, feature_names=names, missing=np.nan)
+            prob = booster.predict(dm)
+            contribs = booster.predict(dm, pred_contribs=True)[:, : len(names)]
+            order = np.argsort(-np.abs(contribs), axis=1)[:, :top]
+            reasons = [
+                json.dumps([{"feature": names[j], "contribution": round(float(row[j]), 4)} for j in idx])
+                for row, idx in zip(contribs, order, strict=True)
+            ]
+            out = pdf[list(keep)].copy()
+            out["score"] = prob.astype("float64")
+            out["reasons"] = reasons
+            yield out
+
+    return encoded.mapInPandas(_predict, out_schema)
+
+
+def score_with_model(
+    features: DataFrame,
+    booster_raw: bytes,
+    spec: FeatureSpec,
+    anomaly: Mapping[str, Any],
+    threshold: float,
+    model_version: str,
+    top: int,
+) -> DataFrame:
+    """``account_scores`` rows: one per account-day of ``features``, scored by a registered model.
+
+    ``flagged`` is ``score >= threshold`` (the threshold calibrated on the model's holdout).
+    """
+    with_anomaly = features.select(*KEYS, anomaly_score(anomaly).alias("anomaly_score"), *_feature_cols(features, spec))
+    scored = booster_scores(with_anomaly, booster_raw, spec, top, keep=(*KEYS, "anomaly_score"))
+    return scored.select(
+        "event_date",
+        "account_id",
+        F.col("score").cast("double").alias("score"),
+        F.col("anomaly_score").cast("double").alias("anomaly_score"),
+        (F.col("score") >= F.lit(threshold)).alias("flagged"),
+        F.lit(float(threshold)).alias("threshold"),
+        F.lit(model_version).alias("model_version"),
+        "reasons",
+    )
+
+
+def score_fallback(
+    features: DataFrame,
+    anomaly: Mapping[str, Any],
+    anomaly_threshold: float,
+    intel_threshold: float,
+    top: int,
+) -> DataFrame:
+    """``account_scores`` rows while no champion exists: anomaly scorer plus threat intel.
+
+    ``score`` is the larger of the anomaly score and the intel confidence (0 without
+    intel matches); flagged when either reaches its configured threshold. ``threshold``
+    records the anomaly threshold and ``model_version`` says ``fallback:anomaly+intel``.
+    """
+    has_intel = "intel_max_confidence" in features.columns
+    intel = F.coalesce(F.col("intel_max_confidence").cast("double"), F.lit(0.0)) if has_intel else F.lit(0.0)
+    if has_intel and "intel_matches" in features.columns:
+        intel = F.when(F.coalesce(F.col("intel_matches"), F.lit(0)) > 0, intel).otherwise(F.lit(0.0))
+    a = F.coalesce(anomaly_score(anomaly), F.lit(0.0))
+    return features.select(
+        "event_date",
+        "account_id",
+        F.greatest(a, intel).alias("score"),
+        anomaly_score(anomaly).alias("anomaly_score"),
+        ((a >= F.lit(anomaly_threshold)) | (intel >= F.lit(intel_threshold))).alias("flagged"),
+        F.lit(float(anomaly_threshold)).alias("threshold"),
+        F.lit("fallback:anomaly+intel").alias("model_version"),
+        anomaly_reasons(anomaly, top).alias("reasons"),
+    )
+
+
+def _feature_cols(df: DataFrame, spec: FeatureSpec) -> list[str]:
+    return [c for c in (*spec.numeric, *spec.categorical) if c in df.columns and c not in KEYS]

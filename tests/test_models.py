@@ -1,0 +1,230 @@
+"""Detection models: point-in-time training sets, MLflow training/registry, batch scoring.
+
+The synthetic world: 36 accounts over 10 days. Three labelled distillation campaigns
+(5 accounts each) have high chain-of-thought and template shares; 21 benign accounts
+do not; one more account is labelled distillation only *after* the as-of date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType
+
+from distillwatch import tables
+from distillwatch.context import JobContext
+from jobs import score as score_job
+from jobs import train as train_job
+from models.encoding import FeatureSpec, encode, feature_spec_from_schema
+from models.evaluation import calibrate_threshold, detection_metrics
+from models.training import training_set
+from pipelines.contract import LABEL_SCHEMA
+
+START = dt.date(2026, 2, 1)
+DAYS = 10
+AS_OF = START + dt.timedelta(days=DAYS - 1)
+CAMPAIGNS = ("camp_a", "camp_b", "camp_c")
+LATE = "acct_late"
+PR_AUC_BAR = 0.9
+
+FEATURE_SCHEMA = StructType(
+    [
+        StructField("event_date", DateType()),
+        StructField("account_id", StringType()),
+        StructField("n_exchanges", LongType()),
+        StructField("cot_share", DoubleType()),
+        StructField("top_template_share", DoubleType()),
+        StructField("noise", DoubleType()),
+        StructField("top_capability", StringType()),
+        StructField("signup_path", StringType()),
+    ]
+)
+
+
+def _accounts() -> list[tuple[str, str | None]]:
+    """(account_id, campaign or None for benign)."""
+    accts = [(f"acct_{c}_{i}", c) for c in CAMPAIGNS for i in range(5)]
+    accts += [(f"acct_benign_{i}", None) for i in range(21)]
+    return [*accts, (LATE, "camp_late")]
+
+
+def _features(spark: SparkSession) -> object:
+    rng = random.Random(11)
+    rows = []
+    for d in range(DAYS):
+        day = START + dt.timedelta(days=d)
+        for acct, campaign in _accounts():
+            bad = campaign is not None
+            # Overlapping distributions: separable, but not by a single cut of one feature.
+            cot = rng.uniform(0.35, 0.95) if bad else rng.uniform(0.0, 0.5)
+            tmpl = rng.uniform(0.4, 1.0) if bad else rng.uniform(0.0, 0.55)
+            rows.append(
+                (
+                    day,
+                    acct,
+                    rng.randint(200, 2000) if bad else rng.randint(1, 400),
+                    cot,
+                    tmpl,
+                    rng.gauss(0, 1),
+                    "reasoning_math" if bad else rng.choice(["coding", "writing_chat", "reasoning_math"]),
+                    rng.choice(["education", "self_serve"]) if bad else "self_serve",
+                )
+            )
+    return spark.createDataFrame(rows, FEATURE_SCHEMA)
+
+
+def _labels(spark: SparkSession) -> object:
+    early = dt.datetime(2026, 1, 31, 12, 0)
+    rows = []
+    for acct, campaign in _accounts():
+        if acct == LATE:
+            # Decided after the as-of date: must never reach a model trained as of AS_OF.
+            rows.append((acct, "distillation", "actor_x", campaign, dt.datetime(2026, 2, 20, 9, 0)))
+        elif campaign:
+            rows.append((acct, "distillation", f"actor_{campaign}", campaign, early))
+        else:
+            rows.append((acct, "benign", None, None, early))
+    return spark.createDataFrame(rows, LABEL_SCHEMA)
+
+
+@pytest.fixture()
+def world(job_ctx: JobContext, monkeypatch: pytest.MonkeyPatch) -> JobContext:
+    """Features and labels as real Delta tables in the test's own lakehouse and MLflow store."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    spark = job_ctx.spark
+    job_ctx.lake.overwrite(_features(spark), tables.ACCOUNT_DAILY_FEATURES, partition_by=("event_date",))
+    job_ctx.lake.overwrite(_labels(spark), tables.LABELS)
+    return job_ctx
+
+
+def test_training_set_excludes_labels_decided_after_as_of(spark: SparkSession) -> None:
+    features, labels = _features(spark), _labels(spark)
+    revised = spark.createDataFrame(
+        [("acct_benign_0", "distillation", "actor_q", "camp_q", dt.datetime(2026, 2, 15))], LABEL_SCHEMA
+    )
+    ts = training_set(features, labels.unionByName(revised), AS_OF)
+    accounts = {r[0] for r in ts.select("account_id").distinct().collect()}
+    assert LATE not in accounts
+    assert len(accounts) == 36
+    # The later (post-as-of) revision of acct_benign_0 is invisible: still benign.
+    assert {r[0] for r in ts.where("account_id = 'acct_benign_0'").select("label").distinct().collect()} == {0.0}
+    # Features after the as-of day are not used either.
+    early = training_set(features, labels, START + dt.timedelta(days=2))
+    assert early.agg(F.max("event_date")).first()[0] == START + dt.timedelta(days=2)
+    # The same late label is visible once the as-of date passes its decision time.
+    later = training_set(features, labels, dt.date(2026, 2, 20))
+    assert later.where(F.col("account_id") == LATE).count() == DAYS
+
+
+def test_feature_spec_is_numeric_columns_minus_keys_plus_one_hot(spark: SparkSession) -> None:
+    levels = {"signup_path": ["self_serve", "education"]}
+    spec = feature_spec_from_schema(FEATURE_SCHEMA, levels, exclude=("noise",))
+    assert spec == FeatureSpec(
+        numeric=("n_exchanges", "cot_share", "top_template_share"),
+        categorical={"signup_path": ("self_serve", "education")},
+    )
+    df = spark.createDataFrame(
+        [(START, "a", 1, 0.5, 0.1, 0.0, "coding", "enterprise")], FEATURE_SCHEMA
+    )
+    row = encode(df, spec).first().asDict()
+    assert row == {
+        "n_exchanges": 1.0,
+        "cot_share": 0.5,
+        "top_template_share": 0.1,
+        "signup_path=self_serve": 0.0,
+        "signup_path=education": 0.0,
+        "signup_path=other": 1.0,
+    }
+    with pytest.raises(ValueError, match="missing"):
+        encode(df.drop("cot_share"), spec)
+
+
+def test_threshold_reaches_target_precision_with_most_recall() -> None:
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1], dtype=float)
+    s = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    t = calibrate_threshold(y, s, 0.99)
+    assert (t.value, t.recall, t.meets_target) == (0.6, 0.75, True)
+    t2 = calibrate_threshold(np.array([1, 0, 1, 0.0]), np.array([0.1, 0.9, 0.2, 0.8]), 0.99)
+    assert not t2.meets_target
+    m = detection_metrics(y, s)
+    assert m["recall_at_p99"] == 0.75 and 0.0 < m["pr_auc"] <= 1.0
+
+
+def test_score_without_champion_falls_back_to_anomaly_and_intel(world: JobContext) -> None:
+    day = START + dt.timedelta(days=3)
+    assert score_job.run(world, argparse.Namespace(date=day)) == 0
+    out = world.lake.read(tables.ACCOUNT_SCORES)
+    assert out.columns == [
+        "event_date", "account_id", "score", "anomaly_score", "flagged", "threshold", "model_version", "reasons"
+    ]
+    rows = {r["account_id"]: r for r in out.collect()}
+    assert len(rows) == 37 and {r["model_version"] for r in rows.values()} == {"fallback:anomaly+intel"}
+    bad = np.mean([rows[a]["anomaly_score"] for a, c in _accounts() if c])
+    good = np.mean([rows[a]["anomaly_score"] for a, c in _accounts() if not c])
+    assert bad > good
+    reasons = json.loads(rows["acct_camp_a_0"]["reasons"])
+    assert len(reasons) == 3 and set(reasons[0]) == {"feature", "contribution"}
+    # Rerun is idempotent: the day is replaced, not appended.
+    assert score_job.run(world, argparse.Namespace(date=day)) == 0
+    assert world.lake.read(tables.ACCOUNT_SCORES).count() == 37
+
+
+def test_train_promotes_good_model_keeps_it_against_worse_challenger_and_scores_with_it(world: JobContext) -> None:
+    # 1) First model: no champion yet, so it is promoted; it must beat the PR-AUC bar.
+    assert train_job.run(world, argparse.Namespace(as_of=AS_OF)) == 0
+    name = world.cfg.models.registered_model
+    client = MlflowClient(tracking_uri=world.mlflow_tracking_uri, registry_uri=world.mlflow_tracking_uri)
+    assert client.get_model_version_by_alias(name, "champion").version == "1"
+    v1 = client.get_model_version(name, "1")
+    run = client.get_run(v1.run_id)
+    metrics = run.data.metrics
+    assert metrics["holdout_pr_auc"] >= PR_AUC_BAR, metrics
+    assert {"holdout_roc_auc", "holdout_recall_at_p99", "holdout_recall_at_fpr_0001", "threshold"} <= set(metrics)
+    assert {f"loco_recall_{c}" for c in CAMPAIGNS} <= set(metrics)
+    assert {f"holdout_recall_campaign_{c}" for c in CAMPAIGNS} <= set(metrics)
+    # The late label did not leak in: as-of training saw 36 labelled accounts' days.
+    assert metrics["train_positives"] + metrics["train_negatives"] + metrics["holdout_positives"] + metrics[
+        "holdout_negatives"
+    ] == 36 * DAYS
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
+    assert {"evaluation/pr_curve.png", "evaluation/feature_importance.png", "evaluation/score_distributions.png"} <= artifacts
+    inputs = {d.dataset.name for d in run.inputs.dataset_inputs}
+    assert inputs == {tables.ACCOUNT_DAILY_FEATURES, tables.LABELS}
+    assert float(v1.tags["threshold"]) == pytest.approx(metrics["threshold"])
+
+    # 2) A worse challenger (only the noise feature) is registered but does not take champion.
+    crippled = replace(
+        world.cfg.models,
+        exclude_features=("n_exchanges", "cot_share", "top_template_share", "top_capability", "signup_path"),
+        leave_one_campaign_out=False,
+    )
+    world.cfg = replace(world.cfg, models=crippled)
+    assert train_job.run(world, argparse.Namespace(as_of=AS_OF)) == 0
+    assert client.get_model_version_by_alias(name, "challenger").version == "2"
+    assert client.get_model_version_by_alias(name, "champion").version == "1"
+    v2_metrics = client.get_run(client.get_model_version(name, "2").run_id).data.metrics
+    assert v2_metrics["holdout_pr_auc"] < metrics["holdout_pr_auc"]
+    assert v2_metrics["champion_holdout_pr_auc"] == pytest.approx(metrics["holdout_pr_auc"])
+
+    # 3) Scoring uses the champion alias (v1), with its threshold and per-row reasons.
+    day = AS_OF
+    assert score_job.run(world, argparse.Namespace(date=day)) == 0
+    rows = {r["account_id"]: r for r in world.lake.read(tables.ACCOUNT_SCORES).collect()}
+    assert len(rows) == 37
+    assert {r["model_version"] for r in rows.values()} == {"1"}
+    assert {r["threshold"] for r in rows.values()} == {pytest.approx(metrics["threshold"])}
+    flagged_bad = sum(rows[a]["flagged"] for a, c in _accounts() if c and a != LATE)
+    flagged_good = sum(rows[a]["flagged"] for a, c in _accounts() if not c)
+    assert flagged_bad >= 12 and flagged_good <= 1, (flagged_bad, flagged_good)
+    reasons = json.loads(rows["acct_camp_b_1"]["reasons"])
+    assert len(reasons) == 3
+    assert {r["feature"] for r in reasons} & {"cot_share", "top_template_share", "n_exchanges"}

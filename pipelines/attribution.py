@@ -322,3 +322,97 @@ def daily_rows(
         "shared_infrastructure",
         ev_json.alias("evidence"),
     )
+
+
+def attribute_day(
+    exchanges: DataFrame,
+    features: DataFrame,
+    scores: DataFrame,
+    threat_intel: DataFrame,
+    prev_members: DataFrame,
+    prev_indicators: DataFrame,
+    prior_actors: DataFrame,
+    first_seen: DataFrame,
+    day: str,
+    conf: AttributionConf,
+) -> dict[str, DataFrame]:
+    """One day's campaign discovery and attribution, wired from the pure steps.
+
+    Inputs are the day's silver_exchanges, account_daily_features and account_scores,
+    the threat_intel dimension, and the earlier state: latest members (campaign_id,
+    account_id) and indicators (campaign_id, ind_type, ind_value) within the lookback,
+    earlier actors (campaign_id, actor, confidence) and first sightings (campaign_id,
+    first_seen). Returns the DataFrames of ``campaign_members``, ``campaign_exchanges``,
+    ``campaign_indicators``, ``campaign_attribution_daily`` and ``campaign_updates``
+    (the rows to MERGE into ``campaigns``, merged campaigns included).
+    """
+    from pipelines import campaigns as cp
+    from pipelines import linkage as lk
+
+    d = F.lit(day).cast("date")
+    ind = lk.account_indicators(exchanges)
+    clusters, edges, hits = lk.link_accounts(ind, scores, threat_intel, conf)
+    mx = cp.member_exchanges(exchanges, clusters)
+    traffic = lk.materialise(
+        cp.split_campaign_traffic(mx, cp.campaign_signatures(mx, conf)),
+        "campaign traffic feeds evidence, identity, attribution and three outputs",
+    )
+    ev = cp.cluster_evidence(traffic, features, hits, conf)
+    kept = ev.where("is_campaign")
+    camp = traffic.where("is_campaign").join(kept.select("cluster_id"), "cluster_id")
+    today_members = camp.select("cluster_id", "account_id").distinct()
+    today_edges = edges.join(today_members, "account_id")
+    ids, merges, overlaps = cp.match_identity(
+        today_members, today_edges, prev_members, prev_indicators, day, conf
+    )
+    camp = camp.join(ids.select("cluster_id", "campaign_id"), "cluster_id")
+    members = today_members.join(ids.select("cluster_id", "campaign_id"), "cluster_id")
+    member_edges = today_edges.join(ids.select("cluster_id", "campaign_id"), "cluster_id")
+    intel = intel_evidence(hits, members, camp)
+    overlaps_by_id = overlaps.join(ids.select("cluster_id", "campaign_id"), "cluster_id").select(
+        "campaign_id", "prev_id", "overlap"
+    )
+    actors = choose_actor(intel.unionByName(prior_evidence(overlaps_by_id, prior_actors, conf)), conf)
+    evidence = kept.join(ids, "cluster_id")
+    daily = daily_rows(
+        evidence,
+        actors,
+        release_pivot(camp, exchanges, conf),
+        infrastructure(member_edges, conf),
+        content_profile(camp, conf),
+        intel,
+        first_seen,
+        day,
+    )
+    indicators = member_edges.groupBy("campaign_id", "ind_type", "ind_value").agg(
+        F.countDistinct("account_id").alias("n_accounts")
+    )
+    updates = daily.join(evidence.select("campaign_id", "split_from"), "campaign_id").select(
+        "campaign_id",
+        "first_seen",
+        d.alias("last_seen"),
+        "actor",
+        "status",
+        F.lit(None).cast("string").alias("merged_into"),
+        "split_from",
+        d.alias("updated_on"),
+    )
+    merged = merges.select(
+        "campaign_id",
+        F.lit(None).cast("date").alias("first_seen"),
+        F.lit(None).cast("date").alias("last_seen"),
+        F.lit(None).cast("string").alias("actor"),
+        F.lit("merged").alias("status"),
+        "merged_into",
+        F.lit(None).cast("string").alias("split_from"),
+        d.alias("updated_on"),
+    )
+    return {
+        "campaign_members": member_rows(camp, traffic, scores, day),
+        "campaign_exchanges": camp.select(d.alias("event_date"), "campaign_id", "request_id", "account_id"),
+        "campaign_indicators": indicators.select(
+            d.alias("event_date"), "campaign_id", "ind_type", "ind_value", "n_accounts"
+        ),
+        "campaign_attribution_daily": daily,
+        "campaign_updates": updates.unionByName(merged),
+    }

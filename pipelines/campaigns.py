@@ -68,7 +68,7 @@ def campaign_signatures(mx: DataFrame, conf: AttributionConf) -> DataFrame:
         "cluster_id",
         "account_id",
         F.lit("lsh_band").alias("sig_type"),
-        F.explode("lsh_bands").cast("string").alias("sig_value"),
+        F.explode(F.transform("lsh_bands", lambda b: b.cast("string"))).alias("sig_value"),
     )
     return (
         templates.unionByName(bands)
@@ -95,7 +95,11 @@ def split_campaign_traffic(mx: DataFrame, signatures: DataFrame) -> DataFrame:
         "cluster_id", F.col("sig_value").alias("_b")
     )
     near = (
-        mx.select("cluster_id", "request_id", F.explode("lsh_bands").cast("string").alias("_b"))
+        mx.select(
+            "cluster_id",
+            "request_id",
+            F.explode(F.transform("lsh_bands", lambda b: b.cast("string"))).alias("_b"),
+        )
         .join(band, ["cluster_id", "_b"])
         .select("cluster_id", "request_id")
         .distinct()
@@ -264,7 +268,7 @@ def match_identity(
     Overlap of a (cluster, campaign) pair = the larger of shared members / the smaller
     member set and shared indicators / the smaller indicator set (equi-joins on account
     and value, never all pairs). A cluster continues its best campaign with overlap of
-    at least ``identity_min_overlap``; when several clusters continue one campaign (a
+    at least ``identity_min_overlap`` (most shared members and indicators first); when several clusters continue one campaign (a
     split) the best keeps the id and the others are new with ``split_from``; other
     campaigns a cluster overlaps (a merge) get ``merged_into``.
 
@@ -299,16 +303,23 @@ def match_identity(
                 F.coalesce(F.col("shared_m") / F.least("n_tm", "n_pm"), F.lit(0.0)),
                 F.coalesce(F.col("shared_i") / F.least("n_ti", "n_pi"), F.lit(0.0)),
             ).alias("overlap"),
+            (F.coalesce("shared_m", F.lit(0)) + F.coalesce("shared_i", F.lit(0))).alias("shared"),
         )
         .where(F.col("overlap") >= conf.identity_min_overlap)
     )
     best = (
         overlaps.withColumn(
-            "_r", F.row_number().over(Window.partitionBy("cluster_id").orderBy(F.desc("overlap"), "prev_id"))
+            "_r",
+            F.row_number().over(
+                Window.partitionBy("cluster_id").orderBy(F.desc("shared"), F.desc("overlap"), "prev_id")
+            ),
         )
         .where("_r = 1")
         .withColumn(
-            "_k", F.row_number().over(Window.partitionBy("prev_id").orderBy(F.desc("overlap"), "cluster_id"))
+            "_k",
+            F.row_number().over(
+                Window.partitionBy("prev_id").orderBy(F.desc("shared"), F.desc("overlap"), "cluster_id")
+            ),
         )
     )
     fresh = new_campaign_id(F.lit(day), F.col("cluster_id"))

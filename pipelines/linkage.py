@@ -127,7 +127,7 @@ def prune_hubs(indicators: DataFrame, seeds: DataFrame, hits: DataFrame, conf: A
     )
 
 
-def _checkpoint(df: DataFrame, why: str) -> DataFrame:
+def materialise(df: DataFrame, why: str) -> DataFrame:
     """The one place linkage materialises a DataFrame.
 
     Label propagation re-reads the edges every round and each round's labels feed the
@@ -148,17 +148,17 @@ def connected_components(edges: DataFrame, max_iterations: int) -> DataFrame:
     min label of its accounts, each account the min label of its values, until no label
     changes or ``max_iterations`` rounds (a warning then; components may be split).
     """
-    e = _checkpoint(
+    e = materialise(
         edges.select("account_id", F.concat_ws("\u0001", "ind_type", "ind_value").alias("node")).distinct(),
         "edges are re-read every round",
     )
-    labels = _checkpoint(
+    labels = materialise(
         e.select("account_id").distinct().withColumn("component", F.col("account_id")), "labels"
     )
     for rnd in range(1, max_iterations + 1):
         node_label = e.join(labels, "account_id").groupBy("node").agg(F.min("component").alias("node_label"))
         new = e.join(node_label, "node").groupBy("account_id").agg(F.min("node_label").alias("component"))
-        new = _checkpoint(new, "labels of this round feed the next")
+        new = materialise(new, "labels of this round feed the next")
         changed = (
             new.alias("n")
             .join(labels.alias("o"), "account_id")

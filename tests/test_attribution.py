@@ -1,0 +1,356 @@
+"""Campaigns and attribution on hand-built rows: traffic split, evidence filter, stable
+identity, actor weighting, release pivot, and the ``attribute`` job end to end."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import zlib
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DateType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from distillwatch import tables
+from distillwatch.config import AttributionConf
+from distillwatch.context import JobContext
+from jobs import attribute
+from pipelines import contract
+from pipelines.attribution import attribute_day, choose_actor, release_pivot
+from pipelines.campaigns import campaign_signatures, match_identity, split_campaign_traffic
+
+# Hubs above 5 accounts: the tiny world's proxy prefix holds 9.
+CONF = dataclasses.replace(AttributionConf(), hub_max_accounts=5)
+D1 = dt.date(2026, 2, 3)
+D2 = dt.date(2026, 2, 4)
+RELEASE = dt.datetime(2026, 2, 3, 0, 0)
+
+SILVER = StructType(
+    [
+        StructField("request_id", StringType()),
+        StructField("event_date", DateType()),
+        StructField("ts", TimestampType()),
+        StructField("account_id", StringType()),
+        StructField("org_id", StringType()),
+        StructField("verified", BooleanType()),
+        StructField("model", StringType()),
+        StructField("model_released_at", TimestampType()),
+        StructField("is_new_model", BooleanType()),
+        StructField("ip_prefix", StringType()),
+        StructField("asn", LongType()),
+        StructField("tls_fp", StringType()),
+        StructField("user_agent", StringType()),
+        StructField("payment_fp", StringType()),
+        StructField("email_domain", StringType()),
+        StructField("is_free_mail", BooleanType()),
+        StructField("template_hash", LongType()),
+        StructField("lsh_bands", ArrayType(LongType())),
+        StructField("cot_elicitation", BooleanType()),
+        StructField("rubric_grading", BooleanType()),
+        StructField("sensitive_rewrite", BooleanType()),
+        StructField("capability", StringType()),
+        StructField("intel_actor", StringType()),
+        StructField("intel_confidence", DoubleType()),
+        StructField("intel_types", ArrayType(StringType())),
+        StructField("prompt", StringType()),
+    ]
+)
+FEATURES = StructType(
+    [
+        StructField("event_date", DateType()),
+        StructField("account_id", StringType()),
+        StructField("sync_score", DoubleType()),
+    ]
+)
+SCORES = StructType(
+    [
+        StructField("event_date", DateType()),
+        StructField("account_id", StringType()),
+        StructField("score", DoubleType()),
+        StructField("anomaly_score", DoubleType()),
+        StructField("flagged", BooleanType()),
+    ]
+)
+
+
+def _ex(rid: str, acct: str, day: dt.date = D1, **kw: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "request_id": rid,
+        "event_date": day,
+        "ts": dt.datetime.combine(day, dt.time(12, 0)),
+        "account_id": acct,
+        "org_id": f"org-{acct}",
+        "verified": False,
+        "model": "m-old",
+        "model_released_at": dt.datetime(2025, 6, 1),
+        "is_new_model": False,
+        "ip_prefix": f"10.{zlib.crc32(acct.encode()) % 250}.0.0/24",
+        "asn": 64000 + zlib.crc32(acct.encode()) % 500,
+        "tls_fp": f"tls-{acct}",
+        "user_agent": f"ua-{acct}",
+        "payment_fp": f"pay-{acct}",
+        "email_domain": "gmail.com",
+        "is_free_mail": True,
+        "template_hash": zlib.crc32(f"{rid}|{acct}".encode()),
+        "lsh_bands": [],
+        "cot_elicitation": False,
+        "rubric_grading": False,
+        "sensitive_rewrite": False,
+        "capability": "writing_chat",
+        "intel_actor": None,
+        "intel_confidence": None,
+        "intel_types": [],
+        "prompt": "secret raw prompt text",
+    }
+    row.update(kw)
+    return row
+
+
+def _silver(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
+    return spark.createDataFrame([tuple(r[f.name] for f in SILVER.fields) for r in rows], SILVER)
+
+
+def _world(
+    day: dt.date, kestrel: list[str], hydra: list[str]
+) -> tuple[list[dict[str, Any]], list[tuple], list[tuple]]:
+    """One day: an intel-backed campaign, a hydra proxy campaign without intel, an
+    enterprise, a university NAT and an eval lab sharing infrastructure."""
+    rows: list[dict[str, Any]] = []
+    flagged: list[str] = []
+    sync: dict[str, float] = {}
+    for a in kestrel:  # campaign: shared stolen card and bot TLS, templated CoT harvesting, pivots to m-new
+        flagged.append(a)
+        sync[a] = 0.8
+        for i in range(4):
+            rows.append(
+                _ex(f"{day}-{a}-k{i}", a, day, payment_fp="pay-K", tls_fp="tls-K", template_hash=100 + i % 2,
+                    lsh_bands=[5000 + i % 2], cot_elicitation=True, capability="reasoning_math", model="m-new",
+                    model_released_at=RELEASE, is_new_model=True, ts=dt.datetime.combine(day, dt.time(3, i)))
+            )  # fmt: skip
+    for a in hydra:  # hydra: own rubric-graded coding templates plus resold one-off chat traffic
+        flagged.append(a)
+        sync[a] = 0.7
+        for i in range(3):
+            rows.append(
+                _ex(f"{day}-{a}-h{i}", a, day, template_hash=200, lsh_bands=[6000], rubric_grading=True,
+                    capability="coding", ip_prefix="192.0.2.0/24")
+            )  # fmt: skip
+        for i in range(3):
+            rows.append(_ex(f"{day}-{a}-r{i}", a, day, capability="writing_chat", ip_prefix="192.0.2.0/24"))
+    for a in [f"p{i}" for i in range(6)]:  # unrelated customers behind the hydra's proxy prefix
+        rows += [_ex(f"{day}-{a}-{i}", a, day, ip_prefix="192.0.2.0/24") for i in range(2)]
+    for a in ("e1", "e2", "e3", "e4"):  # enterprise: one org, verified, CI template, two accounts flagged
+        if a in ("e1", "e2"):
+            flagged.append(a)
+        sync[a] = 0.9
+        for i in range(3):
+            rows.append(
+                _ex(f"{day}-{a}-{i}", a, day, org_id="acme", verified=True, payment_fp="pay-acme", email_domain="acme.com",
+                    is_free_mail=False, template_hash=300, capability="coding", tls_fp="tls-acme")
+            )  # fmt: skip
+    for a in (
+        "u1",
+        "u2",
+        "u3",
+        "u4",
+    ):  # university NAT: shared prefix and domain, diverse content, one flagged
+        if a == "u1":
+            flagged.append(a)
+        for i in range(3):
+            rows.append(
+                _ex(
+                    f"{day}-{a}-{i}",
+                    a,
+                    day,
+                    org_id=f"uni-{a}",
+                    ip_prefix="198.51.100.0/24",
+                    email_domain="uni.edu",
+                    is_free_mail=False,
+                )
+            )
+    for a in ("l1", "l2", "l3"):  # eval lab: templated rubric grading, synchronised, one org, all flagged
+        flagged.append(a)
+        sync[a] = 0.9
+        for i in range(3):
+            rows.append(
+                _ex(f"{day}-{a}-{i}", a, day, org_id="evalco", verified=True, payment_fp="pay-evalco",
+                    template_hash=400 + i, rubric_grading=True, capability="reasoning_math")
+            )  # fmt: skip
+    accounts = sorted({r["account_id"] for r in rows})
+    scores = [(day, a, 0.9 if a in flagged else 0.1, 0.1, a in flagged) for a in accounts]
+    features = [(day, a, sync.get(a, 0.0)) for a in accounts]
+    return rows, scores, features
+
+
+INTEL = [
+    ("payment_fp", "pay-K", "kestrel", "feed-a", 0.7, D1),
+    ("tls_fp", "tls-K", "kestrel", "feed-b", 0.6, D1),
+    ("payment_fp", "pay-acme", "kestrel", "feed-c", 0.3, D1),  # one low-confidence mis-listing
+]
+
+
+def test_split_keeps_campaign_templates_and_drops_resold_traffic(spark: SparkSession) -> None:
+    rows = [
+        _ex(f"h{a}{i}", a, template_hash=200, capability="coding") for a in ("h1", "h2") for i in range(2)
+    ]
+    rows += [
+        _ex(f"n{a}{i}", a, template_hash=900 + i, lsh_bands=[7000 + i])
+        for a in ("h1", "h2")
+        for i in range(2)
+    ]
+    rows += [
+        _ex("nd", "h2", template_hash=201, lsh_bands=[6000]),
+        _ex("nd2", "h1", template_hash=202, lsh_bands=[6000]),
+    ]
+    rows += [_ex("nd3", "h1", template_hash=203, lsh_bands=[6000])]
+    rows += [_ex("cf", "h1", template_hash=204, capability="coding", cot_elicitation=True)]
+    mx = _silver(spark, rows).withColumn("cluster_id", F.lit("h1")).withColumn("is_seed", F.lit(True))
+    conf = dataclasses.replace(CONF, signature_min_exchanges=3)
+    got = {r.request_id: r.match for r in split_campaign_traffic(mx, campaign_signatures(mx, conf)).collect()}
+    assert got == {
+        "hh10": "template", "hh11": "template", "hh20": "template", "hh21": "template",
+        "nd": "near_duplicate", "nd2": "near_duplicate", "nd3": "near_duplicate",
+        "cf": "capability_focus",
+        "nh10": None, "nh11": None, "nh20": None, "nh21": None,
+    }  # fmt: skip
+
+
+def test_actor_needs_agreeing_indicators_and_ignores_one_low_confidence_listing(spark: SparkSession) -> None:
+    schema = "campaign_id string, actor string, ind_type string, ind_value string, confidence double, n_accounts bigint"
+    ev = spark.createDataFrame(
+        [
+            ("C-two", "kestrel", "payment_fp", "p", 0.6, 3),
+            ("C-two", "kestrel", "tls_fp", "t", 0.5, 3),
+            ("C-two", "osprey", "asn", "1", 0.55, 1),
+            ("C-low", "kestrel", "payment_fp", "x", 0.3, 1),
+            ("C-one-strong", "osprey", "email_domain", "d", 0.95, 2),
+            ("C-one-mid", "osprey", "email_domain", "d", 0.7, 2),
+        ],
+        schema,
+    )
+    got = {r.campaign_id: (r.actor, r.confidence) for r in choose_actor(ev, CONF).collect()}
+    assert got == {
+        "C-two": ("kestrel", 0.8),  # 1 - 0.4 * 0.5
+        "C-low": (None, None),
+        "C-one-strong": ("osprey", 0.95),
+        "C-one-mid": (None, None),  # one indicator below the single-indicator bar
+    }
+
+
+def test_release_pivot_flags_a_campaign_moving_to_a_new_model(spark: SparkSession) -> None:
+    late = dt.datetime(2026, 2, 3, 12)
+    camp = [_ex(f"a{i}", "k1", model_released_at=RELEASE, is_new_model=True, ts=late) for i in range(4)]
+    camp += [_ex("a9", "k1")]
+    slow = [_ex(f"b{i}", "s1", model_released_at=RELEASE, is_new_model=True, ts=late) for i in range(1)]
+    slow += [_ex(f"b{i}", "s1") for i in range(1, 5)]
+    other = [_ex(f"o{i}", "x") for i in range(20)]
+    ct = _silver(spark, camp + slow).withColumn("campaign_id", F.col("account_id"))
+    got = {r.campaign_id: r for r in release_pivot(ct, _silver(spark, camp + slow + other), CONF).collect()}
+    assert got["k1"].release_pivot and got["k1"].pivot_share == 0.8
+    assert not got["s1"].release_pivot  # 20%: below the 30% bar
+    assert abs(got["k1"].population_new_model_share - 5 / 30) < 1e-9
+
+
+def test_identity_continues_splits_and_merges(spark: SparkSession) -> None:
+    tm = spark.createDataFrame(
+        [("a", "a"), ("a", "b"), ("a", "c"), ("d", "d"), ("x", "x"), ("x", "y"), ("n", "n"), ("n", "o")],
+        "cluster_id string, account_id string",
+    )
+    ti = spark.createDataFrame(
+        [("n", "payment_fp", "p9")], "cluster_id string, ind_type string, ind_value string"
+    )
+    pm = spark.createDataFrame(
+        [("C-1", "a"), ("C-1", "b"), ("C-1", "d"), ("C-2", "x"), ("C-3", "y"), ("C-4", "zz")],
+        "campaign_id string, account_id string",
+    )
+    pi = spark.createDataFrame(
+        [("C-4", "payment_fp", "p9")], "campaign_id string, ind_type string, ind_value string"
+    )
+    ids, merges, _ = match_identity(tm, ti, pm, pi, D2.isoformat(), CONF)
+    got = {r.cluster_id: (r.campaign_id, r.continued_from, r.split_from) for r in ids.collect()}
+    assert got["a"] == ("C-1", "C-1", None)  # 2 of 3 members carried over
+    assert got["d"][1:] == (None, "C-1") and got["d"][0].startswith("C-")  # split off C-1
+    assert got["x"] == ("C-2", "C-2", None)
+    assert got["n"] == ("C-4", "C-4", None)  # accounts rotated, same stolen card
+    assert {tuple(r) for r in merges.collect()} == {("C-3", "C-2")}
+    again, _, _ = match_identity(tm, ti, pm, pi, D2.isoformat(), CONF)
+    assert {r.cluster_id: r.campaign_id for r in again.collect()}["d"] == got["d"][0]  # deterministic
+
+
+def test_attribute_day_finds_campaigns_and_rejects_legitimate_groups(spark: SparkSession) -> None:
+    rows, scores, features = _world(D1, ["k1", "k2", "k3"], ["h1", "h2", "h3"])
+    empty = spark.createDataFrame([], "campaign_id string, account_id string")
+    out = attribute_day(
+        _silver(spark, rows),
+        spark.createDataFrame(features, FEATURES),
+        spark.createDataFrame(scores, SCORES),
+        spark.createDataFrame(INTEL, contract.THREAT_INTEL_SCHEMA),
+        empty,
+        spark.createDataFrame([], "campaign_id string, ind_type string, ind_value string"),
+        spark.createDataFrame([], "campaign_id string, actor string, confidence double"),
+        spark.createDataFrame([], "campaign_id string, first_seen date"),
+        D1.isoformat(),
+        CONF,
+    )
+    members = out["campaign_members"].collect()
+    by_campaign: dict[str, set[str]] = {}
+    for m in members:
+        by_campaign.setdefault(m.campaign_id, set()).add(m.account_id)
+    assert sorted(by_campaign.values(), key=sorted) == [{"h1", "h2", "h3"}, {"k1", "k2", "k3"}]
+    daily = {r.top_capability: r for r in out["campaign_attribution_daily"].collect()}
+    k, h = daily["reasoning_math"], daily["coding"]
+    assert (k.actor, k.confidence, k.status) == ("kestrel", 0.88, "new")
+    assert h.actor is None  # no intel: found and left unattributed
+    assert k.release_pivot and not h.release_pivot
+    assert (k.n_exchanges, h.n_exchanges) == (12, 9)  # hydra: resold traffic not counted
+    ex = out["campaign_exchanges"].where(F.col("campaign_id") == h.campaign_id).collect()
+    assert {r.request_id.split("-")[-1][0] for r in ex} == {"h"}
+    ev = json.loads(k.evidence)
+    assert {(i["ind_type"], i["value"]) for i in ev["matched_indicators"]} == {
+        ("payment_fp", "pay-K"),
+        ("tls_fp", "tls-K"),
+    }
+    assert "secret" not in k.evidence + (k.shared_infrastructure or "") + k.capability_mix
+    assert json.loads(k.shared_infrastructure)["payment_fp"][0] == {"value": "pay-K", "n_accounts": 3}
+
+
+def test_attribute_job_keeps_campaign_ids_across_days_and_reruns_idempotently(job_ctx: JobContext) -> None:
+    job_ctx.cfg = dataclasses.replace(job_ctx.cfg, attribution=CONF)
+    spark, lake = job_ctx.spark, job_ctx.lake
+    r1, s1, f1 = _world(D1, ["k1", "k2", "k3"], ["h1", "h2", "h3"])
+    r2, s2, f2 = _world(D2, ["k2", "k3", "k4"], ["h1", "h2", "h3", "h4"])  # k1 burnt, k4 new, h4 added
+    lake.append(_silver(spark, r1 + r2), tables.SILVER_EXCHANGES, ("event_date",))
+    lake.append(spark.createDataFrame(f1 + f2, FEATURES), tables.ACCOUNT_DAILY_FEATURES, ("event_date",))
+    lake.append(spark.createDataFrame(s1 + s2, SCORES), tables.ACCOUNT_SCORES, ("event_date",))
+    lake.overwrite(spark.createDataFrame(INTEL, contract.THREAT_INTEL_SCHEMA), tables.THREAT_INTEL)
+    for day in (D1, D2, D2):
+        assert attribute.run(job_ctx, argparse.Namespace(date=day)) == 0
+    daily = (
+        spark.table(lake.qualified(tables.CAMPAIGN_ATTRIBUTION_DAILY))
+        .orderBy("event_date", "campaign_id")
+        .collect()
+    )
+    assert len(daily) == 4  # two campaigns a day, the rerun replaced its day
+    ids = {d: {r.campaign_id for r in daily if r.event_date == d} for d in (D1, D2)}
+    assert ids[D1] == ids[D2]
+    assert {(r.event_date, r.status) for r in daily} == {(D1, "new"), (D2, "active")}
+    assert {r.actor for r in daily if r.event_date == D2} == {"kestrel", None}
+    camps = spark.table(lake.qualified(tables.CAMPAIGNS)).collect()
+    assert {(r.first_seen, r.last_seen, r.status) for r in camps} == {(D1, D2, "active")}
+    assert len(camps) == 2
+    members = lake.read(tables.CAMPAIGN_MEMBERS).where(F.col("event_date") == D2).count()
+    assert members == 7
+    assert "prompt" not in lake.read(tables.CAMPAIGN_EXCHANGES).columns

@@ -19,6 +19,7 @@ CAMPAIGNS = "campaigns"
 CAMPAIGN_MEMBERS = "campaign_members"
 CAMPAIGN_EXCHANGES = "campaign_exchanges"
 CAMPAIGN_ATTRIBUTION_DAILY = "campaign_attribution_daily"
+CAMPAIGN_INDICATORS = "campaign_indicators"
 # operations
 DQ_RESULTS = "dq_results"
 RUNS = "runs"

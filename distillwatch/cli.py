@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from distillwatch.config import ConfigError, load_config
 from distillwatch.context import JobContext
+from distillwatch.errors import UserError
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -77,7 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     mod = _module(args.command)
     runner = getattr(mod, f"run_{args.command.replace('-', '_')}", None) or mod.run  # type: ignore[attr-defined]
-    return int(runner(ctx, args) or 0)
+    try:
+        return int(runner(ctx, args) or 0)
+    except UserError as exc:
+        sys.stderr.write(f"distillwatch {args.command}: error: {exc}\n")
+        return exc.exit_code
 
 
 if __name__ == "__main__":

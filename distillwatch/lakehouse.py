@@ -138,6 +138,9 @@ class Lakehouse:
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
         target = DeltaTable.forPath(self.spark, self.path(table)).alias("t")
         builder: Any = target.merge(df.alias("s"), F.expr(cond) if prune is None else F.expr(cond) & prune)
+        before = self.version(table)
         builder.whenNotMatchedInsertAll().execute()
+        if self.version(table) == before:  # a MERGE that changes nothing commits nothing
+            return 0
         metrics = self.last_operation_metrics(table)
         return int(metrics.get("numTargetRowsInserted", 0))

@@ -1,0 +1,236 @@
+"""Bronze ingestion on hand-written landing files: real Spark, real Delta."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from distillwatch import tables
+from distillwatch.context import JobContext
+from distillwatch.errors import UserError
+from jobs.ingest import ingest
+from pipelines.contract import BRONZE_EXCHANGES_SCHEMA
+
+DAY = dt.date(2026, 2, 3)
+
+
+def exchange(rid: str, ts: str = "2026-02-03T10:00:00Z", **over: object) -> dict[str, object]:
+    rec: dict[str, object] = {
+        "request_id": rid,
+        "ts": ts,
+        "account_id": "acct-1",
+        "api_key_id": "key-1",
+        "model": "orion-4",
+        "client_ip": "203.0.113.7",
+        "user_agent": "sdk/1.0",
+        "tls_fp": "t13d1516h2_aaa",
+        "prompt": "hello there",
+        "system_prompt": None,
+        "input_tokens": 12,
+        "output_tokens": 40,
+        "n_messages": 1,
+        "n_tools": 0,
+        "tool_calls": 0,
+        "has_image": False,
+        "thinking": False,
+        "status": 200,
+        "latency_ms": 900,
+    }
+    rec.update(over)
+    return rec
+
+
+def write_jsonl(path: Path, lines: list[object], gz: bool = True) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(x if isinstance(x, str) else json.dumps(x, ensure_ascii=False) for x in lines) + "\n"
+    if gz:
+        with gzip.open(path, "wt", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+
+
+def delivery(ctx: JobContext, day: dt.date) -> Path:
+    folder = Path(ctx.landing) / "exchanges" / f"date={day.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def quarantine_reasons(ctx: JobContext) -> dict[str, str]:
+    rows = ctx.lake.read(tables.BRONZE_QUARANTINE).where("source = 'exchanges'").collect()
+    return {r["raw"]: r["reason"] for r in rows}
+
+
+def test_valid_records_land_in_bronze_with_the_contract_schema(job_ctx: JobContext) -> None:
+    write_jsonl(delivery(job_ctx, DAY) / "part-0.jsonl.gz", [exchange("r1"), exchange("r2", extra_field="ignored")])
+    r = ingest(job_ctx, DAY)
+    assert (r.read, r.new, r.duplicates, r.quarantined) == (2, 2, 0, 0)
+    bronze = job_ctx.lake.read(tables.BRONZE_EXCHANGES)
+    assert [(f.name, f.dataType) for f in bronze.schema.fields] == [
+        (f.name, f.dataType) for f in BRONZE_EXCHANGES_SCHEMA.fields
+    ]
+    row = bronze.where("request_id = 'r1'").first()
+    assert row["ts"] == dt.datetime(2026, 2, 3, 10, 0, 0)
+    assert row["event_date"] == DAY and row["delivery_date"] == DAY
+    assert row["input_tokens"] == 12 and row["has_image"] is False
+    # registered by name in the metastore, stored at <lakehouse>/<table>
+    n = job_ctx.spark.sql(f"SELECT count(*) FROM {job_ctx.lake.qualified(tables.BRONZE_EXCHANGES)}").first()[0]
+    assert n == 2
+    assert (Path(job_ctx.lakehouse_root) / tables.BRONZE_EXCHANGES / "_delta_log").is_dir()
+
+
+def test_each_bad_record_is_quarantined_with_its_reason(job_ctx: JobContext) -> None:
+    broken = '{"request_id": "b1", "ts": "2026-02-03T10:00:00Z"'  # truncated JSON
+    no_account = exchange("b2")
+    del no_account["account_id"]
+    cases = [
+        broken,
+        json.dumps(no_account),
+        json.dumps(exchange("b3", input_tokens="many")),
+        json.dumps(exchange("b4", output_tokens=-5)),
+        json.dumps(exchange("b5", ts="yesterday at noon")),
+        json.dumps(exchange("b6", ts="2026-02-05T01:00:00Z")),
+        json.dumps(exchange("b7", ts="2026-01-30T23:59:59Z")),
+        json.dumps(exchange("b8", client_ip="300.1.2.3")),
+        json.dumps(exchange("b9", client_ip="not-an-ip")),
+        json.dumps(exchange("b10", has_image="yes")),
+        "[1, 2, 3]",
+        "   ",
+    ]
+    write_jsonl(delivery(job_ctx, DAY) / "part-0.jsonl", [*cases, exchange("ok1")], gz=False)
+    r = ingest(job_ctx, DAY)
+    assert (r.read, r.new, r.quarantined) == (13, 1, 12)
+    reasons = quarantine_reasons(job_ctx)
+    assert reasons == {
+        cases[0]: "unparseable_json",
+        cases[1]: "missing_required_field:account_id",
+        cases[2]: "wrong_type:input_tokens",
+        cases[3]: "negative_count:output_tokens",
+        cases[4]: "unparseable_ts",
+        cases[5]: "ts_in_future",
+        cases[6]: "ts_too_old",
+        cases[7]: "unparseable_ip",
+        cases[8]: "unparseable_ip",
+        cases[9]: "wrong_type:has_image",
+        cases[10]: "unparseable_json",
+        cases[11]: "empty_record",
+    }
+    q = job_ctx.lake.read(tables.BRONZE_QUARANTINE).where("raw = '" + cases[1].replace("'", "''") + "'").first()
+    assert q["delivery_date"] == DAY and q["source_file"].endswith("part-0.jsonl") and q["request_id"] == "b2"
+
+
+def test_counts_reconcile_and_reingest_is_idempotent(job_ctx: JobContext) -> None:
+    folder = delivery(job_ctx, DAY)
+    recs = [exchange(f"r{i}") for i in range(20)]
+    # at-least-once delivery: r0 twice in one file, r1 again in a second file
+    write_jsonl(folder / "part-0.jsonl.gz", [*recs, recs[0], "garbage{"])
+    write_jsonl(folder / "part-1.jsonl.gz", [recs[1]])
+    first = ingest(job_ctx, DAY)
+    assert (first.read, first.new, first.duplicates, first.quarantined) == (23, 20, 2, 1)
+    v1 = job_ctx.lake.version(tables.BRONZE_EXCHANGES)
+    second = ingest(job_ctx, DAY)
+    assert (second.read, second.new, second.duplicates, second.quarantined) == (23, 0, 22, 1)
+    assert job_ctx.lake.read(tables.BRONZE_EXCHANGES).count() == 20
+    assert job_ctx.lake.read(tables.BRONZE_QUARANTINE).where("source = 'exchanges'").count() == 1
+    log = job_ctx.lake.read(tables.INGEST_LOG).orderBy("started_at").collect()
+    assert [(x["read"], x["new"], x["duplicates"], x["quarantined"]) for x in log] == [(23, 20, 2, 1), (23, 0, 22, 1)]
+    for x in log:
+        assert x["read"] == x["new"] + x["duplicates"] + x["quarantined"]
+    assert job_ctx.lake.version(tables.BRONZE_EXCHANGES) is not None and v1 is not None
+
+
+def test_late_and_redelivered_records_land_in_their_event_date_once(job_ctx: JobContext) -> None:
+    write_jsonl(delivery(job_ctx, DAY) / "a.jsonl.gz", [exchange("x1"), exchange("late1", ts="2026-02-01T08:00:00Z")])
+    ingest(job_ctx, DAY)
+    next_day = DAY + dt.timedelta(days=1)
+    write_jsonl(
+        delivery(job_ctx, next_day) / "a.jsonl.gz",
+        [exchange("x2", ts="2026-02-04T00:10:00Z"), exchange("x1"), exchange("late2", ts="2026-02-02T23:00:00+00:00")],
+    )
+    r = ingest(job_ctx, next_day)
+    assert (r.new, r.duplicates) == (2, 1)
+    got = {
+        (x["request_id"], str(x["event_date"]), str(x["delivery_date"]))
+        for x in job_ctx.lake.read(tables.BRONZE_EXCHANGES).collect()
+    }
+    assert got == {
+        ("x1", "2026-02-03", "2026-02-03"),
+        ("late1", "2026-02-01", "2026-02-03"),
+        ("x2", "2026-02-04", "2026-02-04"),
+        ("late2", "2026-02-02", "2026-02-04"),
+    }
+
+
+def test_ipv6_clients_are_accepted(job_ctx: JobContext) -> None:
+    recs = [
+        exchange("v6a", client_ip="2001:db8:85a3::8a2e:370:7334"),
+        exchange("v6b", client_ip="::1"),
+        exchange("v6c", client_ip="2001:db8::g"),
+    ]
+    write_jsonl(delivery(job_ctx, DAY) / "a.jsonl.gz", recs)
+    r = ingest(job_ctx, DAY)
+    assert (r.new, r.quarantined) == (2, 1)
+    assert set(quarantine_reasons(job_ctx).values()) == {"unparseable_ip"}
+
+
+def test_parquet_deliveries_take_the_same_path(job_ctx: JobContext) -> None:
+    folder = delivery(job_ctx, DAY)
+    rows = [exchange("p1"), exchange("p2", input_tokens=-1)]
+    job_ctx.spark.createDataFrame([json.dumps(x) for x in rows], "string").select(
+        F.from_json("value", "request_id string, ts string, account_id string, api_key_id string, model string, "
+                    "client_ip string, user_agent string, tls_fp string, prompt string, system_prompt string, "
+                    "input_tokens bigint, output_tokens bigint, n_messages int, n_tools int, tool_calls int, "
+                    "has_image boolean, thinking boolean, status int, latency_ms bigint").alias("r")
+    ).select("r.*").coalesce(1).write.parquet(str(folder / "pq"))
+    for f in (folder / "pq").glob("*.parquet"):
+        f.rename(folder / "batch.parquet")
+    r = ingest(job_ctx, DAY)
+    assert (r.read, r.new, r.quarantined) == (2, 1, 1)
+    assert set(quarantine_reasons(job_ctx).values()) == {"negative_count:input_tokens"}
+
+
+def test_empty_delivery_is_zero_rows_and_missing_one_is_an_error(job_ctx: JobContext) -> None:
+    delivery(job_ctx, DAY)
+    r = ingest(job_ctx, DAY)
+    assert (r.read, r.new, r.duplicates, r.quarantined, r.files) == (0, 0, 0, 0, 0)
+    assert job_ctx.lake.read(tables.BRONZE_EXCHANGES).count() == 0
+    with pytest.raises(UserError, match="does not exist"):
+        ingest(job_ctx, DAY + dt.timedelta(days=1))
+
+
+def test_dimensions_become_delta_tables_and_bad_rows_are_quarantined(job_ctx: JobContext) -> None:
+    land = Path(job_ctx.landing)
+    delivery(job_ctx, DAY)
+    write_jsonl(
+        land / "accounts" / f"date={DAY}" / "a.jsonl.gz",
+        [
+            {"account_id": "acct-1", "org_id": None, "created_at": "2025-12-01T00:00:00Z", "billing_country": "DE",
+             "signup_path": "self_serve", "payment_fp": "pf1", "email_domain": "gmail.com", "verified": True},
+            {"account_id": "acct-2", "signup_path": "enterprise"},
+        ],
+    )
+    write_jsonl(land / "ip_intel" / "a.jsonl.gz", [{"prefix": "203.0.113.0/24", "asn": 64500, "asn_org": "X",
+                                                  "country": "DE", "is_hosting": True, "is_proxy": False}])
+    write_jsonl(land / "threat_intel" / "a.jsonl", [{"indicator_type": "payment_fp", "value": "pf9", "actor": "A",
+                                                   "source": "partner", "confidence": 0.9,
+                                                   "first_seen": "2026-01-20"}, "{oops"], gz=False)
+    write_jsonl(land / "model_releases" / "a.jsonl.gz", [{"model": "orion-4", "released_at": "2025-10-01T00:00:00Z"}])
+    write_jsonl(land / "labels" / "a.jsonl.gz", [{"account_id": "acct-1", "label": "benign", "actor": None,
+                                                "campaign": None, "decided_at": "2026-01-15T00:00:00Z"}])
+    r = ingest(job_ctx, DAY)
+    assert r.account_rows == 1 and r.dimension_quarantined == 2
+    lake = job_ctx.lake
+    acc = lake.read(tables.ACCOUNTS).first()
+    assert acc["account_id"] == "acct-1" and acc["snapshot_date"] == DAY
+    assert lake.read(tables.IP_INTEL).first()["asn"] == 64500
+    assert lake.read(tables.THREAT_INTEL).count() == 1
+    assert lake.read(tables.MODEL_RELEASES).count() == 1 and lake.read(tables.LABELS).count() == 1
+    q = {(x["source"], x["reason"]) for x in lake.read(tables.BRONZE_QUARANTINE).collect()}
+    assert q == {("accounts", "missing_required_field:created_at"), ("threat_intel", "unparseable_json")}
+    ingest(job_ctx, DAY)  # re-run: dimension tables and quarantine unchanged in content
+    assert lake.read(tables.ACCOUNTS).count() == 1 and lake.read(tables.BRONZE_QUARANTINE).count() == 2

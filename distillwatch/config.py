@@ -174,6 +174,44 @@ class FeaturesConf:
 
 
 @dataclass(frozen=True)
+class WarehouseConf:
+    """SQL access: analyst views and the Thrift (HiveServer2) server of ``serve-sql``."""
+
+    # Localhost only unless an operator decides otherwise (the server has no authentication).
+    bind_host: str = "127.0.0.1"
+    port: int = 10000
+    # Seconds `serve-sql --wait` polls for the port before giving up.
+    start_timeout_s: int = 120
+    # Rows `distillwatch sql` prints at most.
+    max_rows: int = 200
+
+
+@dataclass(frozen=True)
+class ReportConf:
+    """The daily HTML report (``distillwatch report``)."""
+
+    # Volume-over-time and model-share plots cover this many days up to the report date.
+    history_days: int = 14
+    # Campaigns listed (by exchanges, descending) and plotted at most.
+    max_campaigns: int = 20
+
+
+@dataclass(frozen=True)
+class RetentionConf:
+    """``distillwatch maintain``: prompt retention, OPTIMIZE and VACUUM."""
+
+    # Raw prompt text is kept in silver_exchanges for this many days (event_date).
+    silver_prompt_days: int = 30
+    # "null_prompts": older rows keep their features, prompt/system_prompt become null;
+    # "delete": older silver partitions are deleted.
+    silver_action: str = "null_prompts"
+    # VACUUM keeps files needed by readers/time travel for this many hours. Below 168 Delta's
+    # safety check is switched off for the VACUUM (only safe with no long-running readers).
+    vacuum_retain_hours: int = 168
+    optimize: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     spark: SparkConf
     paths: PathsConf
@@ -184,6 +222,9 @@ class Config:
     attribution: AttributionConf = field(default_factory=AttributionConf)
     quality: QualityConf = field(default_factory=QualityConf)
     features: FeaturesConf = field(default_factory=FeaturesConf)
+    warehouse: WarehouseConf = field(default_factory=WarehouseConf)
+    report: ReportConf = field(default_factory=ReportConf)
+    retention: RetentionConf = field(default_factory=RetentionConf)
     env: str = "local"
 
 

@@ -8,11 +8,13 @@ import argparse
 import datetime as dt
 import logging
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
+from distillwatch.quality import QualityGateFailed, publish_day
 from jobs.train import tracking_of
 from models.anomaly import fit_anomaly
 from models.encoding import feature_spec_from_schema
@@ -57,7 +59,11 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
             features, anomaly, conf.fallback_anomaly_threshold, conf.fallback_intel_threshold, conf.top_reasons
         )
         how = "fallback:anomaly+intel"
-    _publish(ctx, scores, day)
+    try:
+        _publish(ctx, scores, day)
+    except QualityGateFailed as exc:
+        emit(f"score: {day}: not published, {exc}")
+        return 1
     row = ctx.lake.read(tables.ACCOUNT_SCORES).where(F.col("event_date") == F.lit(day)).agg(
         F.count(F.lit(1)).alias("n"), F.sum(F.col("flagged").cast("int")).alias("flagged")
     ).first()
@@ -65,5 +71,6 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     return 0
 
 
-def _publish(ctx: JobContext, scores, day: dt.date) -> None:  # type: ignore[no-untyped-def]
-    ctx.lake.replace_day(scores, tables.ACCOUNT_SCORES, day.isoformat())
+def _publish(ctx: JobContext, scores: DataFrame, day: dt.date) -> None:
+    """Through the data-quality gate: the day is replaced only if its suite passes."""
+    publish_day(ctx, scores, tables.ACCOUNT_SCORES, day)

@@ -36,7 +36,7 @@ class FeatureSpec:
         """Model input column names, in order (one-hot columns as ``name=value``)."""
         cols = list(self.numeric)
         for name, levels in self.categorical.items():
-            cols.extend(f"{name}={v}" for v in (*levels, "other"))
+            cols.extend(f"{name}={v}" for v in (*_known(levels), "other"))
         return cols
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,8 +87,15 @@ def encode(df: DataFrame, spec: FeatureSpec, keep: Sequence[str] = ()) -> DataFr
     cols += [F.col(c).cast("double").alias(c) for c in spec.numeric]
     for name, levels in spec.categorical.items():
         value = F.col(name)
-        for level in levels:
+        known = _known(levels)
+        for level in known:
             cols.append(F.when(value == level, 1.0).otherwise(0.0).alias(f"{name}={level}"))
-        known = value.isin(*levels) if levels else F.lit(False)
-        cols.append(F.when(known, 0.0).otherwise(1.0).alias(f"{name}=other"))
+        # "other" collects unseen values, nulls and a configured "other" level alike.
+        in_known = F.coalesce(value.isin(*known), F.lit(False)) if known else F.lit(False)
+        cols.append(F.when(in_known, 0.0).otherwise(1.0).alias(f"{name}=other"))
     return df.select(*cols)
+
+
+def _known(levels: Sequence[str]) -> tuple[str, ...]:
+    """The vocabulary without "other" (which is always the last, catch-all column)."""
+    return tuple(v for v in levels if v != "other")

@@ -100,6 +100,8 @@ def _labels(spark: SparkSession) -> object:
 def world(job_ctx: JobContext, monkeypatch: pytest.MonkeyPatch) -> JobContext:
     """Features and labels as real Delta tables in the test's own lakehouse and MLflow store."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # Few, shallow trees: the synthetic signal needs no more, and each fit is a Spark job.
+    job_ctx.cfg = replace(job_ctx.cfg, models=replace(job_ctx.cfg.models, n_estimators=20, max_depth=3))
     spark = job_ctx.spark
     job_ctx.lake.overwrite(_features(spark), tables.ACCOUNT_DAILY_FEATURES, partition_by=("event_date",))
     job_ctx.lake.overwrite(_labels(spark), tables.LABELS)
@@ -183,7 +185,7 @@ def test_train_promotes_good_model_keeps_it_against_worse_challenger_and_scores_
     assert train_job.run(world, argparse.Namespace(as_of=AS_OF)) == 0
     name = world.cfg.models.registered_model
     client = MlflowClient(tracking_uri=world.mlflow_tracking_uri, registry_uri=world.mlflow_tracking_uri)
-    assert client.get_model_version_by_alias(name, "champion").version == "1"
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     v1 = client.get_model_version(name, "1")
     run = client.get_run(v1.run_id)
     metrics = run.data.metrics
@@ -209,8 +211,8 @@ def test_train_promotes_good_model_keeps_it_against_worse_challenger_and_scores_
     )
     world.cfg = replace(world.cfg, models=crippled)
     assert train_job.run(world, argparse.Namespace(as_of=AS_OF)) == 0
-    assert client.get_model_version_by_alias(name, "challenger").version == "2"
-    assert client.get_model_version_by_alias(name, "champion").version == "1"
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     v2_metrics = client.get_run(client.get_model_version(name, "2").run_id).data.metrics
     assert v2_metrics["holdout_pr_auc"] < metrics["holdout_pr_auc"]
     assert v2_metrics["champion_holdout_pr_auc"] == pytest.approx(metrics["holdout_pr_auc"])

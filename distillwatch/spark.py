@@ -52,6 +52,9 @@ def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
+        # Delta rebuilds table state with 50 partitions by default: far too many tasks for
+        # the small logs of daily-partitioned tables; follow the shuffle setting instead.
+        "spark.databricks.delta.snapshotPartitions": str(cfg.spark.shuffle_partitions),
         "spark.driver.memory": cfg.spark.driver_memory,
         # Small files per day are common in landing folders; let AQE coalesce.
         "spark.sql.adaptive.enabled": "true",

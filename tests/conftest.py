@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_SPARK_CONF = {
     # Tiny data: one shuffle partition avoids 8 near-empty tasks per shuffle.
     "spark.sql.shuffle.partitions": "1",
+    "spark.databricks.delta.snapshotPartitions": "1",
     "spark.default.parallelism": "2",
     # No UI server: faster start, no port clashes between concurrent test runs.
     "spark.ui.enabled": "false",

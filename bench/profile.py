@@ -1,0 +1,107 @@
+"""Where a run's time went, from its Spark event log (``--profile`` runs).
+
+Groups the completed stages by the job group the worker set for each step, and lists per
+step the executor run time, shuffle and spill volumes, and the most expensive stages with
+their operator names. Written to ``<run>/profile/eventlog-summary.md``; the Python side of
+each step is in ``<run>/profile/<step>.prof`` (cProfile; ``python -m pstats`` or snakeviz)
+and the physical plan of account_daily_features in ``<run>/plans/``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+METRICS = {
+    "internal.metrics.executorRunTime": "run_ms",
+    "internal.metrics.executorCpuTime": "cpu_ns",
+    "internal.metrics.jvmGCTime": "gc_ms",
+    "internal.metrics.shuffle.write.bytesWritten": "shuffle_write",
+    "internal.metrics.shuffle.read.remoteBytesRead": "shuffle_read_remote",
+    "internal.metrics.shuffle.read.localBytesRead": "shuffle_read_local",
+    "internal.metrics.memoryBytesSpilled": "spill_mem",
+    "internal.metrics.diskBytesSpilled": "spill_disk",
+    "internal.metrics.input.bytesRead": "input_bytes",
+}
+
+
+def _events(path: Path) -> Any:
+    with path.open() as fh:
+        for line in fh:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def parse_event_log(path: Path) -> dict[str, Any]:
+    """Per step (job group): totals and the stages, from one Spark event log file."""
+    stage_group: dict[int, str] = {}
+    stages: list[dict[str, Any]] = []
+    for ev in _events(path):
+        kind = ev.get("Event")
+        if kind == "SparkListenerJobStart":
+            group = (ev.get("Properties") or {}).get("spark.jobGroup.id") or "(none)"
+            for sid in ev.get("Stage IDs", []):
+                stage_group[sid] = group
+        elif kind == "SparkListenerStageCompleted":
+            info = ev["Stage Info"]
+            m: dict[str, float] = defaultdict(float)
+            for acc in info.get("Accumulables", []):
+                key = METRICS.get(acc.get("Name", ""))
+                if key:
+                    try:
+                        m[key] += float(acc.get("Value", 0))
+                    except (TypeError, ValueError):
+                        pass
+            ops = sorted({r.get("Name", "") for r in info.get("RDD Info", []) if r.get("Name")})
+            wall = (info.get("Completion Time", 0) or 0) - (info.get("Submission Time", 0) or 0)
+            stages.append({
+                "stage": info["Stage ID"],
+                "group": stage_group.get(info["Stage ID"], "(none)"),
+                "name": info.get("Stage Name", ""),
+                "tasks": info.get("Number of Tasks", 0),
+                "wall_ms": wall,
+                "ops": ops[:6],
+                **m,
+            })
+    by_step: dict[str, dict[str, Any]] = {}
+    for s in stages:
+        agg = by_step.setdefault(s["group"], defaultdict(float, stages=0, tasks=0))
+        agg["stages"] += 1
+        agg["tasks"] += s["tasks"]
+        for k in ("run_ms", "gc_ms", "shuffle_write", "spill_disk", "spill_mem", "wall_ms"):
+            agg[k] += s.get(k, 0.0)
+    return {"by_step": by_step, "stages": stages}
+
+
+def _mib(b: float) -> str:
+    return f"{b / 2**20:,.1f}"
+
+
+def summarise_event_log(run_dir: Path, top: int = 8) -> Path | None:
+    """Write ``<run_dir>/profile/eventlog-summary.md``; None when the run has no event log."""
+    logs = sorted((run_dir / "eventlog").glob("*")) if (run_dir / "eventlog").is_dir() else []
+    if not logs:
+        return None
+    parsed = parse_event_log(logs[-1])
+    lines = [f"# Event-log profile of {run_dir.name}", "",
+             "| step | stages | tasks | stage wall s | executor run s | GC s | shuffle write MiB | spill disk MiB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for step, a in sorted(parsed["by_step"].items(), key=lambda kv: -kv[1]["run_ms"]):
+        lines.append(f"| {step} | {int(a['stages'])} | {int(a['tasks'])} | {a['wall_ms'] / 1e3:,.1f} | "
+                     f"{a['run_ms'] / 1e3:,.1f} | {a['gc_ms'] / 1e3:,.1f} | {_mib(a['shuffle_write'])} | "
+                     f"{_mib(a['spill_disk'])} |")
+    lines += ["", f"## The {top} most expensive stages (executor run time)", "",
+              "| step | stage | tasks | run s | shuffle write MiB | spill disk MiB | operators |",
+              "|---|---:|---:|---:|---:|---:|---|"]
+    for s in sorted(parsed["stages"], key=lambda s: -s.get("run_ms", 0))[:top]:
+        lines.append(f"| {s['group']} | {s['stage']} | {s['tasks']} | {s.get('run_ms', 0) / 1e3:,.1f} | "
+                     f"{_mib(s.get('shuffle_write', 0))} | {_mib(s.get('spill_disk', 0))} | "
+                     f"{', '.join(s['ops']).replace('|', '/')} |")
+    out = run_dir / "profile" / "eventlog-summary.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    return out

@@ -1,0 +1,133 @@
+"""``distillwatch maintain [--date D]``: prompt retention, OPTIMIZE and VACUUM.
+
+1. Retention: raw prompt text lives only in silver_exchanges and only for
+   ``retention.silver_prompt_days`` days. Older partitions get their ``prompt`` and
+   ``system_prompt`` nulled (``null_prompts``: the row and its features stay) or are
+   deleted (``delete``). Files whose rows were soft-deleted by deletion vectors are
+   rewritten (REORG ... APPLY (PURGE)) so no data file still referenced holds old text.
+2. OPTIMIZE (bin-packing) every existing table.
+3. VACUUM every table with ``retention.vacuum_retain_hours``: only after this are the
+   old data files that held the text physically gone.
+
+Every statement is idempotent: a rerun finds nothing to scrub and nothing to compact.
+The UPDATE/DELETE is limited to old partitions (``event_date < cutoff``) so Delta reads
+only those; at billions of rows a day this is one rewrite per day as it ages out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from distillwatch import tables
+from distillwatch.config import RetentionConf
+from distillwatch.console import emit
+from distillwatch.context import JobContext
+from distillwatch.errors import UserError
+from distillwatch.lakehouse import Lakehouse
+from pipelines.views import FORBIDDEN_COLUMNS, all_tables
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("null_prompts", "delete")
+# Delta refuses VACUUM below this retention unless its safety check is switched off.
+DELTA_SAFE_RETAIN_HOURS = 168
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--date", type=dt.date.fromisoformat, default=None, help="as-of day YYYY-MM-DD (default: today, UTC)"
+    )
+
+
+def retention_cutoff(day: dt.date, keep_days: int) -> dt.date:
+    """The first event_date whose prompts are kept: partitions before it are scrubbed."""
+    if keep_days < 1:
+        raise UserError(f"retention.silver_prompt_days must be at least 1, got {keep_days}")
+    return day - dt.timedelta(days=keep_days)
+
+
+def scrub_silver_prompts(lake: Lakehouse, cutoff: dt.date, action: str) -> int:
+    """Null (or delete) the prompt text of silver partitions before ``cutoff``; returns
+    the number of rows changed. Only old partitions are read and rewritten."""
+    if action not in ACTIONS:
+        raise UserError(f"retention.silver_action must be one of {ACTIONS}, got {action!r}")
+    if not lake.exists(tables.SILVER_EXCHANGES):
+        return 0
+    target = DeltaTable.forPath(lake.spark, lake.path(tables.SILVER_EXCHANGES))
+    old = F.col("event_date") < F.lit(cutoff)
+    before = lake.version(tables.SILVER_EXCHANGES)
+    if action == "delete":
+        target.delete(old)
+        metric = "numDeletedRows"
+    else:
+        has_text = F.lit(False)
+        for col in FORBIDDEN_COLUMNS:
+            has_text = has_text | F.col(col).isNotNull()
+        target.update(old & has_text, {c: F.lit(None).cast("string") for c in FORBIDDEN_COLUMNS})
+        metric = "numUpdatedRows"
+    if lake.version(tables.SILVER_EXCHANGES) == before:
+        return 0
+    changed = int(lake.last_operation_metrics(tables.SILVER_EXCHANGES).get(metric, 0))
+    if changed:
+        # Deletion vectors leave the old rows in place, masked: rewrite those files.
+        lake.spark.sql(
+            f"REORG TABLE delta.`{lake.path(tables.SILVER_EXCHANGES)}` "
+            f"WHERE event_date < DATE'{cutoff.isoformat()}' APPLY (PURGE)"
+        )
+    return changed
+
+
+@contextmanager
+def _retention_check(spark: SparkSession, retain_hours: int) -> Iterator[None]:
+    """Switch Delta's VACUUM safety check off only for a configured retention below
+    7 days (safe only with no reader or writer older than that window)."""
+    key = "spark.databricks.delta.retentionDurationCheck.enabled"
+    if retain_hours >= DELTA_SAFE_RETAIN_HOURS:
+        yield
+        return
+    previous = spark.conf.get(key, "true")
+    spark.conf.set(key, "false")
+    try:
+        yield
+    finally:
+        spark.conf.set(key, previous)
+
+
+def optimize_and_vacuum(lake: Lakehouse, conf: RetentionConf) -> dict[str, int]:
+    """OPTIMIZE (if configured) and VACUUM every existing table; returns files removed
+    by OPTIMIZE per table."""
+    removed: dict[str, int] = {}
+    present = [t for t in all_tables() if lake.exists(t)]
+    for table in present:
+        dtable = DeltaTable.forPath(lake.spark, lake.path(table))
+        if conf.optimize:
+            metrics = dtable.optimize().executeCompaction().select("metrics.numFilesRemoved").first()
+            removed[table] = int(metrics[0]) if metrics else 0
+    with _retention_check(lake.spark, conf.vacuum_retain_hours):
+        for table in present:
+            DeltaTable.forPath(lake.spark, lake.path(table)).vacuum(float(conf.vacuum_retain_hours))
+    return removed
+
+
+def run(ctx: JobContext, args: argparse.Namespace) -> int:
+    conf = ctx.cfg.retention
+    day = args.date or dt.datetime.now(dt.timezone.utc).date()
+    cutoff = retention_cutoff(day, conf.silver_prompt_days)
+    scrubbed = scrub_silver_prompts(ctx.lake, cutoff, conf.silver_action)
+    emit(f"maintain {day}: silver prompts before {cutoff}: {scrubbed} rows {conf.silver_action}")
+    removed = optimize_and_vacuum(ctx.lake, conf)
+    for table, n in sorted(removed.items()):
+        log.info("OPTIMIZE %s: %s files compacted", table, n)
+    emit(
+        f"maintain {day}: OPTIMIZE {len(removed)} tables ({sum(removed.values())} files compacted), "
+        f"VACUUM retain {conf.vacuum_retain_hours} h"
+    )
+    return 0

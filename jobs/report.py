@@ -1,0 +1,79 @@
+"""``distillwatch report --date D [--out FILE.html]``: the day's analyst report, one
+self-contained HTML page (plots inline), from campaign_attribution_daily, campaigns'
+exchanges (model only), model_releases and dq_results.
+
+Every aggregate collected here has one row per campaign, per (campaign, day), per
+(day, model) or per expectation, so collecting them is bounded by the number of
+campaigns and days in the window, not by traffic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame
+
+from distillwatch import tables
+from distillwatch.console import emit
+from distillwatch.context import JobContext
+from distillwatch.errors import UserError
+from pipelines.report import (
+    ReportData,
+    campaign_model_mix,
+    campaigns_of_day,
+    dq_status,
+    releases_in_window,
+    render_report,
+    volume_history,
+)
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="report day YYYY-MM-DD")
+    parser.add_argument("--out", help="HTML file (default: <lakehouse>/reports/report-<date>.html)")
+
+
+def _rows(df: DataFrame) -> list[dict[str, Any]]:
+    return [r.asDict() for r in df.collect()]
+
+
+def run(ctx: JobContext, args: argparse.Namespace) -> int:
+    day: dt.date = args.date if isinstance(args.date, dt.date) else dt.date.fromisoformat(args.date)
+    conf = ctx.cfg.report
+    lake = ctx.lake
+    if not lake.exists(tables.CAMPAIGN_ATTRIBUTION_DAILY):
+        raise UserError(f"{lake.qualified(tables.CAMPAIGN_ATTRIBUTION_DAILY)} does not exist: run attribute first")
+    missing = [
+        t
+        for t in (tables.CAMPAIGN_EXCHANGES, tables.SILVER_EXCHANGES, tables.MODEL_RELEASES, tables.DQ_RESULTS)
+        if not lake.exists(t)
+    ]
+    daily = lake.read(tables.CAMPAIGN_ATTRIBUTION_DAILY)
+    campaigns = _rows(campaigns_of_day(daily, day, conf.max_campaigns))
+    shown = [c["campaign_id"] for c in campaigns]
+    history = [r for r in _rows(volume_history(daily, day, conf.history_days)) if r["campaign_id"] in shown]
+    model_mix: list[dict[str, Any]] = []
+    if tables.CAMPAIGN_EXCHANGES not in missing and tables.SILVER_EXCHANGES not in missing:
+        model_mix = _rows(
+            campaign_model_mix(
+                lake.read(tables.CAMPAIGN_EXCHANGES), lake.read(tables.SILVER_EXCHANGES), day, conf.history_days
+            )
+        )
+    releases = (
+        _rows(releases_in_window(lake.read(tables.MODEL_RELEASES), day, conf.history_days))
+        if tables.MODEL_RELEASES not in missing
+        else []
+    )
+    dq = _rows(dq_status(lake.read(tables.DQ_RESULTS), day)) if tables.DQ_RESULTS not in missing else []
+    page = render_report(ReportData(day, campaigns, history, model_mix, releases, dq, missing))
+    out = Path(args.out) if args.out else lake.local_dir("reports") / f"report-{day.isoformat()}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    emit(f"report {day}: {len(campaigns)} campaigns, {len(dq)} dq results -> {out}")
+    return 0

@@ -1,0 +1,153 @@
+"""SQL text of the analyst views in the warehouse database.
+
+Each view lists its columns explicitly (never ``SELECT *``), so a column added upstream
+reaches analysts only when someone adds it here, and raw prompt text (which lives only
+in ``silver_exchanges``) can never leak through a view. ``jobs/sql.create_views`` runs
+these statements after every publish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from distillwatch import tables
+
+# Columns no view may expose (raw prompt text stays in silver_exchanges).
+FORBIDDEN_COLUMNS: tuple[str, ...] = ("prompt", "system_prompt")
+
+_DAILY_COLUMNS = (
+    "event_date",
+    "campaign_id",
+    "actor",
+    "confidence",
+    "status",
+    "first_seen",
+    "n_accounts",
+    "n_exchanges",
+    "top_capability",
+    "capability_mix",
+    "cot_share",
+    "rubric_share",
+    "sensitive_share",
+    "new_model_share",
+    "population_new_model_share",
+    "release_pivot",
+    "shared_infrastructure",
+    "evidence",
+)
+
+_FEATURE_COLUMNS = (
+    "n_exchanges",
+    "top_capability",
+    "top_capability_share",
+    "cot_share",
+    "rubric_share",
+    "sensitive_share",
+    "top_template_share",
+    "near_dup_share",
+    "sync_score",
+    "intel_matches",
+    "intel_max_confidence",
+    "n_accounts_same_payment",
+    "n_accounts_same_prefix",
+)
+
+
+def _cols(alias: str, names: tuple[str, ...], prefix: str = "") -> str:
+    return ",\n  ".join(f"{alias}.`{n}` AS `{prefix}{n}`" for n in names)
+
+
+def _q(database: str, table: str) -> str:
+    return f"`{database}`.`{table}`"
+
+
+def v_campaigns_today_sql(database: str) -> str:
+    """One row per campaign active on the latest published day, with its lifecycle."""
+    daily = _q(database, tables.CAMPAIGN_ATTRIBUTION_DAILY)
+    return f"""CREATE OR REPLACE VIEW {_q(database, "v_campaigns_today")} AS
+SELECT
+  {_cols("d", _DAILY_COLUMNS)},
+  c.`last_seen` AS `last_seen`,
+  c.`split_from` AS `split_from`
+FROM {daily} d
+LEFT JOIN {_q(database, tables.CAMPAIGNS)} c ON c.`campaign_id` = d.`campaign_id`
+WHERE d.`event_date` = (SELECT max(`event_date`) FROM {daily})"""
+
+
+def v_campaign_history_sql(database: str) -> str:
+    """One row per campaign per day it was active: volume, actor and confidence over
+    time, with the campaign's current lifecycle (merged into / split from)."""
+    return f"""CREATE OR REPLACE VIEW {_q(database, "v_campaign_history")} AS
+SELECT
+  d.`event_date` AS `event_date`,
+  d.`campaign_id` AS `campaign_id`,
+  d.`actor` AS `actor`,
+  d.`confidence` AS `confidence`,
+  d.`n_accounts` AS `n_accounts`,
+  d.`n_exchanges` AS `n_exchanges`,
+  d.`top_capability` AS `top_capability`,
+  d.`new_model_share` AS `new_model_share`,
+  d.`release_pivot` AS `release_pivot`,
+  c.`first_seen` AS `first_seen`,
+  c.`last_seen` AS `last_seen`,
+  c.`status` AS `current_status`,
+  c.`merged_into` AS `merged_into`,
+  c.`split_from` AS `split_from`
+FROM {_q(database, tables.CAMPAIGN_ATTRIBUTION_DAILY)} d
+LEFT JOIN {_q(database, tables.CAMPAIGNS)} c ON c.`campaign_id` = d.`campaign_id`"""
+
+
+def v_account_evidence_sql(database: str) -> str:
+    """One row per (day, campaign, member account): why the account is in the campaign,
+    its detector score and reasons, and the features attribution relies on."""
+    return f"""CREATE OR REPLACE VIEW {_q(database, "v_account_evidence")} AS
+SELECT
+  m.`event_date` AS `event_date`,
+  m.`campaign_id` AS `campaign_id`,
+  m.`account_id` AS `account_id`,
+  m.`member_score` AS `member_score`,
+  s.`score` AS `score`,
+  s.`anomaly_score` AS `anomaly_score`,
+  s.`flagged` AS `flagged`,
+  s.`model_version` AS `model_version`,
+  s.`reasons` AS `reasons`,
+  {_cols("f", _FEATURE_COLUMNS, prefix="f_")}
+FROM {_q(database, tables.CAMPAIGN_MEMBERS)} m
+LEFT JOIN {_q(database, tables.ACCOUNT_SCORES)} s
+  ON s.`event_date` = m.`event_date` AND s.`account_id` = m.`account_id`
+LEFT JOIN {_q(database, tables.ACCOUNT_DAILY_FEATURES)} f
+  ON f.`event_date` = m.`event_date` AND f.`account_id` = m.`account_id`"""
+
+
+# view name -> (builder, tables it reads)
+VIEWS: dict[str, tuple[Callable[[str], str], tuple[str, ...]]] = {
+    "v_campaigns_today": (v_campaigns_today_sql, (tables.CAMPAIGN_ATTRIBUTION_DAILY, tables.CAMPAIGNS)),
+    "v_campaign_history": (v_campaign_history_sql, (tables.CAMPAIGN_ATTRIBUTION_DAILY, tables.CAMPAIGNS)),
+    "v_account_evidence": (
+        v_account_evidence_sql,
+        (tables.CAMPAIGN_MEMBERS, tables.ACCOUNT_SCORES, tables.ACCOUNT_DAILY_FEATURES),
+    ),
+}
+
+
+def view_statements(database: str) -> dict[str, str]:
+    """``CREATE OR REPLACE VIEW`` text of every analyst view, by view name."""
+    return {name: builder(database) for name, (builder, _) in VIEWS.items()}
+
+
+def view_sources(name: str) -> tuple[str, ...]:
+    """The tables view ``name`` reads (a view is created only when all exist)."""
+    return VIEWS[name][1]
+
+
+def all_tables() -> list[str]:
+    """Every table name of :mod:`distillwatch.tables` (what the warehouse registers)."""
+    return [v for k, v in vars(tables).items() if k.isupper() and isinstance(v, str)]
+
+
+def create_views(ctx: object) -> list[str]:
+    """Compatibility shim: the metastore work lives in :func:`jobs.sql.create_views`
+    (pipelines stay I/O-free); this only forwards to it."""
+    from jobs.sql import create_views as _create_views
+
+    return _create_views(ctx)  # type: ignore[arg-type]

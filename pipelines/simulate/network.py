@@ -16,6 +16,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, IntegerType, LongType, StringType, StructField, StructType
 
+from pipelines.simulate.prompts import literal_array
+
 # First octets used for synthetic IPv4 space: public-looking, no private/reserved ranges.
 _FREE_OCTETS = [o for o in range(11, 224) if o not in (100, 127, 169, 172, 192, 198, 203)]
 
@@ -76,7 +78,7 @@ def plan_networks(networks: Sequence[Network]) -> NetworkPlan:
 
 
 def _arr(values: Sequence[object]) -> Column:
-    return F.array(*[F.lit(v) for v in values])
+    return literal_array(values)
 
 
 def _at(values: Sequence[object], net: Column) -> Column:

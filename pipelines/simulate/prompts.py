@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
+from pyspark import SparkContext
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
@@ -60,11 +61,27 @@ def load_bank(path: str | None = None) -> PromptBank:
     return bank
 
 
+_ARRAYS: dict[tuple[int, tuple[object, ...]], Column] = {}
+
+
+def literal_array(values: Sequence[object]) -> Column:
+    """``array(lit, lit, ...)``, built once per Spark context and list of values.
+
+    A world uses the same banks in hundreds of expressions; building each literal anew
+    costs one driver-to-JVM call per value, which dominated generation time.
+    """
+    sc = SparkContext._active_spark_context
+    key = (id(sc), tuple(values))
+    if key not in _ARRAYS:
+        _ARRAYS[key] = F.array(*[F.lit(v) for v in values])
+    return _ARRAYS[key]
+
+
 def pick(values: Sequence[str], h: Column) -> Column:
     """One of ``values`` chosen by the hash column ``h`` (a literal array lookup)."""
     if len(values) == 1:
         return F.lit(values[0])
-    arr = F.array(*[F.lit(v) for v in values])
+    arr = literal_array(values)
     return F.element_at(arr, (F.pmod(h, F.lit(len(values))) + 1).cast("int"))
 
 

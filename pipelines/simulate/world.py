@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from pipelines.contract import EXCHANGE_FIELDS
 from pipelines.simulate import populations as P
 from pipelines.simulate.network import NetworkPlan, address_expr, ip_intel, network_attr, prefix_expr
-from pipelines.simulate.prompts import PromptBank, load_bank, pick, render
+from pipelines.simulate.prompts import PromptBank, literal_array, load_bank, pick, render
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -166,7 +166,7 @@ def _hour(hh: _H, weights: Sequence[int], tz: Column | int = 0) -> Column:
     """UTC hour of an activity drawn from local-time ``weights`` at UTC offset ``tz``."""
     table = _hour_table(weights)
     local = F.element_at(
-        F.array(*[F.lit(x) for x in table]), (F.pmod(hh.h("hour"), F.lit(len(table))) + 1).cast("int")
+        literal_array(table), (F.pmod(hh.h("hour"), F.lit(len(table))) + 1).cast("int")
     )
     return F.pmod(local - tz, F.lit(24))
 
@@ -175,14 +175,14 @@ def _country(k: Column) -> Column:
     """Country index of individual account ``k``."""
     return (
         F.element_at(
-            F.array(*[F.lit(x) for x in P.COUNTRY_TABLE]),
+            literal_array(P.COUNTRY_TABLE),
             (F.pmod(k, F.lit(len(P.COUNTRY_TABLE))) + 1).cast("int"),
         )
     )
 
 
 def _country_attr(idx: Column, pos: int) -> Column:
-    return F.element_at(F.array(*[F.lit(c[pos]) for c in P.COUNTRIES]), (idx + 1).cast("int"))
+    return F.element_at(literal_array([c[pos] for c in P.COUNTRIES]), (idx + 1).cast("int"))
 
 
 # -- accounts -------------------------------------------------------------------------------
@@ -431,7 +431,7 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
         netc = corp
         idx = hh.int("prefix", 0, 1)
         cc_off = F.element_at(
-            F.array(*[F.lit(x[1]) for x in P.COUNTRIES]),
+            literal_array([x[1] for x in P.COUNTRIES]),
             (F.pmod(org, F.lit(3)) * 4 % len(P.COUNTRIES) + 1).cast("int"),
         )
         batch = hh.u("batch") < 0.8

@@ -24,7 +24,7 @@ TS = dt.datetime(2026, 2, 11, 12, 0)
 
 def _write_extra(spark: SparkSession, root: Path) -> None:
     def save(df, name: str) -> None:  # type: ignore[no-untyped-def]
-        df.write.format("delta").mode("overwrite").save(str(root / name))
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(str(root / name))
 
     # silver: 3 campaign exchanges on D2 (2 on the new model), 1 on D1, 1 non-campaign.
     save(

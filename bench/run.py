@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="event log, cProfile and explain plans for the first repeat of every size")
     parser.add_argument("--out", default=str(REPO / "bench" / "out"))
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--date", default=None, help="the simulated day (default: conf simulate.start)")
+    parser.add_argument("--date", default=None, help="the benchmarked day (default: the day after conf simulate.start)")
     parser.add_argument("--keep-lakes", action="store_true", help="keep each run's lakehouse (disk: ~GBs at 10M)")
     parser.add_argument("--run-timeout", type=int, default=4 * 3600, help="seconds before one run is killed")
     parser.add_argument("--summarise-only", action="store_true", help="only summarise results.jsonl")
@@ -103,7 +103,10 @@ def _append(results: Path, row: dict) -> None:  # type: ignore[type-arg]
 def ensure_world(out: Path, size: int, seed: int, day: str, results: Path, common: dict, timeout: int) -> Path:  # type: ignore[type-arg]
     """The simulated day of ``size`` exchanges, simulated once and then reused."""
     world = out / "worlds" / f"n{size}"
-    want = {"size": size, "seed": seed, "date": day, "days": 1}
+    # The simulator needs two days at least (a model is released mid-window): the world
+    # starts the day before the benchmarked one, and only the benchmarked day is ingested.
+    start = (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+    want = {"size": size, "seed": seed, "date": day, "days": 2}
     marker = world / "bench-world.json"
     if marker.is_file() and json.loads(marker.read_text()) == want:
         return world
@@ -111,7 +114,7 @@ def ensure_world(out: Path, size: int, seed: int, day: str, results: Path, commo
     world.mkdir(parents=True)
     emit(f"simulating {size:,} exchanges for {day} into {world} ...")
     cmd = [_python(), "-m", "distillwatch.cli", "--lakehouse", str(world / "_scratch"), "simulate",
-           "--out", str(world), "--start", day, "--days", "1", "--scale", repr(size / 1e6), "--seed", str(seed)]
+           "--out", str(world), "--start", start, "--days", "2", "--scale", repr(size / 1e6), "--seed", str(seed)]
     rc, wall = _call(cmd, world / "simulate.log", timeout)
     _append(results, {**common, "size_target": size, "variant": "base", "step": "simulate", "kind": "setup",
                       "status": "ok" if rc == 0 else "failed", "wall_s": round(wall, 3)})
@@ -186,7 +189,7 @@ def bench(args: argparse.Namespace) -> str:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
-    day = args.date or load_config("local").simulate.start
+    day = args.date or (dt.date.fromisoformat(load_config("local").simulate.start) + dt.timedelta(days=1)).isoformat()
     bench_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     common = {"bench_id": bench_id}
     emit(f"bench {bench_id}: sizes {args.sizes}, {args.repeats} repeat(s), steps {args.steps}, "

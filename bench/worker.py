@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = lake_root.parent
     lake_root.mkdir(parents=True, exist_ok=True)
     cfg = load_config("local")
-    extra: dict[str, str] = {}
+    # No web UI: it costs a little on every task and its port collides with other sessions.
+    extra: dict[str, str] = {"spark.ui.enabled": "false"}
     if args.shuffle_partitions:
         extra["spark.sql.shuffle.partitions"] = str(args.shuffle_partitions)
     if args.profile:

@@ -300,8 +300,8 @@ def match_identity(
             "cluster_id",
             "prev_id",
             F.greatest(
-                F.coalesce(F.col("shared_m") / F.least("n_tm", "n_pm"), F.lit(0.0)),
-                F.coalesce(F.col("shared_i") / F.least("n_ti", "n_pi"), F.lit(0.0)),
+                F.coalesce(F.try_divide("shared_m", F.least("n_tm", "n_pm")), F.lit(0.0)),
+                F.coalesce(F.try_divide("shared_i", F.least("n_ti", "n_pi")), F.lit(0.0)),
             ).alias("overlap"),
             (F.coalesce("shared_m", F.lit(0)) + F.coalesce("shared_i", F.lit(0))).alias("shared"),
         )

@@ -218,7 +218,7 @@ def capability_plot(campaigns: Sequence[Mapping[str, Any]]) -> str:
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of the campaign's exchanges")
     ax.set_title("Capability mix")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.invert_yaxis()
     return _png(fig)
 

@@ -59,7 +59,7 @@ def build_hub_landing(spark, world: Path, out: Path, day: str, n_accounts: int) 
         .localCheckpoint(eager=True)
     )
     chosen = hub.count()
-    n_files = max(1, len(list(ex_src.glob("*.jsonl*"))))
+    n_files = max(1, len([p for p in ex_src.glob("*.jsonl*") if not p.name.startswith(".")]))
     host = F.concat(F.lit(HUB_PREFIX + "."), (F.pmod(F.xxhash64("account_id"), F.lit(254)) + 1).cast("string"))
     ex = (
         lines.withColumn("account_id", acc_id)

@@ -26,6 +26,37 @@ def _status_kib(pid: int, key: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its reaped children (``/proc/<pid>/stat``).
+
+    On a machine shared with other work, CPU seconds are a steadier measure of a step's
+    cost than wall time (which includes waiting for a core)."""
+    try:
+        fields = _stat_rest(Path(f"/proc/{pid}"))
+        ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and every live descendant: for the JVM this includes the
+    PySpark Python workers (pandas UDFs) it forks."""
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                children.setdefault(int(_stat_rest(proc)[1]), []).append(int(proc.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += cpu_seconds(p)
+        todo.extend(children.get(p, []))
+    return total
+
+
 def _reset_hwm(pid: int) -> bool:
     try:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -56,11 +87,14 @@ def spark_jvm_pid(parent: int | None = None) -> int | None:
     return None
 
 
-def _stat_field(proc: Path, index: int) -> str:
+def _stat_rest(proc: Path) -> list[str]:
+    """Fields 3.. of ``/proc/<pid>/stat`` (the command name, field 2, may hold spaces)."""
     raw = (proc / "stat").read_text()
-    # the command name (field 2) may hold spaces: split after its closing parenthesis
-    rest = raw[raw.rindex(")") + 2 :].split()
-    return rest[index - 3]
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _stat_field(proc: Path, index: int) -> str:
+    return _stat_rest(proc)[index - 3]
 
 
 @dataclass
@@ -70,6 +104,7 @@ class PeakMeter:
     pids: dict[str, int]
     interval_s: float = 0.1
     _peaks: dict[str, int] = field(default_factory=dict)
+    _cpu0: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -90,18 +125,25 @@ class PeakMeter:
                 for name, pid in self.pids.items():
                     self._peaks[name] = max(self._peaks.get(name, 0), _status_kib(pid, "VmRSS"))
 
+    @staticmethod
+    def _cpu(name: str, pid: int) -> float:
+        # the JVM's tree holds the Python workers; the driver's own tree holds the JVM, so not that
+        return tree_cpu_seconds(pid) if name == "jvm" else cpu_seconds(pid)
+
     def begin(self) -> None:
         """Start a new interval (a step)."""
         with self._lock:
             self._peaks = {name: _status_kib(pid, "VmRSS") for name, pid in self.pids.items()}
+            self._cpu0 = {name: self._cpu(name, pid) for name, pid in self.pids.items()}
             for pid in self.pids.values():
                 self.hwm_reset_ok = _reset_hwm(pid) and self.hwm_reset_ok
 
     def end(self) -> dict[str, float]:
-        """Peak MiB per process name since :meth:`begin`."""
+        """Peak MiB (``<name>``) and CPU seconds (``<name>_cpu_s``) per process since :meth:`begin`."""
         with self._lock:
             out = {}
             for name, pid in self.pids.items():
                 hwm = _status_kib(pid, "VmHWM") if self.hwm_reset_ok else 0
                 out[name] = round(max(hwm, self._peaks.get(name, 0), _status_kib(pid, "VmRSS")) / 1024, 1)
+                out[f"{name}_cpu_s"] = round(self._cpu(name, pid) - self._cpu0.get(name, 0.0), 2)
             return out

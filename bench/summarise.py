@@ -67,6 +67,8 @@ def _with_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "jvm_peak_mib": max((s.get("jvm_peak_mib") or 0 for s in steps), default=None),
             "py_peak_mib": max((s.get("py_peak_mib") or 0 for s in steps), default=None),
             "bytes_written": sum(s.get("bytes_written") or 0 for s in steps),
+            "jvm_cpu_s": sum(s.get("jvm_cpu_s") or 0 for s in steps),
+            "py_cpu_s": sum(s.get("py_cpu_s") or 0 for s in steps),
         })
     return out
 
@@ -82,6 +84,7 @@ def _group(rows: list[dict[str, Any]]) -> dict[tuple[str, int, str], dict[str, A
         ok = [r for r in rs if r.get("status") == "ok"]
         walls = [r["wall_s"] for r in ok]
         rates = [r["ex_per_s_per_core"] for r in ok if r.get("ex_per_s_per_core")]
+        cpus = [(r.get("jvm_cpu_s") or 0) + (r.get("py_cpu_s") or 0) for r in ok if r.get("jvm_cpu_s") is not None]
         exs = [r["exchanges"] for r in rs if r.get("exchanges")]
         out[key] = {
             "runs": len(rs), "ok": len(ok),
@@ -90,6 +93,7 @@ def _group(rows: list[dict[str, Any]]) -> dict[tuple[str, int, str], dict[str, A
             "median": statistics.median(walls) if walls else None,
             "lo": min(walls) if walls else None, "hi": max(walls) if walls else None,
             "rate": statistics.median(rates) if rates else None,
+            "cpu": statistics.median(cpus) if cpus else None,
             "jvm": max((r.get("jvm_peak_mib") or 0 for r in ok), default=0) or None,
             "py": max((r.get("py_peak_mib") or 0 for r in ok), default=0) or None,
             "bytes": statistics.median([r.get("bytes_written") or 0 for r in ok]) if ok else None,
@@ -143,7 +147,9 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
     load = max((v["load1"] for v in g.values()), default=0)
     lines = [f"Bench `{bench_id}` on {_machine()}; Spark {spark_version} `local[*]`.",
              f"Highest 1-minute load average seen during the runs: {load:.1f}"
-             + (" (**the machine was busy: timings are not trustworthy**)." if cores and load > 1.5 * cores else "."),
+             + (" (**the machine was busy: wall times are not trustworthy; the CPU-second columns are "
+                "steadier but still inflated by cache and memory-bandwidth contention**)."
+                if cores and load > 1.5 * cores else "."),
              ""]
 
     def order(step: str) -> tuple[int, str]:
@@ -153,8 +159,8 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
 
     lines += ["### Per step (median over repeats)", "",
               "| variant | exchanges | step | runs ok | wall s (median) | spread s (min–max) | ex/s/core | "
-              "JVM peak MiB | Python peak MiB | bytes written MiB |",
-              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "CPU s (JVM+workers+driver) | ex per CPU-s | JVM peak MiB | Python peak MiB | bytes written MiB |",
+              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for (variant, size, step) in sorted(g, key=lambda k: (k[0], k[1], order(k[2]))):
         v = g[(variant, size, step)]
         ex = v["exchanges"] or size
@@ -162,7 +168,8 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
         bytes_ = None if v["bytes"] is None else v["bytes"] / 2**20
         okcol = f"{v['ok']}/{v['runs']}" + (" ⚠" if v["ok"] < v["runs"] else "")
         lines.append(f"| {variant} | {ex:,} | {step} | {okcol} | {_fmt(v['median'])} | {spread} | "
-                     f"{_fmt(v['rate'], ',.0f')} | {_fmt(v['jvm'], ',.0f')} | {_fmt(v['py'], ',.0f')} | "
+                     f"{_fmt(v['rate'], ',.0f')} | {_fmt(v['cpu'])} | "
+                     f"{_fmt(ex / v['cpu'] if v['cpu'] else None, ',.0f')} | {_fmt(v['jvm'], ',.0f')} | {_fmt(v['py'], ',.0f')} | "
                      f"{_fmt(bytes_)} |")
     errors = {(k, e) for k, v in g.items() for e in v["errors"]}
     if errors:

@@ -131,6 +131,8 @@ def _measure(
         "wall_s": round(wall, 3),
         "jvm_peak_mib": peaks.get("jvm"),
         "py_peak_mib": peaks.get("python"),
+        "jvm_cpu_s": peaks.get("jvm_cpu_s"),
+        "py_cpu_s": peaks.get("python_cpu_s"),
         "bytes_written": written,
         "result": result if isinstance(result, (int, float, str)) else None,
     }

@@ -35,8 +35,9 @@ class FeatureSpec:
     def columns(self) -> list[str]:
         """Model input column names, in order (one-hot columns as ``name=value``)."""
         cols = list(self.numeric)
-        for name, levels in self.categorical.items():
-            cols.extend(f"{name}={v}" for v in (*_known(levels), "other"))
+        # Sorted by name: the spec round-trips through MLmodel YAML, which reorders keys.
+        for name in sorted(self.categorical):
+            cols.extend(f"{name}={v}" for v in (*_known(self.categorical[name]), "other"))
         return cols
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,9 +86,9 @@ def encode(df: DataFrame, spec: FeatureSpec, keep: Sequence[str] = ()) -> DataFr
         raise ValueError(f"feature columns missing from the input: {missing}")
     cols = [F.col(c) for c in keep]
     cols += [F.col(c).cast("double").alias(c) for c in spec.numeric]
-    for name, levels in spec.categorical.items():
+    for name in sorted(spec.categorical):
         value = F.col(name)
-        known = _known(levels)
+        known = _known(spec.categorical[name])
         for level in known:
             cols.append(F.when(value == level, 1.0).otherwise(0.0).alias(f"{name}={level}"))
         # "other" collects unseen values, nulls and a configured "other" level alike.

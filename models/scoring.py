@@ -53,16 +53,17 @@ def booster_scores(
     def _predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         booster = xgb.Booster()
         booster.load_model(raw)  # once per partition, not per row
+        cols = list(booster.feature_names or names)  # the booster's own column order is authoritative
         for pdf in batches:
             if pdf.empty:
                 continue
-            x = pdf[names].astype("float64").to_numpy()
-            dm = xgb.DMatrix(x, feature_names=names, missing=np.nan)
+            x = pdf[cols].astype("float64").to_numpy()
+            dm = xgb.DMatrix(x, feature_names=cols, missing=np.nan)
             prob = booster.predict(dm)
-            contribs = booster.predict(dm, pred_contribs=True)[:, : len(names)]
+            contribs = booster.predict(dm, pred_contribs=True)[:, : len(cols)]
             order = np.argsort(-np.abs(contribs), axis=1)[:, :top]
             reasons = [
-                json.dumps([{"feature": names[j], "contribution": round(float(row[j]), 4)} for j in idx])
+                json.dumps([{"feature": cols[j], "contribution": round(float(row[j]), 4)} for j in idx])
                 for row, idx in zip(contribs, order, strict=True)
             ]
             out = pdf[list(keep)].copy()

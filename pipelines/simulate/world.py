@@ -699,11 +699,13 @@ def with_noise(ex: DataFrame, plan: WorldPlan) -> DataFrame:
     s = plan.seed
     u = F.pmod(F.xxhash64(F.lit(s), F.lit("noise"), F.col("request_id")), F.lit(100_000)) / 100_000.0
     lag = F.pmod(F.xxhash64(F.lit(s), F.lit("lag"), F.col("request_id")), F.lit(3)) + 1
+    # a lag that would deliver after the window is shortened; the last day has no late records
+    lag = F.least(lag, F.lit(plan.days - 1) - F.col("day"))
     lo_dup, lo_broken = LATE_SHARE, LATE_SHARE + DUP_SHARE
     broken = ((u >= lo_broken) & (u < lo_broken + BROKEN_SHARE)) | (
         (F.col("population") == "individual") & (F.col("seq") == 0)
     )
-    late = ~broken & (u < LATE_SHARE) & (F.col("day") + lag <= plan.days - 1)
+    late = ~broken & (u < LATE_SHARE) & (lag >= 1)
     dup = ~broken & (u >= lo_dup) & (u < lo_broken)
     noise = F.when(broken, F.lit("broken")).when(late, F.lit("late")).when(dup, F.lit("duplicate"))
     dup_day = F.least(

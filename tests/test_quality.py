@@ -275,7 +275,7 @@ def test_duplicated_request_ids_forced_past_ingestion_are_blocked(
 def test_volume_collapse_against_seven_published_days_is_blocked(
     job_ctx: JobContext, spark: SparkSession
 ) -> None:
-    history = [features(spark, DAY - dt.timedelta(days=d), 10 + d % 2) for d in range(1, 8)]
+    history = [features(spark, DAY - dt.timedelta(days=d), 9 + d % 3) for d in range(1, 8)]
     seed_days(job_ctx, tables.ACCOUNT_DAILY_FEATURES, history)
     err = assert_blocked(job_ctx, tables.ACCOUNT_DAILY_FEATURES, features(spark, DAY, 2), "volume_not_collapsed", "2")
     assert "trailing median 10 over 7 day(s)" in err.result.baseline

@@ -350,7 +350,7 @@ def attribute_day(
     from pipelines import linkage as lk
 
     d = F.lit(day).cast("date")
-    ind = lk.account_indicators(exchanges)
+    ind = lk.materialise(lk.account_indicators(exchanges), "indicators feed intel hits, hub pruning and edges")
     clusters, edges, hits = lk.link_accounts(ind, scores, threat_intel, conf)
     mx = cp.member_exchanges(exchanges, clusters)
     traffic = lk.materialise(
@@ -365,7 +365,15 @@ def attribute_day(
     ids, merges, overlaps = cp.match_identity(
         today_members, today_edges, prev_members, prev_indicators, day, conf
     )
-    camp = camp.join(ids.select("cluster_id", "campaign_id"), "cluster_id")
+    # Identity feeds every output below; without this each of the five writes would
+    # recompute the graph, the evidence and the matching from scratch.
+    ids = lk.materialise(ids, "campaign ids feed members, exchanges, indicators, daily rows and updates")
+    overlaps = lk.materialise(overlaps, "identity overlaps feed prior-actor evidence")
+    merges = lk.materialise(merges, "merges feed campaign updates")
+    camp = lk.materialise(
+        camp.join(ids.select("cluster_id", "campaign_id"), "cluster_id"),
+        "campaign traffic with ids feeds exchanges, members, pivot, content and intel evidence",
+    )
     members = today_members.join(ids.select("cluster_id", "campaign_id"), "cluster_id")
     member_edges = today_edges.join(ids.select("cluster_id", "campaign_id"), "cluster_id")
     intel = intel_evidence(hits, members, camp)

@@ -182,9 +182,9 @@ def link_accounts(
     that holds at least one seed (``cluster_id``, ``account_id``, ``is_seed``); edges are
     the pruned account-value rows; hits the account intel matches.
     """
-    hits = intel_hits(indicators, threat_intel)
+    hits = materialise(intel_hits(indicators, threat_intel), "intel hits feed seeds, pruning and evidence")
     seeds = seed_accounts(scores, hits, conf)
-    edges = prune_hubs(indicators, seeds, hits, conf)
+    edges = materialise(prune_hubs(indicators, seeds, hits, conf), "kept edges feed components and identity")
     comps = connected_components(edges, conf.max_iterations)
     seeded = comps.join(seeds.withColumn("is_seed", F.lit(True)), "account_id", "left").withColumn(
         "is_seed", F.coalesce(F.col("is_seed"), F.lit(False))

@@ -182,7 +182,8 @@ def test_new_model_share_rises_after_release_fastest_for_the_hydra(landing: Data
 
     hydra = share(after.where(F.col("is_campaign_traffic") & (F.col("actor") == C)))
     legit = share(after.where(F.col("actor").isNull()))
-    assert hydra > 0.2 and legit < hydra / 2
+    # the test window ends 8 h after the release: accounts switch 0-12 h after it
+    assert hydra > 0.1 and legit < hydra / 2
 
 
 def test_broad_and_quiet_campaigns_have_their_signatures(landing: DataFrame, truth: DataFrame, spark: SparkSession,

@@ -586,7 +586,7 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
         ).alias("ts_ms"),
         acct_id.alias("account_id"),
         F.pmod(hh.h("key"), F.lit(api_keys)).alias("_key"),
-        (F.pmod(_acct_hash(s, acct_pop, k, "adopt"), F.lit(24))).alias("_adopt_h"),
+        (F.pmod(_acct_hash(s, acct_pop, k, "adopt"), F.lit(12))).alias("_adopt_h"),
         model_old.alias("_model_old"),
         netc.cast("int").alias("_net"),
         idx.cast("long").alias("_idx"),
@@ -608,7 +608,7 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
     )
     since_release = (F.col("ts_ms") - F.lit(plan.release_ms)) / HOUR_MS
     if pop.name == "campaign_c":
-        # about half the campaign moves to the new model within 24 h (per-account delay)
+        # about half the campaign moves to the new model within 12 h (per-account delay, 0-12 h)
         new = (since_release >= F.col("_adopt_h")) & (F.col("_u_new") < 0.5)
     else:
         new = (since_release >= 0) & (F.col("_u_new") < F.least(F.lit(0.3), since_release / (24 * 14)))

@@ -11,7 +11,7 @@ ARGS      ?=
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: run test bench lint jars venv clean
+.PHONY: run test bench lint jars venv airflow-venv clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,10 +31,15 @@ $(JARS)/.done:
 
 jars: $(JARS)/.done
 
+# Airflow lives in its own venv (.venv-airflow), out of the runtime dependencies; the
+# DAG test loads the DAG with it.
+airflow-venv:
+	bash conf/airflow/setup_venv.sh
+
 run: venv jars
 	$(BIN)/distillwatch run-local $(ARGS)
 
-test: venv jars
+test: venv jars airflow-venv
 	$(BIN)/pytest -q $(ARGS)
 
 bench: venv jars

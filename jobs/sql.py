@@ -136,6 +136,10 @@ def thrift_server_command(cfg: Config, lakehouse_root: str, host: str, port: int
         "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
         "spark.driver.memory": cfg.spark.driver_memory,
         "spark.ui.enabled": "false",
+        # The Thrift server turns on java.time dates; Delta 4.4's metadata-only answer of
+        # min/max(date) then fails with a LocalDate/java.sql.Date ClassCastException
+        # (seen with v_campaigns_today's max(event_date)). Scan instead.
+        "spark.databricks.delta.optimizeMetadataQuery.enabled": "false",
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.warehouse.dir": str(lake / "_warehouse"),
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={meta / 'metastore_db'};create=true",

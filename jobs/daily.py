@@ -96,7 +96,7 @@ def _validate(table: str) -> Callable[[JobContext, dt.date], int]:
 
 def _publish(ctx: JobContext, day: dt.date) -> int:
     """Refresh the analyst views over the published tables (a metadata-only step)."""
-    from pipelines.views import create_views
+    from jobs.sql import create_views
 
     create_views(ctx)
     return 0

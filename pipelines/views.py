@@ -143,11 +143,3 @@ def view_sources(name: str) -> tuple[str, ...]:
 def all_tables() -> list[str]:
     """Every table name of :mod:`distillwatch.tables` (what the warehouse registers)."""
     return [v for k, v in vars(tables).items() if k.isupper() and isinstance(v, str)]
-
-
-def create_views(ctx: object) -> list[str]:
-    """Compatibility shim: the metastore work lives in :func:`jobs.sql.create_views`
-    (pipelines stay I/O-free); this only forwards to it."""
-    from jobs.sql import create_views as _create_views
-
-    return _create_views(ctx)  # type: ignore[arg-type]

@@ -72,7 +72,7 @@ def spark_jvm_pid(parent: int | None = None) -> int | None:
         if not proc.name.isdigit():
             continue
         try:
-            ppid = int(_stat_field(proc, 3))
+            ppid = int(_stat_field(proc, 4))  # field 4 of /proc/<pid>/stat
             if ppid != parent:
                 continue
             cmd = (proc / "cmdline").read_bytes().split(b"\0")

@@ -10,6 +10,9 @@ and the physical plan of account_daily_features in ``<run>/plans/``.
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -27,9 +30,34 @@ METRICS = {
 }
 
 
+def _files(path: Path) -> list[Path]:
+    """The event files of one application: a plain file, or Spark 4's rolling folder
+    (``eventlog_v2_<app>/events_<n>_<app>[.zstd]``) in index order."""
+    if path.is_file():
+        return [path]
+    parts = [p for p in path.glob("events_*") if not p.name.startswith(".")]
+
+    def index(p: Path) -> int:
+        m = re.match(r"events_(\d+)_", p.name)
+        return int(m.group(1)) if m else 0
+
+    return sorted(parts, key=index)
+
+
+def _lines(path: Path) -> Any:
+    if path.suffix == ".zstd":
+        if not shutil.which("zstd"):
+            raise RuntimeError(f"{path} is zstd-compressed and no zstd binary is installed")
+        out = subprocess.run(["zstd", "-dc", str(path)], check=True, capture_output=True).stdout
+        yield from out.decode("utf-8", "replace").splitlines()
+    else:
+        with path.open() as fh:
+            yield from fh
+
+
 def _events(path: Path) -> Any:
-    with path.open() as fh:
-        for line in fh:
+    for part in _files(path):
+        for line in _lines(part):
             try:
                 yield json.loads(line)
             except json.JSONDecodeError:
@@ -83,7 +111,8 @@ def _mib(b: float) -> str:
 
 def summarise_event_log(run_dir: Path, top: int = 8) -> Path | None:
     """Write ``<run_dir>/profile/eventlog-summary.md``; None when the run has no event log."""
-    logs = sorted((run_dir / "eventlog").glob("*")) if (run_dir / "eventlog").is_dir() else []
+    folder = run_dir / "eventlog"
+    logs = sorted(p for p in folder.glob("*") if not p.name.startswith(".")) if folder.is_dir() else []
     if not logs:
         return None
     parsed = parse_event_log(logs[-1])
@@ -100,7 +129,7 @@ def summarise_event_log(run_dir: Path, top: int = 8) -> Path | None:
     for s in sorted(parsed["stages"], key=lambda s: -s.get("run_ms", 0))[:top]:
         lines.append(f"| {s['group']} | {s['stage']} | {s['tasks']} | {s.get('run_ms', 0) / 1e3:,.1f} | "
                      f"{_mib(s.get('shuffle_write', 0))} | {_mib(s.get('spill_disk', 0))} | "
-                     f"{', '.join(s['ops']).replace('|', '/')} |")
+                     f"{', '.join(o[:80] for o in s['ops']).replace('|', '/')} |")
     out = run_dir / "profile" / "eventlog-summary.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

@@ -174,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         extra["spark.sql.shuffle.partitions"] = str(args.shuffle_partitions)
     if args.profile:
         (run_dir / "eventlog").mkdir(parents=True, exist_ok=True)
-        extra.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(run_dir / "eventlog")})
+        # plain JSON lines (Spark 4 defaults to rolling zstd files, which need a zstd reader)
+        extra.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(run_dir / "eventlog"),
+                      "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"})
     ctx = JobContext(cfg=cfg, landing=str(Path(args.landing).resolve()), lakehouse_root=str(lake_root), spark_extra=extra)
     cores = len(os.sched_getaffinity(0))
     meta = json.loads(args.meta)

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 import yaml
+from pyspark import StorageLevel
 
 from distillwatch import tables
 from distillwatch.config import FeaturesConf, repo_conf_dir
@@ -67,8 +68,18 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     )
     lake.replace_day(silver, tables.SILVER_EXCHANGES, day)
     # features read the written silver day back: the fingerprints are computed once
-    silver_day = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'")
-    lake.replace_day(account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day)
+    # The feature aggregation reads the day ~90 times (one scan per sub-aggregation):
+    # persist it once, without the raw text columns no feature reads.
+    silver_day = (
+        lake.read(tables.SILVER_EXCHANGES)
+        .where(f"event_date = DATE'{day}'")
+        .drop("prompt", "system_prompt")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        lake.replace_day(account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day)
+    finally:
+        silver_day.unpersist()
     n_ex = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'").count()
     n_acc = lake.read(tables.ACCOUNT_DAILY_FEATURES).where(f"event_date = DATE'{day}'").count()
     log.info("features %s: patterns %s", day, patterns.version)

@@ -197,7 +197,10 @@ def sync_by(s: DataFrame, key: str) -> DataFrame:
     )  # fmt: skip
     score = even.join(turn, "v").select(
         "v",
-        (F.col("evenness") * F.col("exclusivity") * F.coalesce(F.col("switching"), F.lit(0.0))).alias("sync"),
+        # clamped: the entropy ratio can exceed 1 by a rounding error
+        F.least(
+            F.lit(1.0), F.col("evenness") * F.col("exclusivity") * F.coalesce(F.col("switching"), F.lit(0.0))
+        ).alias("sync"),
     )
     return am.select("v", "account_id").distinct().join(score, "v").select("account_id", "sync")
 

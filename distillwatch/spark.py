@@ -31,22 +31,10 @@ def _jars(jars_dir: str | None) -> list[str]:
     return jars
 
 
-def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None) -> SparkSession:
-    """Build (or return the running) session for one lakehouse.
-
-    Local default: ``local[*]``, Delta extension and catalog, UTC, and Spark's embedded
-    Hive metastore (Derby) under ``<lakehouse>/_metastore`` so every table is registered
-    by name in ``cfg.database`` while its data stays at ``<lakehouse>/<table>``.
-    """
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+def spark_settings(cfg: Config, lakehouse: str) -> dict[str, str]:
+    """Every Spark setting of one lakehouse: for this process's session and for the
+    Thrift server that ``serve-sql`` starts (both must see the same catalog)."""
     lake = Path(lakehouse).resolve()
-    builder = SparkSession.builder.appName(cfg.spark.app_name)
-    if cfg.spark.master:
-        builder = builder.master(cfg.spark.master)
     settings: dict[str, str] = {
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
@@ -60,7 +48,6 @@ def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None
         "spark.sql.adaptive.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
-        # Delta optimistic-concurrency retries make concurrent MERGEs safe, not silent.
         "spark.databricks.delta.retentionDurationCheck.enabled": "true",
     }
     jars = _jars(cfg.spark.jars_dir)
@@ -68,7 +55,6 @@ def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None
         settings["spark.jars"] = ",".join(jars)
     if cfg.spark.local_metastore:
         meta = lake / "_metastore"
-        meta.mkdir(parents=True, exist_ok=True)
         settings.update(
             {
                 "spark.sql.catalogImplementation": "hive",
@@ -80,6 +66,27 @@ def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None
             }
         )
     settings.update(cfg.spark.extra_conf)
+    return settings
+
+
+def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None) -> SparkSession:
+    """Build (or return the running) session for one lakehouse.
+
+    Local default: ``local[*]``, Delta extension and catalog, UTC, and Spark's embedded
+    Hive metastore (Derby) under ``<lakehouse>/_metastore`` so every table is registered
+    by name in ``cfg.database`` while its data stays at ``<lakehouse>/<table>``.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    if cfg.spark.local_metastore:
+        (Path(lakehouse).resolve() / "_metastore").mkdir(parents=True, exist_ok=True)
+    builder = SparkSession.builder.appName(cfg.spark.app_name)
+    if cfg.spark.master:
+        builder = builder.master(cfg.spark.master)
+    settings = spark_settings(cfg, lakehouse)
     settings.update(extra or {})
     for key, value in settings.items():
         builder = builder.config(key, value)

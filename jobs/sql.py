@@ -31,7 +31,7 @@ from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
 from distillwatch.lakehouse import Lakehouse
-from distillwatch.spark import DELTA_CATALOG, DELTA_EXTENSION, _jars
+from distillwatch.spark import spark_settings
 from pipelines.views import all_tables, view_sources, view_statements
 
 log = logging.getLogger(__name__)
@@ -127,33 +127,19 @@ def thrift_server_command(cfg: Config, lakehouse_root: str, host: str, port: int
     Same Delta jars/extension/catalog and the same Derby metastore as
     :func:`distillwatch.spark.build_spark`, so every registered table and view is served.
     """
-    lake = Path(lakehouse_root).resolve()
-    meta = lake / "_metastore"
-    conf: dict[str, str] = {
-        "spark.sql.extensions": DELTA_EXTENSION,
-        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
-        "spark.driver.memory": cfg.spark.driver_memory,
-        "spark.ui.enabled": "false",
-        # The Thrift server turns on java.time dates; Delta 4.4's metadata-only answer of
-        # min/max(date) then fails with a LocalDate/java.sql.Date ClassCastException
-        # (seen with v_campaigns_today's max(event_date)). Scan instead.
-        "spark.databricks.delta.optimizeMetadataQuery.enabled": "false",
-        "spark.sql.catalogImplementation": "hive",
-        "spark.sql.warehouse.dir": str(lake / "_warehouse"),
-        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={meta / 'metastore_db'};create=true",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={meta} -Dderby.stream.error.file={meta / 'derby.log'}",
-        "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
-        "spark.hadoop.hive.metastore.schema.verification": "false",
-    }
-    conf.update(cfg.spark.extra_conf)
+    conf = spark_settings(cfg, lakehouse_root)
+    conf.update(
+        {
+            "spark.ui.enabled": "false",
+            # The Thrift server turns on java.time dates; Delta 4.4's metadata-only answer of
+            # min/max(date) then fails with a LocalDate/java.sql.Date ClassCastException
+            # (seen with v_campaigns_today's max(event_date)). Scan instead.
+            "spark.databricks.delta.optimizeMetadataQuery.enabled": "false",
+        }
+    )
     cmd = [str(spark_home() / "bin" / "spark-submit"), "--class", THRIFT_SERVER_CLASS, "--name", "distillwatch-sql"]
     if cfg.spark.master:
         cmd += ["--master", cfg.spark.master]
-    jars = _jars(cfg.spark.jars_dir)
-    if jars:
-        cmd += ["--jars", ",".join(jars)]
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
     cmd += [

@@ -1,4 +1,4 @@
-"""End to end on a small simulated world: simulate -> daily x2 -> train -> daily x2.
+"""End to end on a small simulated world: simulate -> daily x2 -> train -> daily.
 
 Checks what users rely on, against the simulator's ground truth: every delivery
 reconciles, every step of every day succeeds, each planted campaign is found every day
@@ -26,7 +26,7 @@ from jobs import daily, simulate, train
 pytestmark = pytest.mark.e2e
 
 START = dt.date(2026, 2, 1)
-DAYS = 4
+DAYS = 3
 TRAIN_AFTER = 2
 
 

@@ -97,12 +97,19 @@ class ModelsConf:
 class AttributionConf:
     """Campaign discovery and attribution (pipelines/linkage, campaigns, attribution)."""
 
-    # Seeds: flagged by the model, anomaly score at least this, or any threat-intel hit.
+    # Seeds: flagged by the model, anomaly score at least this, or an intel hit at least
+    # seed_intel_min_confidence (a low-confidence listing never seeds on its own).
     seed_anomaly_min: float = 0.9
-    # A value used by more accounts than this is a hub (cloud prefix, common UA) and pruned...
+    seed_intel_min_confidence: float = 0.5
+    # A value links accounts only when at least hub_keep_seed_share of its accounts are
+    # seeds, and it is used by at most hub_max_accounts accounts unless intel lists it.
     hub_max_accounts: int = 50
-    # ...unless it is listed in intel or at least this share of its accounts are seeds.
     hub_keep_seed_share: float = 0.5
+    # Content values (a reseller shares prompts with its customers) need a higher seed share.
+    content_indicator_types: tuple[str, ...] = ("template_hash", "lsh_band")
+    content_keep_seed_share: float = 0.75
+    # Network values shared by unrelated tenants of a cloud or NAT link only when listed.
+    listed_only_indicator_types: tuple[str, ...] = ("ip_prefix", "asn")
     # Label propagation stops when no label changes or after this many rounds.
     max_iterations: int = 20
     # Campaign signature: a template / LSH band used this often by this many members.

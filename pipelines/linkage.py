@@ -88,39 +88,62 @@ def intel_hits(indicators: DataFrame, threat_intel: DataFrame) -> DataFrame:
 
 
 def seed_accounts(scores: DataFrame, hits: DataFrame, conf: AttributionConf) -> DataFrame:
-    """One row per seed account: flagged by the model, anomalous, or hit by intel."""
+    """One row per seed account: flagged by the model, anomalous, or hit by a confident
+    intel listing.
+
+    A listing below ``seed_intel_min_confidence`` (a university NAT prefix mis-listed at
+    0.3, say) never seeds on its own: dozens of legitimate accounts behind one listed
+    value would otherwise all become seeds and the value would link them.
+    """
     scored = scores.where(
         F.coalesce(F.col("flagged"), F.lit(False))
         | (F.coalesce(F.col("anomaly_score"), F.lit(0.0)) >= conf.seed_anomaly_min)
     ).select("account_id")
-    return scored.unionByName(hits.select("account_id")).distinct()
+    listed = hits.where(F.col("confidence") >= conf.seed_intel_min_confidence).select("account_id")
+    return scored.unionByName(listed).distinct()
 
 
 def prune_hubs(indicators: DataFrame, seeds: DataFrame, hits: DataFrame, conf: AttributionConf) -> DataFrame:
     """The edges kept for linkage: one row per (account, value) with the value's rarity weight.
 
-    A value is kept when it is shared (2+ accounts), touched by at least one seed (the
-    graph grows from the seeds, not over the whole population), and is either rare
-    (at most ``hub_max_accounts`` accounts) or suspicious in itself (listed in intel,
-    or mostly used by seeds). ``weight`` = 1 / ln(1 + accounts sharing it).
+    A value links accounts only when it is shared (2+ accounts), mostly used by seeds (at
+    least ``hub_keep_seed_share`` of its accounts), and rare (at most
+    ``hub_max_accounts`` accounts) unless a confident intel listing names it. "Mostly
+    seeds" is what keeps the graph from gluing: a cloud prefix, a common TLS fingerprint,
+    an ASN or the template of a popular SDK is shared by a few seeds and many legitimate
+    accounts, and one such value would pull whole legitimate populations into a
+    campaign. Growth beyond the seeds happens only through values the seeds dominate.
+    Content values (templates, LSH bands) need the stricter ``content_keep_seed_share``:
+    a proxy reseller shares prompts with the very customers it resells. Network values
+    of ``listed_only_indicator_types`` (prefixes, ASNs) are shared by unrelated tenants
+    of one cloud or NAT, so they link only when a confident intel listing names them.
+    ``weight`` = 1 / ln(1 + accounts sharing it).
     """
     seeded = indicators.join(seeds.withColumn("is_seed", F.lit(True)), "account_id", "left")
-    listed = hits.select("ind_type", "ind_value").distinct().withColumn("listed", F.lit(True))
+    listed = (
+        hits.where(F.col("confidence") >= conf.seed_intel_min_confidence)
+        .select("ind_type", "ind_value")
+        .distinct()
+        .withColumn("listed", F.lit(True))
+    )
     stats = (
         seeded.groupBy("ind_type", "ind_value")
         .agg(
             F.count(F.lit(1)).alias("n_accounts"),
             F.count(F.when(F.col("is_seed"), 1)).alias("n_seed_accounts"),
         )
-        .join(listed, ["ind_type", "ind_value"], "left")
+        .join(F.broadcast(listed), ["ind_type", "ind_value"], "left")
     )
-    suspicious = F.coalesce(F.col("listed"), F.lit(False)) | (
-        F.col("n_seed_accounts") >= F.col("n_accounts") * conf.hub_keep_seed_share
-    )
+    is_listed = F.coalesce(F.col("listed"), F.lit(False))
+    seed_share = F.when(
+        F.col("ind_type").isin(*conf.content_indicator_types), conf.content_keep_seed_share
+    ).otherwise(conf.hub_keep_seed_share)
     kept = stats.where(
         (F.col("n_accounts") >= 2)
         & (F.col("n_seed_accounts") >= 1)
-        & ((F.col("n_accounts") <= conf.hub_max_accounts) | suspicious)
+        & (F.col("n_seed_accounts") >= F.col("n_accounts") * seed_share)
+        & ((F.col("n_accounts") <= conf.hub_max_accounts) | is_listed)
+        & (is_listed | ~F.col("ind_type").isin(*conf.listed_only_indicator_types))
     ).select("ind_type", "ind_value", "n_accounts", (1.0 / F.log1p(F.col("n_accounts"))).alias("weight"))
     return indicators.join(kept, ["ind_type", "ind_value"]).select(
         "account_id", "ind_type", "ind_value", "n_exchanges", "n_accounts", "weight"

@@ -113,7 +113,9 @@ def test_hub_value_is_pruned_but_rare_and_seed_dominated_values_are_kept(spark: 
     rows = [(a, "ip_prefix", "cloud/24") for a in legit + seeds]  # hub: 13 accounts, 3 seeds
     rows += [(a, "template_hash", "777") for a in seeds]  # rare: 3 accounts
     rows += [(a, "tls_fp", "bot-tls") for a in seeds + ["u0", "u1", "u2", "u3"]]  # 7 accounts, 3 seeds: hub
-    rows += [(a, "payment_fp", "stolen") for a in seeds + ["u4", "u5", "u6"]]  # hub but half seeds: kept
+    rows += [(a, "payment_fp", "stolen") for a in seeds + ["u4", "u5"]]  # rare, mostly seeds: kept
+    rows += [(a, "payment_fp", "stolen-hub") for a in seeds + ["u4", "u5", "u6"]]  # 6 > cap, unlisted: hub
+    rows += [(a, "user_agent", "sdk") for a in ["s1", "u4", "u5"]]  # rare but mostly legit: not a link
     rows += [("u7", "payment_fp", "own"), ("u8", "payment_fp", "own")]  # rare but no seed: not grown
     ind = _inds(spark, rows)
     scores = _scores(spark, seeds, legit)
@@ -162,10 +164,44 @@ def test_component_iteration_cap_is_reported(spark: SparkSession, caplog: pytest
 
 
 def test_clusters_only_hold_seeded_components(spark: SparkSession) -> None:
-    rows = [("s1", "template_hash", "5"), ("s2", "template_hash", "5"), ("m1", "template_hash", "5")]
+    rows = [("s1", "tls_fp", "5"), ("s2", "tls_fp", "5"), ("m1", "tls_fp", "5")]  # 2 of 3 seeds
     rows += [("l1", "payment_fp", "corp"), ("l2", "payment_fp", "corp")]  # no seed anywhere
     clusters, _, _ = link_accounts(
         _inds(spark, rows), _scores(spark, ["s1", "s2"], ["m1", "l1", "l2"]), _intel(spark, []), CONF
     )
     got = {(r.cluster_id, r.account_id, r.is_seed) for r in clusters.collect()}
     assert got == {("m1", "m1", False), ("m1", "s1", True), ("m1", "s2", True)}
+
+
+def test_low_confidence_listing_seeds_nobody_and_unlisted_prefixes_do_not_link(spark: SparkSession) -> None:
+    students = [f"st{i}" for i in range(6)]
+    rows = [(a, "ip_prefix", "12.1.1.0/24") for a in students]  # university NAT, mis-listed at 0.3
+    rows += [(a, "ip_prefix", "11.9.9.0/24") for a in ["s1", "s2", "s3"]]  # seeds on one cloud prefix
+    rows += [(a, "payment_fp", "card-9") for a in ["s1", "s2"]]
+    ind = _inds(spark, rows)
+    intel = _intel(spark, [("ip_prefix", "12.1.1.0/24", "actor_x", 0.3)])
+    hits = intel_hits(ind, intel)
+    seeds = {
+        r.account_id
+        for r in seed_accounts(_scores(spark, ["s1", "s2", "s3"], students), hits, CONF).collect()
+    }
+    assert seeds == {"s1", "s2", "s3"}
+    edges = prune_hubs(
+        ind, seed_accounts(_scores(spark, ["s1", "s2", "s3"], students), hits, CONF), hits, CONF
+    )
+    kept = {(r.ind_type, r.ind_value) for r in edges.select("ind_type", "ind_value").distinct().collect()}
+    assert kept == {("payment_fp", "card-9")}
+
+
+def test_content_values_need_a_clear_seed_majority(spark: SparkSession) -> None:
+    # a reseller's two accounts share a near-duplicate band with the customer it resells
+    rows = [(a, "lsh_band", "5") for a in ["s1", "s2", "c1"]]
+    rows += [(a, "template_hash", "8") for a in ["s1", "s2", "s3", "c2"]]  # 3 of 4 seeds: kept
+    ind = _inds(spark, rows)
+    hits = intel_hits(ind, _intel(spark, []))
+    seeds = seed_accounts(_scores(spark, ["s1", "s2", "s3"], ["c1", "c2"]), hits, CONF)
+    kept = {
+        (r.ind_type, r.ind_value)
+        for r in prune_hubs(ind, seeds, hits, CONF).select("ind_type", "ind_value").distinct().collect()
+    }
+    assert kept == {("template_hash", "8")}

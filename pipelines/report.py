@@ -22,6 +22,8 @@ from typing import Any
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from pipelines.views import ATTRIBUTION_COLUMNS
+
 CAPABILITIES = (
     "coding",
     "agentic_tool_use",
@@ -33,25 +35,8 @@ CAPABILITIES = (
     "other",
 )
 
-CAMPAIGN_COLUMNS = (
-    "campaign_id",
-    "actor",
-    "confidence",
-    "status",
-    "first_seen",
-    "n_accounts",
-    "n_exchanges",
-    "top_capability",
-    "capability_mix",
-    "cot_share",
-    "rubric_share",
-    "sensitive_share",
-    "new_model_share",
-    "population_new_model_share",
-    "release_pivot",
-    "shared_infrastructure",
-    "evidence",
-)
+# The published attribution columns (one list, shared with the analyst views), less the date.
+CAMPAIGN_COLUMNS = tuple(c for c in ATTRIBUTION_COLUMNS if c != "event_date")
 
 
 # -- aggregations (Spark) --------------------------------------------------------------

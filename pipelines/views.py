@@ -15,7 +15,7 @@ from distillwatch import tables
 # Columns no view may expose (raw prompt text stays in silver_exchanges).
 FORBIDDEN_COLUMNS: tuple[str, ...] = ("prompt", "system_prompt")
 
-_DAILY_COLUMNS = (
+ATTRIBUTION_COLUMNS = (
     "event_date",
     "campaign_id",
     "actor",
@@ -66,7 +66,7 @@ def v_campaigns_today_sql(database: str) -> str:
     daily = _q(database, tables.CAMPAIGN_ATTRIBUTION_DAILY)
     return f"""CREATE OR REPLACE VIEW {_q(database, "v_campaigns_today")} AS
 SELECT
-  {_cols("d", _DAILY_COLUMNS)},
+  {_cols("d", ATTRIBUTION_COLUMNS)},
   c.`last_seen` AS `last_seen`,
   c.`split_from` AS `split_from`
 FROM {daily} d

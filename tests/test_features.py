@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
 
 from distillwatch import tables
 from jobs import features as features_job
@@ -71,7 +72,7 @@ def _world(spark: SparkSession) -> dict[str, DataFrame]:
     other_day = [_ex("x-0", "A1", T(2026, 2, 2, 10, 0), "1.2.3.10", "hello")[:19]
                  + (dt.date(2026, 2, 2), dt.date(2026, 2, 2), "f", T(2026, 2, 2))]  # fmt: skip
     bronze = spark.createDataFrame(a1 + a2 + b1 + b2 + other_day, BRONZE_EXCHANGES_SCHEMA)
-    acc_schema = ACCOUNT_SCHEMA.add("snapshot_date", "date")
+    acc_schema = StructType(list(ACCOUNT_SCHEMA.fields)).add("snapshot_date", "date")
     created = T(2025, 12, 4)
     accounts = spark.createDataFrame(
         [

@@ -108,8 +108,12 @@ class AttributionConf:
     # Content values (a reseller shares prompts with its customers) need a higher seed share.
     content_indicator_types: tuple[str, ...] = ("template_hash", "lsh_band")
     content_keep_seed_share: float = 0.75
-    # Network values shared by unrelated tenants of a cloud or NAT link only when listed.
-    listed_only_indicator_types: tuple[str, ...] = ("ip_prefix", "asn")
+    # ... and at least this many accounts: two accounts writing near-duplicate prompts is
+    # common, and a 2-account content value is how a falsely flagged account bridges campaigns.
+    content_min_accounts: int = 3
+    # Values shared by unrelated tenants of a cloud or NAT, or by every user of one SDK
+    # (user agents), link only when listed.
+    listed_only_indicator_types: tuple[str, ...] = ("ip_prefix", "asn", "user_agent")
     # Label propagation stops when no label changes or after this many rounds.
     max_iterations: int = 20
     # Campaign signature: a template / LSH band used this often by this many members.

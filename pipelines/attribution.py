@@ -9,8 +9,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf
-
-INFRA_TYPES = ("ip_prefix", "asn", "payment_fp", "tls_fp", "user_agent", "email_domain")
+from pipelines.linkage import INFRA_TYPES
 
 
 def intel_evidence(hits: DataFrame, members: DataFrame, camp_traffic: DataFrame) -> DataFrame:
@@ -357,7 +356,7 @@ def attribute_day(
         cp.split_campaign_traffic(mx, cp.campaign_signatures(mx, conf)),
         "campaign traffic feeds evidence, identity, attribution and three outputs",
     )
-    ev = cp.cluster_evidence(traffic, features, hits, conf)
+    ev = cp.cluster_evidence(traffic, features, hits, edges.join(clusters, "account_id"), conf)
     kept = ev.where("is_campaign")
     camp = traffic.where("is_campaign").join(kept.select("cluster_id"), "cluster_id")
     today_members = camp.select("cluster_id", "account_id").distinct()

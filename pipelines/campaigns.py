@@ -11,6 +11,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf
+from pipelines.linkage import INFRA_TYPES
 
 # Columns of silver_exchanges attribution reads. Never ``prompt``/``system_prompt``:
 # raw text stays in silver_exchanges.
@@ -147,7 +148,7 @@ def _top_share(df: DataFrame, key: str, name: str) -> DataFrame:
 
 
 def cluster_evidence(
-    traffic: DataFrame, features: DataFrame, hits: DataFrame, conf: AttributionConf
+    traffic: DataFrame, features: DataFrame, hits: DataFrame, cluster_edges: DataFrame, conf: AttributionConf
 ) -> DataFrame:
     """One row per seeded cluster with its campaign evidence and the keep decision.
 
@@ -156,7 +157,12 @@ def cluster_evidence(
     synchronisation, flagged share, strong intel. A cluster is a campaign with
     ``min_accounts`` members and ``min_signals`` signals, except a legitimate group
     (verified accounts mostly of one organisation: an enterprise, a university, an eval
-    lab) which needs strong intel.
+    lab) which needs strong intel, and a cluster linked by content alone (no network,
+    client, billing or sign-up value shared by two members: developers using the same SDK
+    prompts, say), which needs strong intel too. An operator runs its accounts from
+    something it controls; prompt similarity alone is not an operator.
+
+    ``cluster_edges``: the kept linkage edges with their ``cluster_id``.
     """
     camp = traffic.where("is_campaign")
     members = camp.groupBy("cluster_id", "account_id").agg(
@@ -201,14 +207,24 @@ def cluster_evidence(
             F.max("confidence").alias("intel_max_confidence"),
         )
     )
+    infra = (
+        cluster_edges.where(F.col("ind_type").isin(*INFRA_TYPES))
+        .groupBy("cluster_id", "ind_type", "ind_value")
+        .agg(F.countDistinct("account_id").alias("_n"))
+        .where(F.col("_n") >= 2)
+        .groupBy("cluster_id")
+        .agg(F.count(F.lit(1)).alias("shared_infra_values"))
+    )
     ev = (
         per_cluster.join(org, "cluster_id", "left")
+        .join(infra, "cluster_id", "left")
         .join(volume, "cluster_id")
         .join(flags, "cluster_id", "left")
         .join(cap, "cluster_id", "left")
         .join(tmpl, "cluster_id", "left")
         .join(intel, "cluster_id", "left")
-        .fillna({"intel_indicators": 0, "intel_max_confidence": 0.0, "top_template_share": 0.0})
+        .fillna({"intel_indicators": 0, "intel_max_confidence": 0.0, "top_template_share": 0.0,
+                 "shared_infra_values": 0})
         .withColumn(
             "content_share", (F.col("n_template") + F.col("n_near_duplicate")) / F.col("n_member_exchanges")
         )
@@ -242,6 +258,7 @@ def cluster_evidence(
         F.when(F.col("n_accounts") < conf.min_accounts, "too_few_accounts")
         .when(F.size("signals") < conf.min_signals, "too_few_signals")
         .when(F.col("legit_group") & ~F.col("intel_strong"), "single_organisation_group")
+        .when((F.col("shared_infra_values") == 0) & ~F.col("intel_strong"), "content_only_link")
     )
     return ev.withColumn("reject_reason", reject).withColumn("is_campaign", F.col("reject_reason").isNull())
 

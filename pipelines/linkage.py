@@ -19,6 +19,8 @@ from distillwatch.config import AttributionConf
 log = logging.getLogger(__name__)
 
 INDICATOR_COLUMNS = ("account_id", "ind_type", "ind_value", "n_exchanges")
+# Indicators an operator controls (network, client, billing, sign-up); the others are content.
+INFRA_TYPES = ("ip_prefix", "asn", "payment_fp", "tls_fp", "user_agent", "email_domain")
 
 
 def _ind(kind: str, value: Column) -> Column:
@@ -114,9 +116,12 @@ def prune_hubs(indicators: DataFrame, seeds: DataFrame, hits: DataFrame, conf: A
     accounts, and one such value would pull whole legitimate populations into a
     campaign. Growth beyond the seeds happens only through values the seeds dominate.
     Content values (templates, LSH bands) need the stricter ``content_keep_seed_share``:
-    a proxy reseller shares prompts with the very customers it resells. Network values
+    a proxy reseller shares prompts with the very customers it resells; and at least
+    ``content_min_accounts`` accounts: a 2-account near-duplicate is common, and it is how
+    one falsely flagged account would chain two campaigns into one cluster. Network values
     of ``listed_only_indicator_types`` (prefixes, ASNs) are shared by unrelated tenants
-    of one cloud or NAT, so they link only when a confident intel listing names them.
+    of one cloud or NAT (and user agents by every user of one SDK), so they link only
+    when a confident intel listing names them.
     ``weight`` = 1 / ln(1 + accounts sharing it).
     """
     seeded = indicators.join(seeds.withColumn("is_seed", F.lit(True)), "account_id", "left")
@@ -135,6 +140,7 @@ def prune_hubs(indicators: DataFrame, seeds: DataFrame, hits: DataFrame, conf: A
         .join(F.broadcast(listed), ["ind_type", "ind_value"], "left")
     )
     is_listed = F.coalesce(F.col("listed"), F.lit(False))
+    is_content = F.col("ind_type").isin(*conf.content_indicator_types)
     seed_share = F.when(
         F.col("ind_type").isin(*conf.content_indicator_types), conf.content_keep_seed_share
     ).otherwise(conf.hub_keep_seed_share)
@@ -142,6 +148,7 @@ def prune_hubs(indicators: DataFrame, seeds: DataFrame, hits: DataFrame, conf: A
         (F.col("n_accounts") >= 2)
         & (F.col("n_seed_accounts") >= 1)
         & (F.col("n_seed_accounts") >= F.col("n_accounts") * seed_share)
+        & (~is_content | (F.col("n_accounts") >= conf.content_min_accounts))
         & ((F.col("n_accounts") <= conf.hub_max_accounts) | is_listed)
         & (is_listed | ~F.col("ind_type").isin(*conf.listed_only_indicator_types))
     ).select("ind_type", "ind_value", "n_accounts", (1.0 / F.log1p(F.col("n_accounts"))).alias("weight"))

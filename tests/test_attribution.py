@@ -127,7 +127,8 @@ def _world(
     day: dt.date, kestrel: list[str], hydra: list[str]
 ) -> tuple[list[dict[str, Any]], list[tuple], list[tuple]]:
     """One day: an intel-backed campaign, a hydra proxy campaign without intel, an
-    enterprise, a university NAT and an eval lab sharing infrastructure."""
+    enterprise, a university NAT, an eval lab sharing infrastructure, and developers
+    linked by prompt content alone."""
     rows: list[dict[str, Any]] = []
     flagged: list[str] = []
     sync: dict[str, float] = {}
@@ -146,10 +147,11 @@ def _world(
         for i in range(3):
             rows.append(
                 _ex(f"{day}-{a}-h{i}", a, day, template_hash=200, lsh_bands=[6000], rubric_grading=True,
-                    capability="coding", ip_prefix="192.0.2.0/24")
+                    capability="coding", ip_prefix="192.0.2.0/24", tls_fp="tls-H")
             )  # fmt: skip
         for i in range(3):
-            rows.append(_ex(f"{day}-{a}-r{i}", a, day, capability="writing_chat", ip_prefix="192.0.2.0/24"))
+            rows.append(_ex(f"{day}-{a}-r{i}", a, day, capability="writing_chat", ip_prefix="192.0.2.0/24",
+                            tls_fp="tls-H"))
     for a in [f"p{i}" for i in range(6)]:  # unrelated customers behind the hydra's proxy prefix
         rows += [_ex(f"{day}-{a}-{i}", a, day, ip_prefix="192.0.2.0/24") for i in range(2)]
     for a in ("e1", "e2", "e3", "e4"):  # enterprise: one org, verified, CI template, two accounts flagged
@@ -189,6 +191,11 @@ def _world(
                 _ex(f"{day}-{a}-{i}", a, day, org_id="evalco", verified=True, payment_fp="pay-evalco",
                     template_hash=400 + i, rubric_grading=True, capability="reasoning_math")
             )  # fmt: skip
+    for a in ("d1", "d2", "d3"):  # developers of different orgs on one SDK's prompts, falsely flagged:
+        flagged.append(a)  # content, capability, sync and flagged, but nothing they control in common
+        sync[a] = 0.9
+        rows += [_ex(f"{day}-{a}-{i}", a, day, template_hash=500, lsh_bands=[7000], capability="coding")
+                 for i in range(3)]  # fmt: skip
     accounts = sorted({r["account_id"] for r in rows})
     scores = [(day, a, 0.9 if a in flagged else 0.1, 0.1, a in flagged) for a in accounts]
     features = [(day, a, sync.get(a, 0.0)) for a in accounts]

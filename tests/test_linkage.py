@@ -197,6 +197,8 @@ def test_content_values_need_a_clear_seed_majority(spark: SparkSession) -> None:
     # a reseller's two accounts share a near-duplicate band with the customer it resells
     rows = [(a, "lsh_band", "5") for a in ["s1", "s2", "c1"]]
     rows += [(a, "template_hash", "8") for a in ["s1", "s2", "s3", "c2"]]  # 3 of 4 seeds: kept
+    rows += [(a, "lsh_band", "6") for a in ["s1", "s2"]]  # only two accounts: too weak to link
+    rows += [(a, "user_agent", "sdk/1.0") for a in ["s1", "s2", "s3"]]  # every SDK user has it: unlisted
     ind = _inds(spark, rows)
     hits = intel_hits(ind, _intel(spark, []))
     seeds = seed_accounts(_scores(spark, ["s1", "s2", "s3"], ["c1", "c2"]), hits, CONF)

@@ -62,12 +62,17 @@ def population_medians(features: DataFrame, truth_accounts: DataFrame) -> str:
         *[F.percentile_approx(F.col(c).cast("double"), 0.5).alias(c) for c in cols],
     )
     rows = sorted(agg.collect(), key=lambda r: (not r["population"].startswith("campaign"), r["population"]))
-    return _md(["population", "account-days", *cols], [[r["population"], r["account_days"], *[r[c] for c in cols]] for r in rows])
+    return _md(
+        ["population", "account-days", *cols],
+        [[r["population"], r["account_days"], *[r[c] for c in cols]] for r in rows],
+    )
 
 
 def detection(c: JobContext, truth: Path) -> str:
     spark = c.spark
-    accounts = spark.read.parquet(str(truth / "accounts")).select("account_id", "population", "campaign", "actor")
+    accounts = spark.read.parquet(str(truth / "accounts")).select(
+        "account_id", "population", "campaign", "actor"
+    )
     tx = spark.read.parquet(str(truth / "exchanges")).select("request_id", "campaign", "is_campaign_traffic")
     members = c.lake.read(tables.CAMPAIGN_MEMBERS).join(accounts, "account_id", "left")
     comp = members.groupBy("event_date", "campaign_id").agg(
@@ -102,7 +107,10 @@ def detection(c: JobContext, truth: Path) -> str:
         .orderBy("event_date", "planted")
         .collect()
     )
-    truth_actor = {r["campaign"]: r["actor"] for r in accounts.where("campaign IS NOT NULL").select("campaign", "actor").distinct().collect()}
+    truth_actor = {
+        r["campaign"]: r["actor"]
+        for r in accounts.where("campaign IS NOT NULL").select("campaign", "actor").distinct().collect()
+    }
     body = [
         [
             r["event_date"],
@@ -121,8 +129,20 @@ def detection(c: JobContext, truth: Path) -> str:
         for r in rows
     ]
     return _md(
-        ["day", "campaign_id", "planted (majority)", "true actor", "attributed actor", "confidence", "members",
-         "planted accounts active", "member purity", "exchanges", "exchange precision", "release pivot"],
+        [
+            "day",
+            "campaign_id",
+            "planted (majority)",
+            "true actor",
+            "attributed actor",
+            "confidence",
+            "members",
+            "planted accounts active",
+            "member purity",
+            "exchanges",
+            "exchange precision",
+            "release pivot",
+        ],
         body,
     )
 
@@ -138,7 +158,7 @@ def training_metrics(c: JobContext) -> str:
     if runs.empty:
         return "_no training run found_"
     run = runs.iloc[0]
-    metrics = sorted((k[len("metrics."):], v) for k, v in run.items() if k.startswith("metrics.") and v == v)
+    metrics = sorted((k[len("metrics.") :], v) for k, v in run.items() if k.startswith("metrics.") and v == v)
     return f"run `{run['run_id']}`\n\n" + _md(["metric", "value"], [[k, float(v)] for k, v in metrics])
 
 

@@ -60,7 +60,9 @@ def build_hub_landing(spark, world: Path, out: Path, day: str, n_accounts: int) 
     )
     chosen = hub.count()
     n_files = max(1, len([p for p in ex_src.glob("*.jsonl*") if not p.name.startswith(".")]))
-    host = F.concat(F.lit(HUB_PREFIX + "."), (F.pmod(F.xxhash64("account_id"), F.lit(254)) + 1).cast("string"))
+    host = F.concat(
+        F.lit(HUB_PREFIX + "."), (F.pmod(F.xxhash64("account_id"), F.lit(254)) + 1).cast("string")
+    )
     ex = (
         lines.withColumn("account_id", acc_id)
         .join(F.broadcast(hub), "account_id", "left")
@@ -105,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", required=True)
     parser.add_argument("--accounts", type=int, default=20_000)
     args = parser.parse_args(argv)
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
     from distillwatch.config import load_config
     from distillwatch.console import emit
@@ -116,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     n = build_hub_landing(spark, Path(args.world).resolve(), out, args.date, args.accounts)
     spark.stop()
     shutil.rmtree(out / "_scratch", ignore_errors=True)
-    (out / "hub.json").write_text(f'{{"hub_accounts": {n}, "prefix": "{HUB_PREFIX}.0/24", "payment_fp": "{HUB_PAYMENT_FP}"}}\n')
+    (out / "hub.json").write_text(
+        f'{{"hub_accounts": {n}, "prefix": "{HUB_PREFIX}.0/24", "payment_fp": "{HUB_PAYMENT_FP}"}}\n'
+    )
     emit(f"hub world {out}: {n} accounts behind {HUB_PREFIX}.0/24 with payment_fp {HUB_PAYMENT_FP}")
     return 0
 

@@ -90,7 +90,9 @@ def peer_sql(files: list[str], newest_model: str | None) -> str:
     sharing_joins = []
     sharing_cols = []
     for i, (name, col) in enumerate(SHARED_VALUES.items()):
-        value = f"CASE WHEN NOT coalesce(is_free_mail, false) THEN {col} END" if col == "email_domain" else col
+        value = (
+            f"CASE WHEN NOT coalesce(is_free_mail, false) THEN {col} END" if col == "email_domain" else col
+        )
         sharing_ctes.append(
             f"""sh{i}_pairs AS (SELECT DISTINCT account_id, {value} AS v FROM s WHERE {value} IS NOT NULL),
     sh{i} AS (SELECT p.account_id, max(c.n) - 1 AS {name}
@@ -172,7 +174,9 @@ def compare_outputs(spark_out: str, duckdb_out: str, rel_tol: float = 1e-6) -> d
                 f"(x.{c} IS NULL) <> (y.{c} IS NULL) OR "
                 f"abs(CAST(x.{c} AS DOUBLE) - CAST(y.{c} AS DOUBLE)) > {rel_tol} * greatest(1, abs(CAST(x.{c} AS DOUBLE)))"
             )
-        bad = con.execute(f"SELECT count(*) FROM {a} x JOIN {b} y USING (account_id) WHERE {cond}").fetchone()[0]
+        bad = con.execute(
+            f"SELECT count(*) FROM {a} x JOIN {b} y USING (account_id) WHERE {cond}"
+        ).fetchone()[0]
         if bad:
             differ.append(f"{c}:{bad}")
     con.close()

@@ -12,7 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_scaling(points: dict[str, list[dict[str, Any]]], fits: dict[str, dict[str, float]], out: Path) -> Path:
+def plot_scaling(
+    points: dict[str, list[dict[str, Any]]], fits: dict[str, dict[str, float]], out: Path
+) -> Path:
     """``points[step]`` = [{exchanges, median, lo, hi}] of the plain day; one line per step."""
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for step, pts in sorted(points.items()):

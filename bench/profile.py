@@ -86,15 +86,17 @@ def parse_event_log(path: Path) -> dict[str, Any]:
                         pass
             ops = sorted({r.get("Name", "") for r in info.get("RDD Info", []) if r.get("Name")})
             wall = (info.get("Completion Time", 0) or 0) - (info.get("Submission Time", 0) or 0)
-            stages.append({
-                "stage": info["Stage ID"],
-                "group": stage_group.get(info["Stage ID"], "(none)"),
-                "name": info.get("Stage Name", ""),
-                "tasks": info.get("Number of Tasks", 0),
-                "wall_ms": wall,
-                "ops": ops[:6],
-                **m,
-            })
+            stages.append(
+                {
+                    "stage": info["Stage ID"],
+                    "group": stage_group.get(info["Stage ID"], "(none)"),
+                    "name": info.get("Stage Name", ""),
+                    "tasks": info.get("Number of Tasks", 0),
+                    "wall_ms": wall,
+                    "ops": ops[:6],
+                    **m,
+                }
+            )
     by_step: dict[str, dict[str, Any]] = {}
     for s in stages:
         agg = by_step.setdefault(s["group"], defaultdict(float, stages=0, tasks=0))
@@ -116,20 +118,31 @@ def summarise_event_log(run_dir: Path, top: int = 8) -> Path | None:
     if not logs:
         return None
     parsed = parse_event_log(logs[-1])
-    lines = [f"# Event-log profile of {run_dir.name}", "",
-             "| step | stages | tasks | stage wall s | executor run s | GC s | shuffle write MiB | spill disk MiB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Event-log profile of {run_dir.name}",
+        "",
+        "| step | stages | tasks | stage wall s | executor run s | GC s | shuffle write MiB | spill disk MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for step, a in sorted(parsed["by_step"].items(), key=lambda kv: -kv[1]["run_ms"]):
-        lines.append(f"| {step} | {int(a['stages'])} | {int(a['tasks'])} | {a['wall_ms'] / 1e3:,.1f} | "
-                     f"{a['run_ms'] / 1e3:,.1f} | {a['gc_ms'] / 1e3:,.1f} | {_mib(a['shuffle_write'])} | "
-                     f"{_mib(a['spill_disk'])} |")
-    lines += ["", f"## The {top} most expensive stages (executor run time)", "",
-              "| step | stage | tasks | run s | shuffle write MiB | spill disk MiB | operators |",
-              "|---|---:|---:|---:|---:|---:|---|"]
+        lines.append(
+            f"| {step} | {int(a['stages'])} | {int(a['tasks'])} | {a['wall_ms'] / 1e3:,.1f} | "
+            f"{a['run_ms'] / 1e3:,.1f} | {a['gc_ms'] / 1e3:,.1f} | {_mib(a['shuffle_write'])} | "
+            f"{_mib(a['spill_disk'])} |"
+        )
+    lines += [
+        "",
+        f"## The {top} most expensive stages (executor run time)",
+        "",
+        "| step | stage | tasks | run s | shuffle write MiB | spill disk MiB | operators |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
     for s in sorted(parsed["stages"], key=lambda s: -s.get("run_ms", 0))[:top]:
-        lines.append(f"| {s['group']} | {s['stage']} | {s['tasks']} | {s.get('run_ms', 0) / 1e3:,.1f} | "
-                     f"{_mib(s.get('shuffle_write', 0))} | {_mib(s.get('spill_disk', 0))} | "
-                     f"{', '.join(o[:80] for o in s['ops']).replace('|', '/')} |")
+        lines.append(
+            f"| {s['group']} | {s['stage']} | {s['tasks']} | {s.get('run_ms', 0) / 1e3:,.1f} | "
+            f"{_mib(s.get('shuffle_write', 0))} | {_mib(s.get('spill_disk', 0))} | "
+            f"{', '.join(o[:80] for o in s['ops']).replace('|', '/')} |"
+        )
     out = run_dir / "profile" / "eventlog-summary.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

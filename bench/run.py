@@ -34,7 +34,16 @@ from distillwatch.console import emit
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
-DAILY_STEPS = ("ingest", "validate_bronze", "features", "score", "attribute", "validate_gold", "publish", "report")
+DAILY_STEPS = (
+    "ingest",
+    "validate_bronze",
+    "features",
+    "score",
+    "attribute",
+    "validate_gold",
+    "publish",
+    "report",
+)
 
 
 def _sizes(text: str) -> list[int]:
@@ -43,30 +52,50 @@ def _sizes(text: str) -> list[int]:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"--sizes: {exc}") from exc
     if not sizes or min(sizes) < 1000:
-        raise argparse.ArgumentTypeError("--sizes: give exchanges per day, each at least 1000 (e.g. 1e6,3e6,1e7)")
+        raise argparse.ArgumentTypeError(
+            "--sizes: give exchanges per day, each at least 1000 (e.g. 1e6,3e6,1e7)"
+        )
     return sizes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", type=_sizes, default=_sizes("1e6,3e6,1e7"),
-                        help="exchanges per simulated day, comma-separated (1e6 = scale 1.0)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per size (median and spread are reported)")
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=_sizes("1e6,3e6,1e7"),
+        help="exchanges per simulated day, comma-separated (1e6 = scale 1.0)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per size (median and spread are reported)"
+    )
     parser.add_argument("--steps", default=",".join(DAILY_STEPS), help="daily steps to run, comma-separated")
     parser.add_argument("--hub", action="store_true", help="also run each size with the hub rewrite")
     parser.add_argument("--hub-accounts", type=int, default=20_000)
     parser.add_argument("--no-peer", dest="peer", action="store_false", help="skip the DuckDB peer")
-    parser.add_argument("--no-gx", dest="gx", action="store_false", help="skip the per-table GX validation timings")
-    parser.add_argument("--profile", action="store_true",
-                        help="event log, cProfile and explain plans for the first repeat of every size")
+    parser.add_argument(
+        "--no-gx", dest="gx", action="store_false", help="skip the per-table GX validation timings"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="event log, cProfile and explain plans for the first repeat of every size",
+    )
     parser.add_argument("--out", default=str(REPO / "bench" / "out"))
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--date", default=None, help="the benchmarked day (default: the day after conf simulate.start)")
-    parser.add_argument("--keep-lakes", action="store_true", help="keep each run's lakehouse (disk: ~GBs at 10M)")
+    parser.add_argument(
+        "--date", default=None, help="the benchmarked day (default: the day after conf simulate.start)"
+    )
+    parser.add_argument(
+        "--keep-lakes", action="store_true", help="keep each run's lakehouse (disk: ~GBs at 10M)"
+    )
     parser.add_argument("--run-timeout", type=int, default=4 * 3600, help="seconds before one run is killed")
     parser.add_argument("--summarise-only", action="store_true", help="only summarise results.jsonl")
     parser.add_argument("--bench-id", default=None, help="summarise this bench id (default: the latest)")
-    parser.add_argument("--update-docs", action="store_true",
-                        help="write the table into docs/benchmarks.md and the plots into docs/img/")
+    parser.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="write the table into docs/benchmarks.md and the plots into docs/img/",
+    )
 
 
 def _python() -> str:
@@ -88,7 +117,9 @@ def _call(cmd: list[str], log_file: Path, timeout: int) -> tuple[int, float]:
     t0 = time.perf_counter()
     with log_file.open("w") as fh:
         try:
-            rc = subprocess.run(cmd, cwd=REPO, env=_env(), stdout=fh, stderr=subprocess.STDOUT, timeout=timeout).returncode
+            rc = subprocess.run(
+                cmd, cwd=REPO, env=_env(), stdout=fh, stderr=subprocess.STDOUT, timeout=timeout
+            ).returncode
         except subprocess.TimeoutExpired:
             rc = 124
     return rc, time.perf_counter() - t0
@@ -100,7 +131,9 @@ def _append(results: Path, row: dict) -> None:  # type: ignore[type-arg]
         fh.write(json.dumps(row, default=str) + "\n")
 
 
-def ensure_world(out: Path, size: int, seed: int, day: str, results: Path, common: dict, timeout: int) -> Path:  # type: ignore[type-arg]
+def ensure_world(
+    out: Path, size: int, seed: int, day: str, results: Path, common: dict, timeout: int
+) -> Path:  # type: ignore[type-arg]
     """The simulated day of ``size`` exchanges, simulated once and then reused."""
     world = out / "worlds" / f"n{size}"
     # The simulator needs two days at least (a model is released mid-window): the world
@@ -113,11 +146,37 @@ def ensure_world(out: Path, size: int, seed: int, day: str, results: Path, commo
     shutil.rmtree(world, ignore_errors=True)
     world.mkdir(parents=True)
     emit(f"simulating {size:,} exchanges for {day} into {world} ...")
-    cmd = [_python(), "-m", "distillwatch.cli", "--lakehouse", str(world / "_scratch"), "simulate",
-           "--out", str(world), "--start", start, "--days", "2", "--scale", repr(size / 1e6), "--seed", str(seed)]
+    cmd = [
+        _python(),
+        "-m",
+        "distillwatch.cli",
+        "--lakehouse",
+        str(world / "_scratch"),
+        "simulate",
+        "--out",
+        str(world),
+        "--start",
+        start,
+        "--days",
+        "2",
+        "--scale",
+        repr(size / 1e6),
+        "--seed",
+        str(seed),
+    ]
     rc, wall = _call(cmd, world / "simulate.log", timeout)
-    _append(results, {**common, "size_target": size, "variant": "base", "step": "simulate", "kind": "setup",
-                      "status": "ok" if rc == 0 else "failed", "wall_s": round(wall, 3)})
+    _append(
+        results,
+        {
+            **common,
+            "size_target": size,
+            "variant": "base",
+            "step": "simulate",
+            "kind": "setup",
+            "status": "ok" if rc == 0 else "failed",
+            "wall_s": round(wall, 3),
+        },
+    )
     if rc != 0:
         raise SystemExit(f"simulate failed (exit {rc}); see {world / 'simulate.log'}")
     shutil.rmtree(world / "_scratch", ignore_errors=True)
@@ -133,8 +192,19 @@ def ensure_hub_world(world: Path, n_accounts: int, day: str, timeout: int) -> tu
         shutil.rmtree(hub, ignore_errors=True)
         hub.mkdir(parents=True)
         emit(f"building the hub variant of {world.name} ({n_accounts:,} accounts) ...")
-        cmd = [_python(), "-m", "bench.hub", "--world", str(world), "--out", str(hub), "--date", day,
-               "--accounts", str(n_accounts)]
+        cmd = [
+            _python(),
+            "-m",
+            "bench.hub",
+            "--world",
+            str(world),
+            "--out",
+            str(hub),
+            "--date",
+            day,
+            "--accounts",
+            str(n_accounts),
+        ]
         rc, _ = _call(cmd, hub / "hub.log", timeout)
         if rc != 0:
             raise SystemExit(f"hub rewrite failed (exit {rc}); see {hub / 'hub.log'}")
@@ -154,23 +224,49 @@ def run_peer(run_dir: Path, results: Path, meta: dict, timeout: int) -> None:  #
     out = run_dir / "peer_duckdb.parquet"
     result_file = run_dir / "peer_duckdb.json"
     cores = len(os.sched_getaffinity(0))
-    cmd = [_python(), "-m", "bench.peer_duckdb", "--files-from", str(files), "--out", str(out),
-           "--threads", str(cores), "--result", str(result_file)]
+    cmd = [
+        _python(),
+        "-m",
+        "bench.peer_duckdb",
+        "--files-from",
+        str(files),
+        "--out",
+        str(out),
+        "--threads",
+        str(cores),
+        "--result",
+        str(result_file),
+    ]
     if spark_row.get("newest_model"):
         cmd += ["--newest-model", spark_row["newest_model"]]
     rc, _ = _call(cmd, run_dir / "peer_duckdb.log", timeout)
-    row = {**meta, "step": "peer_duckdb", "kind": "peer", "cores": cores, "exchanges": spark_row.get("exchanges")}
+    row = {
+        **meta,
+        "step": "peer_duckdb",
+        "kind": "peer",
+        "cores": cores,
+        "exchanges": spark_row.get("exchanges"),
+    }
     if rc != 0:
-        _append(results, {**row, "status": "failed", "error": f"exit {rc}, see {run_dir / 'peer_duckdb.log'}"})
+        _append(
+            results, {**row, "status": "failed", "error": f"exit {rc}, see {run_dir / 'peer_duckdb.log'}"}
+        )
         return
     res = json.loads(result_file.read_text())
     agree = compare_outputs(str(run_dir / "peer_spark"), str(out))
     ex = spark_row.get("exchanges")
-    _append(results, {
-        **row, "status": "ok", "wall_s": res["wall_s"], "py_peak_mib": res["python_peak_mib"],
-        "ex_per_s_per_core": round(ex / res["wall_s"] / cores, 1) if ex and res["wall_s"] else None,
-        "duckdb_version": res["duckdb_version"], "agreement": agree,
-    })
+    _append(
+        results,
+        {
+            **row,
+            "status": "ok",
+            "wall_s": res["wall_s"],
+            "py_peak_mib": res["python_peak_mib"],
+            "ex_per_s_per_core": round(ex / res["wall_s"] / cores, 1) if ex and res["wall_s"] else None,
+            "duckdb_version": res["duckdb_version"],
+            "agreement": agree,
+        },
+    )
     if not agree["agree"]:
         log.warning("Spark and DuckDB peer outputs differ: %s", agree)
 
@@ -189,11 +285,16 @@ def bench(args: argparse.Namespace) -> str:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
-    day = args.date or (dt.date.fromisoformat(load_config("local").simulate.start) + dt.timedelta(days=1)).isoformat()
+    day = (
+        args.date
+        or (dt.date.fromisoformat(load_config("local").simulate.start) + dt.timedelta(days=1)).isoformat()
+    )
     bench_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     common = {"bench_id": bench_id}
-    emit(f"bench {bench_id}: sizes {args.sizes}, {args.repeats} repeat(s), steps {args.steps}, "
-         f"hub={args.hub}, peer={args.peer}, gx={args.gx}; results -> {results}")
+    emit(
+        f"bench {bench_id}: sizes {args.sizes}, {args.repeats} repeat(s), steps {args.steps}, "
+        f"hub={args.hub}, peer={args.peer}, gx={args.gx}; results -> {results}"
+    )
     t_all = time.perf_counter()
     for size in args.sizes:
         world = ensure_world(out, size, args.seed, day, results, common, args.run_timeout)
@@ -206,20 +307,48 @@ def bench(args: argparse.Namespace) -> str:
             for variant, wdir, n_hub in variants:
                 run = f"n{size}-{variant}-r{repeat}"
                 run_dir = out / "runs" / bench_id / run
-                meta = {**common, "run": run, "size_target": size, "variant": variant, "repeat": repeat,
-                        "hub_accounts": n_hub}
+                meta = {
+                    **common,
+                    "run": run,
+                    "size_target": size,
+                    "variant": variant,
+                    "repeat": repeat,
+                    "hub_accounts": n_hub,
+                }
                 profile = args.profile and repeat == 0
-                cmd = [_python(), "-m", "bench.worker", "--landing", str(wdir / "landing"),
-                       "--lakehouse", str(run_dir / "lake"), "--date", day, "--steps", args.steps,
-                       "--results", str(results), "--meta", json.dumps(meta)]
+                cmd = [
+                    _python(),
+                    "-m",
+                    "bench.worker",
+                    "--landing",
+                    str(wdir / "landing"),
+                    "--lakehouse",
+                    str(run_dir / "lake"),
+                    "--date",
+                    day,
+                    "--steps",
+                    args.steps,
+                    "--results",
+                    str(results),
+                    "--meta",
+                    json.dumps(meta),
+                ]
                 cmd += ["--gx"] if args.gx else []
                 cmd += ["--peer"] if args.peer else []
                 cmd += ["--profile"] if profile else []
                 emit(f"  run {run} ...")
                 rc, wall = _call(cmd, run_dir / "worker.log", args.run_timeout)
                 emit(f"  run {run}: exit {rc} in {wall:.0f}s (log {run_dir / 'worker.log'})")
-                _append(results, {**meta, "step": "run_process", "kind": "setup",
-                                  "status": "ok" if rc == 0 else "failed", "wall_s": round(wall, 3)})
+                _append(
+                    results,
+                    {
+                        **meta,
+                        "step": "run_process",
+                        "kind": "setup",
+                        "status": "ok" if rc == 0 else "failed",
+                        "wall_s": round(wall, 3),
+                    },
+                )
                 if args.peer:
                     run_peer(run_dir, results, meta, args.run_timeout)
                 if profile:
@@ -235,11 +364,16 @@ def bench(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="distillwatch benchmarks", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description="distillwatch benchmarks",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     from bench.summarise import summarise
 
     bench_id = args.bench_id

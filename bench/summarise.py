@@ -59,17 +59,25 @@ def _with_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         wall = sum(s.get("wall_s") or 0 for s in steps)
         first = steps[0]
         ex, cores = first.get("exchanges"), first.get("cores") or 1
-        out.append({
-            **{k: first.get(k) for k in ("bench_id", "run", "size_target", "variant", "repeat", "exchanges", "cores")},
-            "step": DAILY_TOTAL, "kind": "total", "status": "ok" if not failed else "failed",
-            "error": f"failed steps: {failed}" if failed else None, "wall_s": round(wall, 3),
-            "ex_per_s_per_core": round(ex / wall / cores, 1) if ex and wall else None,
-            "jvm_peak_mib": max((s.get("jvm_peak_mib") or 0 for s in steps), default=None),
-            "py_peak_mib": max((s.get("py_peak_mib") or 0 for s in steps), default=None),
-            "bytes_written": sum(s.get("bytes_written") or 0 for s in steps),
-            "jvm_cpu_s": sum(s.get("jvm_cpu_s") or 0 for s in steps),
-            "py_cpu_s": sum(s.get("py_cpu_s") or 0 for s in steps),
-        })
+        out.append(
+            {
+                **{
+                    k: first.get(k)
+                    for k in ("bench_id", "run", "size_target", "variant", "repeat", "exchanges", "cores")
+                },
+                "step": DAILY_TOTAL,
+                "kind": "total",
+                "status": "ok" if not failed else "failed",
+                "error": f"failed steps: {failed}" if failed else None,
+                "wall_s": round(wall, 3),
+                "ex_per_s_per_core": round(ex / wall / cores, 1) if ex and wall else None,
+                "jvm_peak_mib": max((s.get("jvm_peak_mib") or 0 for s in steps), default=None),
+                "py_peak_mib": max((s.get("py_peak_mib") or 0 for s in steps), default=None),
+                "bytes_written": sum(s.get("bytes_written") or 0 for s in steps),
+                "jvm_cpu_s": sum(s.get("jvm_cpu_s") or 0 for s in steps),
+                "py_cpu_s": sum(s.get("py_cpu_s") or 0 for s in steps),
+            }
+        )
     return out
 
 
@@ -84,14 +92,18 @@ def _group(rows: list[dict[str, Any]]) -> dict[tuple[str, int, str], dict[str, A
         ok = [r for r in rs if r.get("status") == "ok"]
         walls = [r["wall_s"] for r in ok]
         rates = [r["ex_per_s_per_core"] for r in ok if r.get("ex_per_s_per_core")]
-        cpus = [(r.get("jvm_cpu_s") or 0) + (r.get("py_cpu_s") or 0) for r in ok if r.get("jvm_cpu_s") is not None]
+        cpus = [
+            (r.get("jvm_cpu_s") or 0) + (r.get("py_cpu_s") or 0) for r in ok if r.get("jvm_cpu_s") is not None
+        ]
         exs = [r["exchanges"] for r in rs if r.get("exchanges")]
         out[key] = {
-            "runs": len(rs), "ok": len(ok),
+            "runs": len(rs),
+            "ok": len(ok),
             "errors": sorted({str(r.get("error"))[:120] for r in rs if r.get("status") != "ok"}),
             "exchanges": int(statistics.median(exs)) if exs else None,
             "median": statistics.median(walls) if walls else None,
-            "lo": min(walls) if walls else None, "hi": max(walls) if walls else None,
+            "lo": min(walls) if walls else None,
+            "hi": max(walls) if walls else None,
             "rate": statistics.median(rates) if rates else None,
             "cpu": statistics.median(cpus) if cpus else None,
             "jvm": max((r.get("jvm_peak_mib") or 0 for r in ok), default=0) or None,
@@ -127,12 +139,17 @@ def _machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        mem_kib = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines()
-                           if ln.startswith("MemTotal")).split()[1])
+        mem_kib = int(
+            next(
+                ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")
+            ).split()[1]
+        )
     except (OSError, StopIteration, ValueError):
         mem_kib = 0
-    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores available, {mem_kib / 2**20:.0f} GiB RAM, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+    return (
+        f"{cpu}, {len(os.sched_getaffinity(0))} cores available, {mem_kib / 2**20:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: str) -> str:
@@ -145,32 +162,54 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
     spark_version = next((r.get("spark_version") for r in rows if r.get("spark_version")), "?")
     cores = next((r.get("cores") for r in rows if r.get("cores")), None)
     load = max((v["load1"] for v in g.values()), default=0)
-    lines = [f"Bench `{bench_id}` on {_machine()}; Spark {spark_version} `local[*]`.",
-             f"Highest 1-minute load average seen during the runs: {load:.1f}"
-             + (" (**the machine was busy: wall times are not trustworthy; the CPU-second columns are "
-                "steadier but still inflated by cache and memory-bandwidth contention**)."
-                if cores and load > 1.5 * cores else "."),
-             ""]
+    lines = [
+        f"Bench `{bench_id}` on {_machine()}; Spark {spark_version} `local[*]`.",
+        f"Highest 1-minute load average seen during the runs: {load:.1f}"
+        + (
+            " (**the machine was busy: wall times are not trustworthy; the CPU-second columns are "
+            "steadier but still inflated by cache and memory-bandwidth contention**)."
+            if cores and load > 1.5 * cores
+            else "."
+        ),
+        "",
+    ]
 
     def order(step: str) -> tuple[int, str]:
-        fixed = ["session_start", "ingest", "validate_bronze", "features", "score", "attribute", "validate_gold",
-                 "publish", "report", DAILY_TOTAL, "peer_spark", "peer_duckdb"]
+        fixed = [
+            "session_start",
+            "ingest",
+            "validate_bronze",
+            "features",
+            "score",
+            "attribute",
+            "validate_gold",
+            "publish",
+            "report",
+            DAILY_TOTAL,
+            "peer_spark",
+            "peer_duckdb",
+        ]
         return (fixed.index(step), step) if step in fixed else (len(fixed), step)
 
-    lines += ["### Per step (median over repeats)", "",
-              "| variant | exchanges | step | runs ok | wall s (median) | spread s (min–max) | ex/s/core | "
-              "CPU s (JVM+workers+driver) | ex per CPU-s | JVM peak MiB | Python peak MiB | bytes written MiB |",
-              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for (variant, size, step) in sorted(g, key=lambda k: (k[0], k[1], order(k[2]))):
+    lines += [
+        "### Per step (median over repeats)",
+        "",
+        "| variant | exchanges | step | runs ok | wall s (median) | spread s (min–max) | ex/s/core | "
+        "CPU s (JVM+workers+driver) | ex per CPU-s | JVM peak MiB | Python peak MiB | bytes written MiB |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for variant, size, step in sorted(g, key=lambda k: (k[0], k[1], order(k[2]))):
         v = g[(variant, size, step)]
         ex = v["exchanges"] or size
         spread = "—" if v["lo"] is None else f"{v['lo']:,.1f}–{v['hi']:,.1f}"
         bytes_ = None if v["bytes"] is None else v["bytes"] / 2**20
         okcol = f"{v['ok']}/{v['runs']}" + (" ⚠" if v["ok"] < v["runs"] else "")
-        lines.append(f"| {variant} | {ex:,} | {step} | {okcol} | {_fmt(v['median'])} | {spread} | "
-                     f"{_fmt(v['rate'], ',.0f')} | {_fmt(v['cpu'])} | "
-                     f"{_fmt(ex / v['cpu'] if v['cpu'] else None, ',.0f')} | {_fmt(v['jvm'], ',.0f')} | {_fmt(v['py'], ',.0f')} | "
-                     f"{_fmt(bytes_)} |")
+        lines.append(
+            f"| {variant} | {ex:,} | {step} | {okcol} | {_fmt(v['median'])} | {spread} | "
+            f"{_fmt(v['rate'], ',.0f')} | {_fmt(v['cpu'])} | "
+            f"{_fmt(ex / v['cpu'] if v['cpu'] else None, ',.0f')} | {_fmt(v['jvm'], ',.0f')} | {_fmt(v['py'], ',.0f')} | "
+            f"{_fmt(bytes_)} |"
+        )
     errors = {(k, e) for k, v in g.items() for e in v["errors"]}
     if errors:
         lines += ["", "Failed runs:", ""] + [f"- {k[0]} {k[1]:,} {k[2]}: `{e}`" for k, e in sorted(errors)]
@@ -195,9 +234,11 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
         for step in sorted(fits, key=order):
             b = fits[step]["exponent"]
             b_cpu = fits[step].get("cpu_exponent")
-            verdict = ("**faster than linear: a bug to fix or a documented limit**"
-                       if max(b, b_cpu or 0) > SUPERLINEAR
-                       else "linear or better (fixed costs dominate small days when well below 1)")
+            verdict = (
+                "**faster than linear: a bug to fix or a documented limit**"
+                if max(b, b_cpu or 0) > SUPERLINEAR
+                else "linear or better (fixed costs dominate small days when well below 1)"
+            )
             lines.append(f"| {step} | {b:.2f} | {_fmt(b_cpu, '.2f')} | {verdict} |")
         daily_pts = {s: p for s, p in points.items() if s in fits and not s.startswith(("gx:", "peer"))}
         plot_scaling(daily_pts, fits, img_dir / "bench_scaling.png")
@@ -208,14 +249,24 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
     # throughput against the target, and the peer
     thr: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for (variant, size, step), v in g.items():
-        if variant == "base" and step in (DAILY_TOTAL, "features", "ingest", "peer_spark", "peer_duckdb") and v["rate"]:
+        if (
+            variant == "base"
+            and step in (DAILY_TOTAL, "features", "ingest", "peer_spark", "peer_duckdb")
+            and v["rate"]
+        ):
             thr[step].append({"exchanges": v["exchanges"] or size, "rate": v["rate"]})
     if thr:
         plot_throughput(thr, img_dir / "bench_throughput.png", TARGET_RATE)
         lines += ["", f"![throughput per core]({img_rel}/bench_throughput.png)"]
 
-    lines += ["", "### Targets", "", "| size | full daily ex/s/core (target ≥ 50,000) | peer agg Spark/DuckDB (target ≤ 2) | "
-              "features step / DuckDB agg | Spark and DuckDB agree |", "|---:|---:|---:|---:|---|"]
+    lines += [
+        "",
+        "### Targets",
+        "",
+        "| size | full daily ex/s/core (target ≥ 50,000) | peer agg Spark/DuckDB (target ≤ 2) | "
+        "features step / DuckDB agg | Spark and DuckDB agree |",
+        "|---:|---:|---:|---:|---|",
+    ]
     for size in sizes:
         tot = g.get(("base", size, DAILY_TOTAL))
         ps, pd = g.get(("base", size, "peer_spark")), g.get(("base", size, "peer_duckdb"))
@@ -227,12 +278,21 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
         rate = tot["rate"] if tot else None
         mark = "" if rate is None else (" ✓" if rate >= TARGET_RATE else " ✗")
         rmark = "" if ratio is None else (" ✓" if ratio <= 2 else " ✗")
-        lines.append(f"| {size:,} | {_fmt(rate, ',.0f')}{mark} | {_fmt(ratio, '.2f')}{rmark} | {_fmt(fratio, '.2f')} | {agree_s} |")
+        lines.append(
+            f"| {size:,} | {_fmt(rate, ',.0f')}{mark} | {_fmt(ratio, '.2f')}{rmark} | {_fmt(fratio, '.2f')} | {agree_s} |"
+        )
 
     if "hub" in variants:
-        lines += ["", f"### Hub stress: hub day / plain day (limit {HUB_LIMIT}x)", "",
-                  "| size | hub accounts | step | plain s | hub s | ratio |", "|---:|---:|---|---:|---:|---:|"]
-        n_hub = next((r.get("hub_accounts") for r in rows if r.get("variant") == "hub" and r.get("hub_accounts")), None)
+        lines += [
+            "",
+            f"### Hub stress: hub day / plain day (limit {HUB_LIMIT}x)",
+            "",
+            "| size | hub accounts | step | plain s | hub s | ratio |",
+            "|---:|---:|---|---:|---:|---:|",
+        ]
+        n_hub = next(
+            (r.get("hub_accounts") for r in rows if r.get("variant") == "hub" and r.get("hub_accounts")), None
+        )
         for size in sizes:
             for step in (*HUB_STEPS, DAILY_TOTAL):
                 a, b = g.get(("base", size, step)), g.get(("hub", size, step))
@@ -240,15 +300,24 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
                     continue
                 r = b["median"] / a["median"]
                 flag = " ✓" if r <= HUB_LIMIT else " **✗ over the limit**"
-                lines.append(f"| {size:,} | {_fmt(n_hub, ',')} | {step} | {a['median']:,.1f} | {b['median']:,.1f} | {r:.2f}{flag} |")
+                lines.append(
+                    f"| {size:,} | {_fmt(n_hub, ',')} | {step} | {a['median']:,.1f} | {b['median']:,.1f} | {r:.2f}{flag} |"
+                )
 
     gx = sorted((k, v) for k, v in g.items() if k[2].startswith("gx:") and k[0] == "base")
     if gx:
-        lines += ["", "### Great Expectations validation per table", "",
-                  "| exchanges | table | table rows | wall s (median) | spread s |", "|---:|---|---:|---:|---:|"]
+        lines += [
+            "",
+            "### Great Expectations validation per table",
+            "",
+            "| exchanges | table | table rows | wall s (median) | spread s |",
+            "|---:|---|---:|---:|---:|",
+        ]
         for (_, size, step), v in gx:
             spread = "—" if v["lo"] is None else f"{v['lo']:,.1f}–{v['hi']:,.1f}"
-            lines.append(f"| {size:,} | {step[3:]} | {_fmt(v['table_rows'], ',')} | {_fmt(v['median'])} | {spread} |")
+            lines.append(
+                f"| {size:,} | {step[3:]} | {_fmt(v['table_rows'], ',')} | {_fmt(v['median'])} | {spread} |"
+            )
 
     lines += ["", "### Projection: cores for 1B exchanges a day in a one-hour window", ""]
     largest = max((s for s in sizes if g.get(("base", s, DAILY_TOTAL), {}).get("median")), default=None)
@@ -292,7 +361,9 @@ def summarise(out: Path, bench_id: str | None, update_docs: bool = False) -> Pat
         text = DOCS.read_text()
         if BEGIN not in text or END not in text:
             raise SystemExit(f"{DOCS} has no {BEGIN} ... {END} block to replace")
-        new = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: f"{BEGIN}\n{md}{END}", text, flags=re.S)
+        new = re.sub(
+            re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: f"{BEGIN}\n{md}{END}", text, flags=re.S
+        )
         DOCS.write_text(new)
         emit(f"updated {DOCS} and docs/img/bench_*.png")
     return summary

@@ -142,12 +142,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--landing", required=True)
     parser.add_argument("--lakehouse", required=True)
     parser.add_argument("--date", required=True, type=dt.date.fromisoformat)
-    parser.add_argument("--steps", required=True, help="comma-separated daily steps to run, in pipeline order")
+    parser.add_argument(
+        "--steps", required=True, help="comma-separated daily steps to run, in pipeline order"
+    )
     parser.add_argument("--results", required=True, help="JSONL file the rows are appended to")
-    parser.add_argument("--meta", default="{}", help="JSON object copied into every row (size, variant, repeat...)")
+    parser.add_argument(
+        "--meta", default="{}", help="JSON object copied into every row (size, variant, repeat...)"
+    )
     parser.add_argument("--gx", action="store_true", help="time each table's Great Expectations validation")
     parser.add_argument("--peer", action="store_true", help="time the Spark side of the peer aggregation")
-    parser.add_argument("--profile", action="store_true", help="Spark event log, cProfile per step, explain plans")
+    parser.add_argument(
+        "--profile", action="store_true", help="Spark event log, cProfile per step, explain plans"
+    )
     parser.add_argument("--shuffle-partitions", type=int, default=None)
 
 
@@ -155,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     for noisy in ("py4j", "alembic", "urllib3", "great_expectations", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -175,9 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         (run_dir / "eventlog").mkdir(parents=True, exist_ok=True)
         # plain JSON lines (Spark 4 defaults to rolling zstd files, which need a zstd reader)
-        extra.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(run_dir / "eventlog"),
-                      "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"})
-    ctx = JobContext(cfg=cfg, landing=str(Path(args.landing).resolve()), lakehouse_root=str(lake_root), spark_extra=extra)
+        extra.update(
+            {
+                "spark.eventLog.enabled": "true",
+                "spark.eventLog.dir": str(run_dir / "eventlog"),
+                "spark.eventLog.compress": "false",
+                "spark.eventLog.rolling.enabled": "false",
+            }
+        )
+    ctx = JobContext(
+        cfg=cfg, landing=str(Path(args.landing).resolve()), lakehouse_root=str(lake_root), spark_extra=extra
+    )
     cores = len(os.sched_getaffinity(0))
     meta = json.loads(args.meta)
     rec = Recorder(
@@ -200,8 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     jvm = spark_jvm_pid()
     meter = PeakMeter({"python": os.getpid(), **({"jvm": jvm} if jvm else {})})
     meter.start()
-    rec.common.update({"spark_version": spark.version, "master": spark.sparkContext.master,
-                       "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions")})
+    rec.common.update(
+        {
+            "spark_version": spark.version,
+            "master": spark.sparkContext.master,
+            "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+        }
+    )
     rec.add("session_start", status="ok", wall_s=round(session_s, 3))
 
     chosen = [s.strip() for s in args.steps.split(",") if s.strip()]
@@ -242,9 +263,19 @@ def main(argv: list[str] | None = None) -> int:
         for table in available_suites(repo_conf_dir()):
             if not ctx.lake.exists(table):
                 continue
-            m = _measure(f"gx:{table}", lambda t=table: _gx(validate_table, ctx, t, day), meter, lake_root, spark,
-                         profile_dir)
-            rows = ctx.lake.read(table).where(f"event_date = DATE'{day}'").count() if m["status"] == "ok" else None
+            m = _measure(
+                f"gx:{table}",
+                lambda t=table: _gx(validate_table, ctx, t, day),
+                meter,
+                lake_root,
+                spark,
+                profile_dir,
+            )
+            rows = (
+                ctx.lake.read(table).where(f"event_date = DATE'{day}'").count()
+                if m["status"] == "ok"
+                else None
+            )
             rec.add(f"gx:{table}", kind="gx", **m, table_rows=rows, ex_per_s_per_core=rate(m["wall_s"]))
 
     if args.peer and ctx.lake.exists(tables.SILVER_EXCHANGES):
@@ -259,8 +290,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
         m = _measure("peer_spark", peer, meter, lake_root, spark, profile_dir)
-        rec.add("peer_spark", kind="peer", **m, ex_per_s_per_core=rate(m["wall_s"]), newest_model=newest,
-                parquet_files=len(files), parquet_bytes=sum(os.path.getsize(f.removeprefix("file:")) for f in files))
+        rec.add(
+            "peer_spark",
+            kind="peer",
+            **m,
+            ex_per_s_per_core=rate(m["wall_s"]),
+            newest_model=newest,
+            parquet_files=len(files),
+            parquet_bytes=sum(os.path.getsize(f.removeprefix("file:")) for f in files),
+        )
     meter.stop()
     spark.stop()
     failed = [r["step"] for r in rec.rows if r.get("status") == "failed"]
@@ -270,7 +308,9 @@ def main(argv: list[str] | None = None) -> int:
 def _gx(validate_table: Callable[..., Any], ctx: Any, table: str, day: str) -> str:
     """Validate one table; a failed suite is still a measured validation ("failed" is kept in ``result``)."""
     result = validate_table(ctx, table, day)
-    return "passed" if result.passed else "failed: " + ", ".join(o.line()[:120] for o in result.failed_critical)
+    return (
+        "passed" if result.passed else "failed: " + ", ".join(o.line()[:120] for o in result.failed_critical)
+    )
 
 
 def _newest_model(ctx: Any, day: dt.date) -> str | None:

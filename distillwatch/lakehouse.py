@@ -100,7 +100,9 @@ class Lakehouse:
         writer.save(self.path(table))
         self.register(table)
 
-    def replace_where(self, df: DataFrame, table: str, predicate: str, partition_by: Sequence[str] = ()) -> None:
+    def replace_where(
+        self, df: DataFrame, table: str, predicate: str, partition_by: Sequence[str] = ()
+    ) -> None:
         """Atomically replace the rows matching ``predicate`` (one day of a daily table).
 
         Delta checks every written row matches the predicate, so a bug cannot spill

@@ -124,7 +124,9 @@ def publish_day(
     path = _staging_path(ctx, table, day_, run_id)
     staged = _stage(ctx, df, path)
     try:
-        outcomes, row_count, baseline, docs = _audit(ctx, spec, staged, day_, date_col, run_id, mode="publish")
+        outcomes, row_count, baseline, docs = _audit(
+            ctx, spec, staged, day_, date_col, run_id, mode="publish"
+        )
         passed = all(o.success for o in outcomes if o.critical)
         if passed:
             ctx.lake.replace_day(staged, table, day_.isoformat(), date_col)
@@ -158,7 +160,9 @@ def validate_table(ctx: JobContext, table: str, day: str | dt.date) -> GateResul
         )
     finally:
         data.unpersist()
-    return GateResult(run_id, table, day_.isoformat(), tuple(outcomes), row_count, False, baseline.describe(), None, docs)
+    return GateResult(
+        run_id, table, day_.isoformat(), tuple(outcomes), row_count, False, baseline.describe(), None, docs
+    )
 
 
 # -- the audit ------------------------------------------------------------------------
@@ -248,21 +252,27 @@ def _run_gx(
 
     map_types = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
     explain = {
-        x.meta["name"] for x in full.expectations
+        x.meta["name"]
+        for x in full.expectations
         if not passed.get(x.meta["name"], False) or not isinstance(x, map_types)
     }
     details: dict[str, tuple[str, str]] = {}
     if explain:
         subset = replace(spec, expectations=tuple(e for e in spec.expectations if e.name in explain))
         suite = context.suites.add(to_gx_suite(subset, spec.table))
-        vd = context.validation_definitions.add(gx.ValidationDefinition(name=run_id, data=batch_def, suite=suite))
+        vd = context.validation_definitions.add(
+            gx.ValidationDefinition(name=run_id, data=batch_def, suite=suite)
+        )
         actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_dir else []
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(
                 name=f"{spec.table}_explain",
                 validation_definitions=[vd],
                 actions=actions,
-                result_format={"result_format": "BASIC", "partial_unexpected_count": conf.partial_unexpected_count},
+                result_format={
+                    "result_format": "BASIC",
+                    "partial_unexpected_count": conf.partial_unexpected_count,
+                },
             )
         )
         run = checkpoint.run(
@@ -371,7 +381,9 @@ def _known_actors(lake: Lakehouse) -> list[str]:
     if not lake.exists(tables.THREAT_INTEL):
         log.warning("no %s table: every non-null actor will fail the known-actor check", tables.THREAT_INTEL)
         return []
-    rows = lake.read(tables.THREAT_INTEL).where(F.col("actor").isNotNull()).select("actor").distinct().collect()
+    rows = (
+        lake.read(tables.THREAT_INTEL).where(F.col("actor").isNotNull()).select("actor").distinct().collect()
+    )
     return sorted(str(r[0]) for r in rows)
 
 
@@ -381,7 +393,20 @@ def _record(
     """Append the run's outcomes to ``dq_results`` (insert-only MERGE: a retried write is a no-op)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = [
-        (run_id, table, day, o.name, o.type, o.column, o.critical, o.success, o.observed, o.details, mode, now)
+        (
+            run_id,
+            table,
+            day,
+            o.name,
+            o.type,
+            o.column,
+            o.critical,
+            o.success,
+            o.observed,
+            o.details,
+            mode,
+            now,
+        )
         for o in outcomes
     ]
     df = ctx.spark.createDataFrame(rows, DQ_RESULTS_SCHEMA)

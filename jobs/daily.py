@@ -209,7 +209,20 @@ def run_day(ctx: JobContext, day: dt.date, steps: tuple[str, ...] = STEP_NAMES) 
             finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
             _record(
                 ctx,
-                [(run_id, day, step.name, status, started, finished, elapsed, json.dumps(counts), message, host)],
+                [
+                    (
+                        run_id,
+                        day,
+                        step.name,
+                        status,
+                        started,
+                        finished,
+                        elapsed,
+                        json.dumps(counts),
+                        message,
+                        host,
+                    )
+                ],
             )
             shown = " ".join(f"{k}={v}" for k, v in counts.items())
             emit(f"[{day}] {step.name:<16} {status:<6} {elapsed:7.1f}s {shown}")

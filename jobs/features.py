@@ -77,7 +77,9 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
-        lake.replace_day(account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day)
+        lake.replace_day(
+            account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day
+        )
     finally:
         silver_day.unpersist()
     n_ex = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'").count()

@@ -110,7 +110,8 @@ def _read_lines(ctx: JobContext, files: list[str]) -> DataFrame:
         data_cols = [c for c in pq.columns]
         parts.append(
             pq.select(
-                F.to_json(F.struct(*data_cols)).alias("raw"), F.col("_metadata.file_path").alias("source_file")
+                F.to_json(F.struct(*data_cols)).alias("raw"),
+                F.col("_metadata.file_path").alias("source_file"),
             )
         )
     if not parts:
@@ -139,7 +140,10 @@ def ingest(ctx: JobContext, delivery_date: dt.date) -> IngestResult:
     # Persisted once: counted, quarantined and merged from the same parse (one JSON pass).
     validated = validated.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        counts = {r["reason"]: int(r["n"]) for r in validated.groupBy("reason").agg(F.count("*").alias("n")).collect()}
+        counts = {
+            r["reason"]: int(r["n"])
+            for r in validated.groupBy("reason").agg(F.count("*").alias("n")).collect()
+        }
         read = sum(counts.values())
         valid = counts.pop(None, 0)
         quarantined = sum(counts.values())
@@ -154,8 +158,7 @@ def ingest(ctx: JobContext, delivery_date: dt.date) -> IngestResult:
             prune=F.expr(f"t.event_date BETWEEN DATE'{lo}' AND DATE'{hi}'"),
         )
         event_dates = sorted(
-            str(r[0])
-            for r in validated.where("reason IS NULL").select("event_date").distinct().collect()
+            str(r[0]) for r in validated.where("reason IS NULL").select("event_date").distinct().collect()
         )
         quarantine_parts = [quarantine_records(validated, "exchanges", ingested_at)]
         account_rows, dim_bad = _ingest_dimensions(ctx, delivery_date, ingested_at, quarantine_parts)
@@ -169,7 +172,9 @@ def ingest(ctx: JobContext, delivery_date: dt.date) -> IngestResult:
 
     duplicates = valid - new
     if read != new + duplicates + quarantined:  # by construction; guards future edits
-        raise AssertionError(f"ingest {day}: counts do not reconcile ({read=} {new=} {duplicates=} {quarantined=})")
+        raise AssertionError(
+            f"ingest {day}: counts do not reconcile ({read=} {new=} {duplicates=} {quarantined=})"
+        )
     result = IngestResult(
         run_id=run_id,
         delivery_date=delivery_date,
@@ -217,7 +222,9 @@ def _ingest_dimensions(
         bad_total += bad.count()
         quarantine_parts.append(bad)
     else:
-        log.warning("no account snapshot for %s at %s: features will use the latest earlier one", day, acc_folder)
+        log.warning(
+            "no account snapshot for %s at %s: features will use the latest earlier one", day, acc_folder
+        )
 
     for table, (sub, schema, required) in DIMENSIONS.items():
         folder = f"{ctx.landing.rstrip('/')}/{sub}"
@@ -226,7 +233,9 @@ def _ingest_dimensions(
             log.warning("no %s files in %s: keeping the table as it is", sub, folder)
             lake.create_if_missing(table, schema)
             continue
-        good, bad = parse_dimension_lines(_read_lines(ctx, files), schema, required, sub, delivery_date, ingested_at)
+        good, bad = parse_dimension_lines(
+            _read_lines(ctx, files), schema, required, sub, delivery_date, ingested_at
+        )
         lake.overwrite(good.dropDuplicates(), table)
         bad = bad.persist(StorageLevel.MEMORY_AND_DISK)
         bad_total += bad.count()

@@ -48,10 +48,17 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     conf = ctx.cfg.report
     lake = ctx.lake
     if not lake.exists(tables.CAMPAIGN_ATTRIBUTION_DAILY):
-        raise UserError(f"{lake.qualified(tables.CAMPAIGN_ATTRIBUTION_DAILY)} does not exist: run attribute first")
+        raise UserError(
+            f"{lake.qualified(tables.CAMPAIGN_ATTRIBUTION_DAILY)} does not exist: run attribute first"
+        )
     missing = [
         t
-        for t in (tables.CAMPAIGN_EXCHANGES, tables.SILVER_EXCHANGES, tables.MODEL_RELEASES, tables.DQ_RESULTS)
+        for t in (
+            tables.CAMPAIGN_EXCHANGES,
+            tables.SILVER_EXCHANGES,
+            tables.MODEL_RELEASES,
+            tables.DQ_RESULTS,
+        )
         if not lake.exists(t)
     ]
     daily = lake.read(tables.CAMPAIGN_ATTRIBUTION_DAILY)
@@ -62,7 +69,10 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     if tables.CAMPAIGN_EXCHANGES not in missing and tables.SILVER_EXCHANGES not in missing:
         model_mix = _rows(
             campaign_model_mix(
-                lake.read(tables.CAMPAIGN_EXCHANGES), lake.read(tables.SILVER_EXCHANGES), day, conf.history_days
+                lake.read(tables.CAMPAIGN_EXCHANGES),
+                lake.read(tables.SILVER_EXCHANGES),
+                day,
+                conf.history_days,
             )
         )
     releases = (

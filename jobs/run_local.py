@@ -39,7 +39,12 @@ def _world_is_current(world: Path, start: str, days: int, scale: float, seed: in
         got = json.loads(meta.read_text())
     except json.JSONDecodeError:
         return False
-    return (str(got.get("start")), int(got.get("days", -1)), float(got.get("scale", -1)), int(got.get("seed", -1))) == (
+    return (
+        str(got.get("start")),
+        int(got.get("days", -1)),
+        float(got.get("scale", -1)),
+        int(got.get("seed", -1)),
+    ) == (
         start,
         days,
         scale,
@@ -79,13 +84,25 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         daily.backfill(ctx, first_end + dt.timedelta(days=1), last)
     emit("")
     emit(f"campaign_attribution_daily for {last}:")
-    cols = ["campaign_id", "actor", "confidence", "n_accounts", "n_exchanges", "status", "top_capability",
-            "cot_share", "new_model_share", "release_pivot"]
+    cols = [
+        "campaign_id",
+        "actor",
+        "confidence",
+        "n_accounts",
+        "n_exchanges",
+        "status",
+        "top_capability",
+        "cot_share",
+        "new_model_share",
+        "release_pivot",
+    ]
     table = ctx.lake.read(tables.CAMPAIGN_ATTRIBUTION_DAILY).where(f"event_date = DATE'{last}'")
     # A day's campaigns are few (tens): showing them is a small, bounded collect.
     emit(table.select(*cols).orderBy("n_exchanges", ascending=False)._show_string(50, 24, False))
     emit(f"report:  {daily.report_path(ctx, last)}")
-    emit(f"tables:  {Path(ctx.lakehouse_root).resolve()}/<table>  (distillwatch sql \"SHOW TABLES IN {ctx.cfg.database}\")")
+    emit(
+        f'tables:  {Path(ctx.lakehouse_root).resolve()}/<table>  (distillwatch sql "SHOW TABLES IN {ctx.cfg.database}")'
+    )
     emit(f"mlflow:  mlflow ui --backend-store-uri {ctx.mlflow_tracking_uri}")
     emit(f"run-local: done in {time.perf_counter() - t0:.0f}s")
     return 0

@@ -25,14 +25,18 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="event date to score (YYYY-MM-DD)")
+    parser.add_argument(
+        "--date", required=True, type=dt.date.fromisoformat, help="event date to score (YYYY-MM-DD)"
+    )
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
     day: dt.date = args.date
     conf = ctx.cfg.models
     if not ctx.lake.exists(tables.ACCOUNT_DAILY_FEATURES):
-        emit(f"score: table {ctx.lake.qualified(tables.ACCOUNT_DAILY_FEATURES)} does not exist; run features first")
+        emit(
+            f"score: table {ctx.lake.qualified(tables.ACCOUNT_DAILY_FEATURES)} does not exist; run features first"
+        )
         return 2
     features = ctx.lake.read(tables.ACCOUNT_DAILY_FEATURES).where(F.col("event_date") == F.lit(day))
     champion = load_alias(tracking_of(ctx), conf.registered_model, CHAMPION)
@@ -56,7 +60,11 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         # Without a trained model the anomaly scorer is fitted on this day's accounts.
         anomaly = fit_anomaly(features, spec.numeric, conf.anomaly_clip, conf.anomaly_rel_error)
         scores = score_fallback(
-            features, anomaly, conf.fallback_anomaly_threshold, conf.fallback_intel_threshold, conf.top_reasons
+            features,
+            anomaly,
+            conf.fallback_anomaly_threshold,
+            conf.fallback_intel_threshold,
+            conf.top_reasons,
         )
         how = "fallback:anomaly+intel"
     try:
@@ -64,9 +72,12 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     except QualityGateFailed as exc:
         emit(f"score: {day}: not published, {exc}")
         return 1
-    row = ctx.lake.read(tables.ACCOUNT_SCORES).where(F.col("event_date") == F.lit(day)).agg(
-        F.count(F.lit(1)).alias("n"), F.sum(F.col("flagged").cast("int")).alias("flagged")
-    ).first()
+    row = (
+        ctx.lake.read(tables.ACCOUNT_SCORES)
+        .where(F.col("event_date") == F.lit(day))
+        .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("flagged").cast("int")).alias("flagged"))
+        .first()
+    )
     emit(f"score: {day}: {row['n']} account(s) scored with {how}; {row['flagged'] or 0} flagged")
     return 0
 

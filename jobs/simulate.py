@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="world folder: writes OUT/landing and OUT/truth")
     parser.add_argument("--start", help="first day, YYYY-MM-DD (default: conf simulate.start)")
     parser.add_argument("--days", type=int, help="number of days (default: conf simulate.days)")
-    parser.add_argument("--scale", type=float, help="1.0 is about 1M exchanges a day (default: conf simulate.scale)")
+    parser.add_argument(
+        "--scale", type=float, help="1.0 is about 1M exchanges a day (default: conf simulate.scale)"
+    )
     parser.add_argument("--seed", type=int, help="random seed (default: conf simulate.seed)")
 
 
@@ -50,7 +52,10 @@ def _rename_text_parts(spark: SparkSession, folder: str) -> None:
         if path.getName().startswith("part-") and path.getName().endswith(".txt.gz"):
             todo.append(path)
     for path in todo:
-        fs.rename(path, jvm.org.apache.hadoop.fs.Path(path.getParent(), path.getName()[: -len(".txt.gz")] + ".jsonl.gz"))
+        fs.rename(
+            path,
+            jvm.org.apache.hadoop.fs.Path(path.getParent(), path.getName()[: -len(".txt.gz")] + ".jsonl.gz"),
+        )
 
 
 def _write_jsonl(df: DataFrame, folder: str, sort_key: str, files: int = 1, days: int = 0) -> None:
@@ -63,8 +68,9 @@ def _write_jsonl(df: DataFrame, folder: str, sort_key: str, files: int = 1, days
         out = out.sortWithinPartitions("date", sort_key, "value").select("value", "date")
         out.write.mode("overwrite").partitionBy("date").option("compression", "gzip").text(folder)
     else:
-        df.repartition(1).sortWithinPartitions(sort_key, "value").select("value").write.mode("overwrite").option(
-            "compression", "gzip").text(folder)
+        df.repartition(1).sortWithinPartitions(sort_key, "value").select("value").write.mode(
+            "overwrite"
+        ).option("compression", "gzip").text(folder)
     _rename_text_parts(df.sparkSession, folder)
     log.info("wrote %s in %.1fs", folder, time.monotonic() - t0)
 
@@ -94,17 +100,23 @@ def write_world(world: World, out: str) -> dict[str, int]:
     ):
         _write_jsonl(_json_lines(df, key), f"{landing}/{name}", "_key")
     world.truth_exchanges.repartition(max(1, files * plan.days // 4)).write.mode("overwrite").parquet(
-        f"{truth}/exchanges")
+        f"{truth}/exchanges"
+    )
     world.truth_accounts.repartition(1).write.mode("overwrite").parquet(f"{truth}/accounts")
     _, path, fs = _hadoop_fs(spark, f"{truth}/world.json")
     stream = fs.create(path, True)
     stream.write(bytearray(plan.world_json().encode("utf-8")))
     stream.close()
-    counts = spark.read.parquet(f"{truth}/exchanges").groupBy().agg(
-        F.count("*").alias("exchanges"),
-        F.sum(F.col("is_campaign_traffic").cast("int")).alias("campaign_exchanges"),
-        F.sum((F.col("noise") == "broken").cast("int")).alias("broken"),
-    ).first()
+    counts = (
+        spark.read.parquet(f"{truth}/exchanges")
+        .groupBy()
+        .agg(
+            F.count("*").alias("exchanges"),
+            F.sum(F.col("is_campaign_traffic").cast("int")).alias("campaign_exchanges"),
+            F.sum((F.col("noise") == "broken").cast("int")).alias("broken"),
+        )
+        .first()
+    )
     noisy.unpersist()
     return {k: int(v or 0) for k, v in counts.asDict().items()}
 
@@ -123,6 +135,8 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     log.info("simulating %s days from %s at scale %s (seed %s) into %s", days, start, scale, seed, args.out)
     world = build_world(spark, start, days, scale, seed)
     counts = write_world(world, args.out.rstrip("/"))
-    emit(f"world written to {args.out}: {counts['exchanges']} exchanges ({counts['campaign_exchanges']} campaign, "
-         f"{counts['broken']} broken) over {days} days from {start}, seed {seed}, in {time.monotonic() - t0:.1f}s")
+    emit(
+        f"world written to {args.out}: {counts['exchanges']} exchanges ({counts['campaign_exchanges']} campaign, "
+        f"{counts['broken']} broken) over {days} days from {start}, seed {seed}, in {time.monotonic() - t0:.1f}s"
+    )
     return 0

@@ -65,8 +65,12 @@ def create_views(ctx: JobContext) -> list[str]:
 
 # -- sql ---------------------------------------------------------------------------------
 def add_sql_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("query", help="one SQL statement; unqualified names resolve in the warehouse database")
-    parser.add_argument("--max-rows", type=int, default=None, help="rows printed at most (conf warehouse.max_rows)")
+    parser.add_argument(
+        "query", help="one SQL statement; unqualified names resolve in the warehouse database"
+    )
+    parser.add_argument(
+        "--max-rows", type=int, default=None, help="rows printed at most (conf warehouse.max_rows)"
+    )
     parser.add_argument(
         "--refresh-catalog",
         action="store_true",
@@ -137,7 +141,13 @@ def thrift_server_command(cfg: Config, lakehouse_root: str, host: str, port: int
             "spark.databricks.delta.optimizeMetadataQuery.enabled": "false",
         }
     )
-    cmd = [str(spark_home() / "bin" / "spark-submit"), "--class", THRIFT_SERVER_CLASS, "--name", "distillwatch-sql"]
+    cmd = [
+        str(spark_home() / "bin" / "spark-submit"),
+        "--class",
+        THRIFT_SERVER_CLASS,
+        "--name",
+        "distillwatch-sql",
+    ]
     if cfg.spark.master:
         cmd += ["--master", cfg.spark.master]
     for key, value in conf.items():
@@ -177,7 +187,10 @@ def run_serve_sql(ctx: JobContext, args: argparse.Namespace) -> int:
     host = args.host or ctx.cfg.warehouse.bind_host
     port = args.port or ctx.cfg.warehouse.port
     if not Path(ctx.lakehouse_root, "_metastore").exists():
-        log.warning("no metastore under %s yet: run `distillwatch sql --refresh-catalog ...` first", ctx.lakehouse_root)
+        log.warning(
+            "no metastore under %s yet: run `distillwatch sql --refresh-catalog ...` first",
+            ctx.lakehouse_root,
+        )
     cmd = thrift_server_command(ctx.cfg, ctx.lakehouse_root, host, port)
     if args.dry_run:
         emit(" ".join(cmd))
@@ -196,9 +209,13 @@ def run_serve_sql(ctx: JobContext, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     try:
         if wait_for_port(host, port, ctx.cfg.warehouse.start_timeout_s, alive=lambda: proc.poll() is None):
-            emit(f"serving {ctx.cfg.database} over Thrift on {host}:{port} (jdbc:hive2://{host}:{port}/{ctx.cfg.database})")
+            emit(
+                f"serving {ctx.cfg.database} over Thrift on {host}:{port} (jdbc:hive2://{host}:{port}/{ctx.cfg.database})"
+            )
         elif proc.poll() is None:
-            log.warning("port %s:%s not open after %ss; still waiting", host, port, ctx.cfg.warehouse.start_timeout_s)
+            log.warning(
+                "port %s:%s not open after %ss; still waiting", host, port, ctx.cfg.warehouse.start_timeout_s
+            )
         rc = proc.wait()
     finally:
         if proc.poll() is None:

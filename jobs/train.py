@@ -35,12 +35,16 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     for name in (tables.ACCOUNT_DAILY_FEATURES, tables.LABELS):
         version = ctx.lake.version(name)
         if version is None:
-            emit(f"train: table {ctx.lake.qualified(name)} does not exist; run the features/ingest steps first")
+            emit(
+                f"train: table {ctx.lake.qualified(name)} does not exist; run the features/ingest steps first"
+            )
             return 2
         # Read each table at a pinned version so the logged lineage is exactly what trained.
         lineage.append(TableLineage(name, ctx.lake.path(name), version, ctx.lake.read_version(name, version)))
     try:
-        outcome = train_and_register(lineage[0].df, lineage[1].df, as_of, ctx.cfg.models, tracking_of(ctx), lineage)
+        outcome = train_and_register(
+            lineage[0].df, lineage[1].df, as_of, ctx.cfg.models, tracking_of(ctx), lineage
+        )
     except ValueError as exc:
         emit(f"train: cannot train as of {as_of}: {exc}")
         return 1

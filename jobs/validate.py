@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", required=True, help="event date to validate (YYYY-MM-DD)")
-    parser.add_argument("--table", required=True, choices=available_suites(repo_conf_dir()), help="table to validate")
+    parser.add_argument(
+        "--table", required=True, choices=available_suites(repo_conf_dir()), help="table to validate"
+    )
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:

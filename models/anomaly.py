@@ -71,6 +71,9 @@ def anomaly_reasons(params: Mapping[str, Any], top: int) -> Column:
     ]
     ranked = F.slice(F.sort_array(F.array(*pairs), asc=False), 1, top)
     tidy = F.transform(
-        ranked, lambda s: F.struct(s["feature"].alias("feature"), F.round(s["contribution"], 4).alias("contribution"))
+        ranked,
+        lambda s: F.struct(
+            s["feature"].alias("feature"), F.round(s["contribution"], 4).alias("contribution")
+        ),
     )
     return F.to_json(tidy)

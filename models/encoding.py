@@ -42,7 +42,10 @@ class FeatureSpec:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        return {"numeric": list(d["numeric"]), "categorical": {k: list(v) for k, v in d["categorical"].items()}}
+        return {
+            "numeric": list(d["numeric"]),
+            "categorical": {k: list(v) for k, v in d["categorical"].items()},
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureSpec:
@@ -63,7 +66,9 @@ def feature_spec_from_schema(
     consistently between training and scoring).
     """
     skip = set(NON_FEATURES) | set(exclude)
-    numeric = tuple(f.name for f in schema.fields if isinstance(f.dataType, NumericType) and f.name not in skip)
+    numeric = tuple(
+        f.name for f in schema.fields if isinstance(f.dataType, NumericType) and f.name not in skip
+    )
     categorical = {
         f.name: tuple(levels[f.name])
         for f in schema.fields

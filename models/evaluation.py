@@ -80,7 +80,9 @@ def plot_pr_curve(y: np.ndarray, s: np.ndarray, threshold: Threshold, path: Path
     precision, recall, _ = precision_recall_curve(y, s)
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot(recall, precision)
-    ax.scatter([threshold.recall], [threshold.precision], color="red", label=f"threshold {threshold.value:.3f}")
+    ax.scatter(
+        [threshold.recall], [threshold.precision], color="red", label=f"threshold {threshold.value:.3f}"
+    )
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_title("holdout precision-recall")

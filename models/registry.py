@@ -156,7 +156,9 @@ def _pairs(scored: DataFrame) -> pd.DataFrame:
     return scored.select("score", LABEL_COL, "campaign", "anomaly_score").toPandas()
 
 
-def _score_labelled(df: DataFrame, booster: bytes, spec: FeatureSpec, anomaly: dict[str, Any], top: int) -> pd.DataFrame:
+def _score_labelled(
+    df: DataFrame, booster: bytes, spec: FeatureSpec, anomaly: dict[str, Any], top: int
+) -> pd.DataFrame:
     with_anomaly = df.withColumn("anomaly_score", anomaly_score(anomaly))
     keep = (*KEYS, LABEL_COL, "campaign", "anomaly_score")
     return _pairs(booster_scores(with_anomaly, booster, spec, top, keep=keep))
@@ -170,9 +172,16 @@ def _compare_with_champion(
     if champion is None:
         return True, "no champion yet: the challenger becomes champion", None, None
     try:
-        pairs = _score_labelled(holdout, champion.booster_raw, champion.spec, champion.anomaly, conf.top_reasons)
+        pairs = _score_labelled(
+            holdout, champion.booster_raw, champion.spec, champion.anomaly, conf.top_reasons
+        )
     except ValueError as exc:  # the champion's inputs are gone from the feature table
-        return True, f"champion v{champion.version} cannot score today's features ({exc})", champion.version, None
+        return (
+            True,
+            f"champion v{champion.version} cannot score today's features ({exc})",
+            champion.version,
+            None,
+        )
     champ = detection_metrics(pairs[LABEL_COL].to_numpy(), pairs["score"].to_numpy())["pr_auc"]
     if math.isnan(challenger_pr_auc):
         return False, "challenger holdout PR-AUC undefined: champion stays", champion.version, champ
@@ -239,7 +248,10 @@ def _train(
     booster = fit_classifier(train, spec, conf)
     raw = bytes(booster.save_raw("ubj"))
     anomaly = fit_anomaly(
-        features.where(F.col("event_date") <= F.lit(as_of)), spec.numeric, conf.anomaly_clip, conf.anomaly_rel_error
+        features.where(F.col("event_date") <= F.lit(as_of)),
+        spec.numeric,
+        conf.anomaly_clip,
+        conf.anomaly_rel_error,
     )
 
     pairs = _score_labelled(holdout, raw, spec, anomaly, conf.top_reasons)
@@ -263,11 +275,17 @@ def _train(
     for c, r in recall_by_campaign(pairs, threshold.value).items():
         metrics[_metric_key("holdout_recall_campaign_", c)] = r
 
-    loco = _leave_one_campaign_out(labelled, train, holdout, spec, anomaly, threshold.value, conf) if conf.leave_one_campaign_out else {}
+    loco = (
+        _leave_one_campaign_out(labelled, train, holdout, spec, anomaly, threshold.value, conf)
+        if conf.leave_one_campaign_out
+        else {}
+    )
     for c, r in loco.items():
         metrics[_metric_key("loco_recall_", c)] = r
 
-    promote, reason, prev, champ_auc = _compare_with_champion(tracking, conf, holdout, metrics["holdout_pr_auc"])
+    promote, reason, prev, champ_auc = _compare_with_champion(
+        tracking, conf, holdout, metrics["holdout_pr_auc"]
+    )
     if champ_auc is not None:
         metrics["champion_holdout_pr_auc"] = champ_auc
 
@@ -289,12 +307,24 @@ def _train(
         )
         mlflow.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
         for t in lineage:
-            ds = mlflow.data.from_spark(t.df, path=t.path, version=None if t.version is None else str(t.version), name=t.name)
+            ds = mlflow.data.from_spark(
+                t.df, path=t.path, version=None if t.version is None else str(t.version), name=t.name
+            )
             mlflow.log_input(ds, context="training")
-        meta = {"feature_spec": spec.to_dict(), "anomaly": anomaly, "threshold": threshold.value, "as_of": str(as_of)}
+        meta = {
+            "feature_spec": spec.to_dict(),
+            "anomaly": anomaly,
+            "threshold": threshold.value,
+            "as_of": str(as_of),
+        }
         _log_artifacts(booster, y, s, threshold, meta, loco)
         example = encode(train, spec).limit(5).toPandas()
-        signature = infer_signature(example, booster.predict(xgb.DMatrix(example.to_numpy(dtype=float), feature_names=spec.columns, missing=np.nan)))
+        signature = infer_signature(
+            example,
+            booster.predict(
+                xgb.DMatrix(example.to_numpy(dtype=float), feature_names=spec.columns, missing=np.nan)
+            ),
+        )
         info = mlflow.xgboost.log_model(
             booster,
             name="model",
@@ -311,7 +341,11 @@ def _train(
 
     client = MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
     client.set_registered_model_alias(conf.registered_model, CHALLENGER, version)
-    for k, v in (("holdout_pr_auc", metrics["holdout_pr_auc"]), ("threshold", threshold.value), ("as_of", str(as_of))):
+    for k, v in (
+        ("holdout_pr_auc", metrics["holdout_pr_auc"]),
+        ("threshold", threshold.value),
+        ("as_of", str(as_of)),
+    ):
         client.set_model_version_tag(conf.registered_model, version, k, str(v))
     if promote:
         client.set_registered_model_alias(conf.registered_model, CHAMPION, version)
@@ -339,13 +373,17 @@ def _leave_one_campaign_out(
         reduced = without_campaign(train, campaign)
         pos, neg = label_counts(reduced)
         if pos < 1 or neg < 1:
-            log.warning("leave-one-campaign-out: skipping %s (no other labelled campaign to train on)", campaign)
+            log.warning(
+                "leave-one-campaign-out: skipping %s (no other labelled campaign to train on)", campaign
+            )
             continue
         booster = fit_classifier(reduced, spec, conf)
         target = labelled.where(F.col("campaign") == F.lit(campaign))
         pairs = _score_labelled(target, bytes(booster.save_raw("ubj")), spec, anomaly, conf.top_reasons)
         out[campaign] = float((pairs["score"] >= threshold).mean()) if len(pairs) else math.nan
-        log.info("leave-one-campaign-out %s: recall %.3f on %d account-days", campaign, out[campaign], len(pairs))
+        log.info(
+            "leave-one-campaign-out %s: recall %.3f on %d account-days", campaign, out[campaign], len(pairs)
+        )
     return out
 
 

@@ -87,7 +87,9 @@ def score_with_model(
 
     ``flagged`` is ``score >= threshold`` (the threshold calibrated on the model's holdout).
     """
-    with_anomaly = features.select(*KEYS, anomaly_score(anomaly).alias("anomaly_score"), *_feature_cols(features, spec))
+    with_anomaly = features.select(
+        *KEYS, anomaly_score(anomaly).alias("anomaly_score"), *_feature_cols(features, spec)
+    )
     scored = booster_scores(with_anomaly, booster_raw, spec, top, keep=(*KEYS, "anomaly_score"))
     return scored.select(
         "event_date",

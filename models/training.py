@@ -70,7 +70,11 @@ def split_by_time(df: DataFrame, as_of: dt.date, holdout_days: int) -> tuple[Dat
     test); leave-one-campaign-out is the check that a whole unseen operation is caught.
     """
     cutoff = as_of - dt.timedelta(days=holdout_days)
-    return df.where(F.col("event_date") <= F.lit(cutoff)), df.where(F.col("event_date") > F.lit(cutoff)), cutoff
+    return (
+        df.where(F.col("event_date") <= F.lit(cutoff)),
+        df.where(F.col("event_date") > F.lit(cutoff)),
+        cutoff,
+    )
 
 
 def fit_classifier(train: DataFrame, spec: FeatureSpec, conf: ModelsConf) -> xgb.Booster:
@@ -105,7 +109,12 @@ def label_counts(df: DataFrame) -> tuple[int, int]:
 def campaigns_of(df: DataFrame, limit: int) -> list[str]:
     """Labelled campaign names in a training set (a handful: one per known operation)."""
     rows = (
-        df.where(F.col("campaign").isNotNull()).select("campaign").distinct().orderBy("campaign").limit(limit).collect()
+        df.where(F.col("campaign").isNotNull())
+        .select("campaign")
+        .distinct()
+        .orderBy("campaign")
+        .limit(limit)
+        .collect()
     )
     return [r[0] for r in rows]
 

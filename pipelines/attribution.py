@@ -349,7 +349,9 @@ def attribute_day(
     from pipelines import linkage as lk
 
     d = F.lit(day).cast("date")
-    ind = lk.materialise(lk.account_indicators(exchanges), "indicators feed intel hits, hub pruning and edges")
+    ind = lk.materialise(
+        lk.account_indicators(exchanges), "indicators feed intel hits, hub pruning and edges"
+    )
     clusters, edges, hits = lk.link_accounts(ind, scores, threat_intel, conf)
     mx = cp.member_exchanges(exchanges, clusters)
     traffic = lk.materialise(

@@ -223,8 +223,14 @@ def cluster_evidence(
         .join(cap, "cluster_id", "left")
         .join(tmpl, "cluster_id", "left")
         .join(intel, "cluster_id", "left")
-        .fillna({"intel_indicators": 0, "intel_max_confidence": 0.0, "top_template_share": 0.0,
-                 "shared_infra_values": 0})
+        .fillna(
+            {
+                "intel_indicators": 0,
+                "intel_max_confidence": 0.0,
+                "top_template_share": 0.0,
+                "shared_infra_values": 0,
+            }
+        )
         .withColumn(
             "content_share", (F.col("n_template") + F.col("n_near_duplicate")) / F.col("n_member_exchanges")
         )

@@ -19,7 +19,14 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-SIGNUP_PATHS = ("self_serve", "education", "security_research", "startup_program", "enterprise", "cloud_partner")
+SIGNUP_PATHS = (
+    "self_serve",
+    "education",
+    "security_research",
+    "startup_program",
+    "enterprise",
+    "cloud_partner",
+)
 INDICATOR_TYPES = ("ip_prefix", "asn", "payment_fp", "email_domain", "tls_fp", "user_agent", "prompt_example")
 LABELS = ("distillation", "benign")
 

@@ -166,7 +166,12 @@ def parse_suite(raw: Mapping[str, Any], redacted: Iterable[str] = (), source: st
         unknown_params = sorted(spec.parameters - set(RUN_PARAMETERS))
         if unknown_params:
             raise ConfigError(f"{here}: unknown parameter(s) {unknown_params}; known: {list(RUN_PARAMETERS)}")
-        cols = {kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B"), *kwargs.get("column_list", ())}
+        cols = {
+            kwargs.get("column"),
+            kwargs.get("column_A"),
+            kwargs.get("column_B"),
+            *kwargs.get("column_list", ()),
+        }
         if cols & redacted and etype not in _SAFE_ON_REDACTED:
             raise ConfigError(f"{here}: {etype} on a redacted column would copy its values into results")
         specs.append(spec)
@@ -181,7 +186,9 @@ def load_suite(conf_dir: Path, table: str, redacted: Iterable[str] = ()) -> Suit
     """Read ``conf/expectations/<table>.yaml``."""
     path = suite_path(conf_dir, table)
     if not path.is_file():
-        raise ConfigError(f"no expectation suite for table {table!r}: {path} (known: {available_suites(conf_dir)})")
+        raise ConfigError(
+            f"no expectation suite for table {table!r}: {path} (known: {available_suites(conf_dir)})"
+        )
     spec = parse_suite(yaml.safe_load(path.read_text()) or {}, redacted, source=str(path))
     if spec.table != table:
         raise ConfigError(f"{path}: declares table {spec.table!r}, expected {table!r}")
@@ -264,7 +271,9 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def summarize_result(spec: ExpectationSpec, result: Mapping[str, Any], exception: str | None) -> tuple[str, str]:
+def summarize_result(
+    spec: ExpectationSpec, result: Mapping[str, Any], exception: str | None
+) -> tuple[str, str]:
     """(short observed value, JSON details) of one GX result dict.
 
     Offending values are kept only for non-redacted columns.

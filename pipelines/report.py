@@ -60,15 +60,23 @@ def volume_history(daily: DataFrame, day: dt.date, days: int) -> DataFrame:
     return daily.where(_window("event_date", day, days)).select("event_date", "campaign_id", "n_exchanges")
 
 
-def campaign_model_mix(campaign_exchanges: DataFrame, silver: DataFrame, day: dt.date, days: int) -> DataFrame:
+def campaign_model_mix(
+    campaign_exchanges: DataFrame, silver: DataFrame, day: dt.date, days: int
+) -> DataFrame:
     """One row per (event_date, model): exchanges of campaign traffic on that model.
 
     Joins on (event_date, request_id) inside the window so Delta prunes both tables to
     the window's partitions; only ``model`` is read from silver (no prompt text)."""
-    cx = campaign_exchanges.where(_window("event_date", day, days)).select("event_date", "request_id").distinct()
+    cx = (
+        campaign_exchanges.where(_window("event_date", day, days))
+        .select("event_date", "request_id")
+        .distinct()
+    )
     sx = silver.where(_window("event_date", day, days)).select("event_date", "request_id", "model")
-    return cx.join(sx, ["event_date", "request_id"]).groupBy("event_date", "model").agg(
-        F.count(F.lit(1)).alias("n_exchanges")
+    return (
+        cx.join(sx, ["event_date", "request_id"])
+        .groupBy("event_date", "model")
+        .agg(F.count(F.lit(1)).alias("n_exchanges"))
     )
 
 
@@ -86,12 +94,21 @@ def dq_status(dq_results: DataFrame, day: dt.date) -> DataFrame:
         dq_results.where(F.col("event_date") == F.lit(day))
         .groupBy("table_name", "run_id")
         .agg(F.max("validated_at").alias("validated_at"))
-        .withColumn("_r", F.row_number().over(Window.partitionBy("table_name").orderBy(F.desc("validated_at"))))
+        .withColumn(
+            "_r", F.row_number().over(Window.partitionBy("table_name").orderBy(F.desc("validated_at")))
+        )
         .where("_r = 1")
         .select("table_name", "run_id")
     )
     return dq_results.join(runs, ["table_name", "run_id"]).select(
-        "table_name", "run_id", "expectation", "column_name", "critical", "success", "observed_value", "validated_at"
+        "table_name",
+        "run_id",
+        "expectation",
+        "column_name",
+        "critical",
+        "success",
+        "observed_value",
+        "validated_at",
     )
 
 
@@ -343,7 +360,9 @@ def render_report(data: ReportData) -> str:
         for c in camps
     )
     missing = (
-        f"<p class='note'>Tables not available: {html.escape(', '.join(data.missing))}</p>" if data.missing else ""
+        f"<p class='note'>Tables not available: {html.escape(', '.join(data.missing))}</p>"
+        if data.missing
+        else ""
     )
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

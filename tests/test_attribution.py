@@ -150,8 +150,16 @@ def _world(
                     capability="coding", ip_prefix="192.0.2.0/24", tls_fp="tls-H")
             )  # fmt: skip
         for i in range(3):
-            rows.append(_ex(f"{day}-{a}-r{i}", a, day, capability="writing_chat", ip_prefix="192.0.2.0/24",
-                            tls_fp="tls-H"))
+            rows.append(
+                _ex(
+                    f"{day}-{a}-r{i}",
+                    a,
+                    day,
+                    capability="writing_chat",
+                    ip_prefix="192.0.2.0/24",
+                    tls_fp="tls-H",
+                )
+            )
     for a in [f"p{i}" for i in range(6)]:  # unrelated customers behind the hydra's proxy prefix
         rows += [_ex(f"{day}-{a}-{i}", a, day, ip_prefix="192.0.2.0/24") for i in range(2)]
     for a in ("e1", "e2", "e3", "e4"):  # enterprise: one org, verified, CI template, two accounts flagged

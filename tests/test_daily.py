@@ -43,19 +43,29 @@ def _ctx(ctx: JobContext, root: Path, name: str) -> JobContext:
 def tiny_world(ctx: JobContext, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("daily")
     c = _ctx(ctx, root, "sim")
-    simulate.run(c, argparse.Namespace(out=str(root / "world"), start=DAY.isoformat(), days=2, scale=0.001, seed=5))
+    simulate.run(
+        c, argparse.Namespace(out=str(root / "world"), start=DAY.isoformat(), days=2, scale=0.001, seed=5)
+    )
     return root
 
 
 def _fingerprint(c: JobContext) -> dict[str, list[tuple]]:  # type: ignore[type-arg]
     """Sorted rows of the day in each published table (small: a tiny world)."""
     out = {}
-    for t in (tables.BRONZE_EXCHANGES, tables.SILVER_EXCHANGES, tables.ACCOUNT_DAILY_FEATURES, tables.ACCOUNT_SCORES,
-              tables.CAMPAIGN_MEMBERS, tables.CAMPAIGN_EXCHANGES):
+    for t in (
+        tables.BRONZE_EXCHANGES,
+        tables.SILVER_EXCHANGES,
+        tables.ACCOUNT_DAILY_FEATURES,
+        tables.ACCOUNT_SCORES,
+        tables.CAMPAIGN_MEMBERS,
+        tables.CAMPAIGN_EXCHANGES,
+    ):
         df = c.lake.read(t).where(F.col("event_date") == F.lit(DAY))
         # Floating sums may differ in the last bits with task order: compare doubles at 9 places.
         keep = [
-            F.round(f.name, 9).alias(f.name) if f.dataType.typeName() in ("double", "float") else F.col(f.name)
+            F.round(f.name, 9).alias(f.name)
+            if f.dataType.typeName() in ("double", "float")
+            else F.col(f.name)
             for f in df.schema.fields
             if f.name not in ("ingested_at", "reasons", "score", "anomaly_score")
         ]
@@ -63,14 +73,24 @@ def _fingerprint(c: JobContext) -> dict[str, list[tuple]]:  # type: ignore[type-
     return out
 
 
-def test_killed_run_leaves_no_partial_publish_and_rerun_completes(
-    ctx: JobContext, tiny_world: Path
-) -> None:
+def test_killed_run_leaves_no_partial_publish_and_rerun_completes(ctx: JobContext, tiny_world: Path) -> None:
     killed = _ctx(ctx, tiny_world, "killed")
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
-    cmd = [sys.executable, "-m", "distillwatch.cli", "--landing", killed.landing, "--lakehouse",
-           killed.lakehouse_root, "daily", "--date", DAY.isoformat()]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "distillwatch.cli",
+        "--landing",
+        killed.landing,
+        "--lakehouse",
+        killed.lakehouse_root,
+        "daily",
+        "--date",
+        DAY.isoformat(),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     seen = []
     assert proc.stdout is not None
     for line in proc.stdout:  # wait on the run's own progress lines, not on the clock
@@ -88,7 +108,10 @@ def test_killed_run_leaves_no_partial_publish_and_rerun_completes(
     lake = killed.lake
     assert not lake.exists(tables.ACCOUNT_SCORES) or lake.read(tables.ACCOUNT_SCORES).where(
         F.col("event_date") == F.lit(DAY)
-    ).count() in (0, lake.read(tables.ACCOUNT_DAILY_FEATURES).where(F.col("event_date") == F.lit(DAY)).count())
+    ).count() in (
+        0,
+        lake.read(tables.ACCOUNT_DAILY_FEATURES).where(F.col("event_date") == F.lit(DAY)).count(),
+    )
     # the lock of the dead process is taken over; the rerun completes every step
     daily.run_day(killed, DAY)
     steps = {r["step"]: r["status"] for r in lake.read(tables.RUNS).where("status = 'ok'").collect()}

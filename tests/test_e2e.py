@@ -41,7 +41,8 @@ def world(ctx: JobContext, tmp_path_factory: pytest.TempPathFactory) -> tuple[Jo
     c = JobContext(cfg=cfg, landing=str(root / "world" / "landing"), lakehouse_root=str(root / "lakehouse"))
     c.__dict__["spark"] = ctx.spark  # the one session of this test run
     simulate.run(
-        c, argparse.Namespace(out=str(root / "world"), start=START.isoformat(), days=DAYS, scale=0.002, seed=11)
+        c,
+        argparse.Namespace(out=str(root / "world"), start=START.isoformat(), days=DAYS, scale=0.002, seed=11),
     )
     daily.backfill(c, START, START + dt.timedelta(days=TRAIN_AFTER - 1))
     assert train.run(c, argparse.Namespace(as_of=START + dt.timedelta(days=TRAIN_AFTER - 1))) == 0
@@ -57,11 +58,16 @@ def test_every_step_of_every_day_succeeded_and_deliveries_reconcile(world: tuple
     c, _ = world
     runs = c.lake.read(tables.RUNS)
     assert runs.where("status <> 'ok'").count() == 0
-    per_day = {r["run_date"]: r["n"] for r in runs.groupBy("run_date").agg(F.countDistinct("step").alias("n")).collect()}
+    per_day = {
+        r["run_date"]: r["n"]
+        for r in runs.groupBy("run_date").agg(F.countDistinct("step").alias("n")).collect()
+    }
     assert per_day == {START + dt.timedelta(days=i): len(daily.STEP_NAMES) for i in range(DAYS)}
     for r in c.lake.read(tables.INGEST_LOG).collect():
         assert r["read"] == r["new"] + r["duplicates"] + r["quarantined"]
-    assert c.lake.read(tables.INGEST_LOG).agg(F.sum("quarantined")).first()[0] > 0  # the world has broken lines
+    assert (
+        c.lake.read(tables.INGEST_LOG).agg(F.sum("quarantined")).first()[0] > 0
+    )  # the world has broken lines
 
 
 def test_detected_campaigns_are_planted_ones_with_their_true_actors(world: tuple[JobContext, Path]) -> None:
@@ -87,11 +93,18 @@ def test_detected_campaigns_are_planted_ones_with_their_true_actors(world: tuple
     days = {r["event_date"] for r in rows}
     assert days == {START + dt.timedelta(days=i) for i in range(DAYS)}, f"days with campaigns: {sorted(days)}"
     # no campaign is made mostly of legitimate accounts
-    mostly_legit = [(r["event_date"], r["campaign_id"], r["n"], r["n_planted"]) for r in rows if r["n_planted"] * 2 < r["n"]]
+    mostly_legit = [
+        (r["event_date"], r["campaign_id"], r["n"], r["n_planted"])
+        for r in rows
+        if r["n_planted"] * 2 < r["n"]
+    ]
     assert not mostly_legit
     # an attributed campaign names the actor its members truly belong to
-    wrong = [(r["event_date"], r["planted"], r["actor"], r["true_actor"]) for r in rows
-             if r["actor"] is not None and r["actor"] != r["true_actor"]]
+    wrong = [
+        (r["event_date"], r["planted"], r["actor"], r["true_actor"])
+        for r in rows
+        if r["actor"] is not None and r["actor"] != r["true_actor"]
+    ]
     assert not wrong
     assert any(r["actor"] is not None for r in rows)
 
@@ -99,8 +112,14 @@ def test_detected_campaigns_are_planted_ones_with_their_true_actors(world: tuple
 def test_no_raw_prompt_text_downstream_of_silver(world: tuple[JobContext, Path]) -> None:
     c, _ = world
     sample = [r["prompt"] for r in c.lake.read(tables.SILVER_EXCHANGES).select("prompt").limit(20).collect()]
-    for table in (tables.ACCOUNT_DAILY_FEATURES, tables.ACCOUNT_SCORES, tables.CAMPAIGN_MEMBERS,
-                  tables.CAMPAIGN_EXCHANGES, tables.CAMPAIGN_ATTRIBUTION_DAILY, tables.CAMPAIGNS):
+    for table in (
+        tables.ACCOUNT_DAILY_FEATURES,
+        tables.ACCOUNT_SCORES,
+        tables.CAMPAIGN_MEMBERS,
+        tables.CAMPAIGN_EXCHANGES,
+        tables.CAMPAIGN_ATTRIBUTION_DAILY,
+        tables.CAMPAIGNS,
+    ):
         df = c.lake.read(table)
         assert not {"prompt", "system_prompt"} & set(df.columns), table
         text = " ".join(str(v) for r in df.limit(200).collect() for v in r)

@@ -67,7 +67,9 @@ def quarantine_reasons(ctx: JobContext) -> dict[str, str]:
 
 
 def test_valid_records_land_in_bronze_with_the_contract_schema(job_ctx: JobContext) -> None:
-    write_jsonl(delivery(job_ctx, DAY) / "part-0.jsonl.gz", [exchange("r1"), exchange("r2", extra_field="ignored")])
+    write_jsonl(
+        delivery(job_ctx, DAY) / "part-0.jsonl.gz", [exchange("r1"), exchange("r2", extra_field="ignored")]
+    )
     r = ingest(job_ctx, DAY)
     assert (r.read, r.new, r.duplicates, r.quarantined) == (2, 2, 0, 0)
     bronze = job_ctx.lake.read(tables.BRONZE_EXCHANGES)
@@ -79,7 +81,9 @@ def test_valid_records_land_in_bronze_with_the_contract_schema(job_ctx: JobConte
     assert row["event_date"] == DAY and row["delivery_date"] == DAY
     assert row["input_tokens"] == 12 and row["has_image"] is False
     # registered by name in the metastore, stored at <lakehouse>/<table>
-    n = job_ctx.spark.sql(f"SELECT count(*) FROM {job_ctx.lake.qualified(tables.BRONZE_EXCHANGES)}").first()[0]
+    n = job_ctx.spark.sql(f"SELECT count(*) FROM {job_ctx.lake.qualified(tables.BRONZE_EXCHANGES)}").first()[
+        0
+    ]
     assert n == 2
     assert (Path(job_ctx.lakehouse_root) / tables.BRONZE_EXCHANGES / "_delta_log").is_dir()
 
@@ -120,7 +124,11 @@ def test_each_bad_record_is_quarantined_with_its_reason(job_ctx: JobContext) -> 
         cases[10]: "unparseable_json",
         cases[11]: "empty_record",
     }
-    q = job_ctx.lake.read(tables.BRONZE_QUARANTINE).where("raw = '" + cases[1].replace("'", "''") + "'").first()
+    q = (
+        job_ctx.lake.read(tables.BRONZE_QUARANTINE)
+        .where("raw = '" + cases[1].replace("'", "''") + "'")
+        .first()
+    )
     assert q["delivery_date"] == DAY and q["source_file"].endswith("part-0.jsonl") and q["request_id"] == "b2"
 
 
@@ -138,19 +146,28 @@ def test_counts_reconcile_and_reingest_is_idempotent(job_ctx: JobContext) -> Non
     assert job_ctx.lake.read(tables.BRONZE_EXCHANGES).count() == 20
     assert job_ctx.lake.read(tables.BRONZE_QUARANTINE).where("source = 'exchanges'").count() == 1
     log = job_ctx.lake.read(tables.INGEST_LOG).orderBy("started_at").collect()
-    assert [(x["read"], x["new"], x["duplicates"], x["quarantined"]) for x in log] == [(23, 20, 2, 1), (23, 0, 22, 1)]
+    assert [(x["read"], x["new"], x["duplicates"], x["quarantined"]) for x in log] == [
+        (23, 20, 2, 1),
+        (23, 0, 22, 1),
+    ]
     for x in log:
         assert x["read"] == x["new"] + x["duplicates"] + x["quarantined"]
     assert job_ctx.lake.version(tables.BRONZE_EXCHANGES) is not None and v1 is not None
 
 
 def test_late_and_redelivered_records_land_in_their_event_date_once(job_ctx: JobContext) -> None:
-    write_jsonl(delivery(job_ctx, DAY) / "a.jsonl.gz", [exchange("x1"), exchange("late1", ts="2026-02-01T08:00:00Z")])
+    write_jsonl(
+        delivery(job_ctx, DAY) / "a.jsonl.gz", [exchange("x1"), exchange("late1", ts="2026-02-01T08:00:00Z")]
+    )
     ingest(job_ctx, DAY)
     next_day = DAY + dt.timedelta(days=1)
     write_jsonl(
         delivery(job_ctx, next_day) / "a.jsonl.gz",
-        [exchange("x2", ts="2026-02-04T00:10:00Z"), exchange("x1"), exchange("late2", ts="2026-02-02T23:00:00+00:00")],
+        [
+            exchange("x2", ts="2026-02-04T00:10:00Z"),
+            exchange("x1"),
+            exchange("late2", ts="2026-02-02T23:00:00+00:00"),
+        ],
     )
     r = ingest(job_ctx, next_day)
     assert (r.new, r.duplicates) == (2, 1)
@@ -182,10 +199,13 @@ def test_parquet_deliveries_take_the_same_path(job_ctx: JobContext) -> None:
     folder = delivery(job_ctx, DAY)
     rows = [exchange("p1"), exchange("p2", input_tokens=-1)]
     job_ctx.spark.createDataFrame([json.dumps(x) for x in rows], "string").select(
-        F.from_json("value", "request_id string, ts string, account_id string, api_key_id string, model string, "
-                    "client_ip string, user_agent string, tls_fp string, prompt string, system_prompt string, "
-                    "input_tokens bigint, output_tokens bigint, n_messages int, n_tools int, tool_calls int, "
-                    "has_image boolean, thinking boolean, status int, latency_ms bigint").alias("r")
+        F.from_json(
+            "value",
+            "request_id string, ts string, account_id string, api_key_id string, model string, "
+            "client_ip string, user_agent string, tls_fp string, prompt string, system_prompt string, "
+            "input_tokens bigint, output_tokens bigint, n_messages int, n_tools int, tool_calls int, "
+            "has_image boolean, thinking boolean, status int, latency_ms bigint",
+        ).alias("r")
     ).select("r.*").coalesce(1).write.parquet(str(folder / "pq"))
     for f in (folder / "pq").glob("*.parquet"):
         f.rename(folder / "batch.parquet")
@@ -209,19 +229,62 @@ def test_dimensions_become_delta_tables_and_bad_rows_are_quarantined(job_ctx: Jo
     write_jsonl(
         land / "accounts" / f"date={DAY}" / "a.jsonl.gz",
         [
-            {"account_id": "acct-1", "org_id": None, "created_at": "2025-12-01T00:00:00Z", "billing_country": "DE",
-             "signup_path": "self_serve", "payment_fp": "pf1", "email_domain": "gmail.com", "verified": True},
+            {
+                "account_id": "acct-1",
+                "org_id": None,
+                "created_at": "2025-12-01T00:00:00Z",
+                "billing_country": "DE",
+                "signup_path": "self_serve",
+                "payment_fp": "pf1",
+                "email_domain": "gmail.com",
+                "verified": True,
+            },
             {"account_id": "acct-2", "signup_path": "enterprise"},
         ],
     )
-    write_jsonl(land / "ip_intel" / "a.jsonl.gz", [{"prefix": "203.0.113.0/24", "asn": 64500, "asn_org": "X",
-                                                  "country": "DE", "is_hosting": True, "is_proxy": False}])
-    write_jsonl(land / "threat_intel" / "a.jsonl", [{"indicator_type": "payment_fp", "value": "pf9", "actor": "A",
-                                                   "source": "partner", "confidence": 0.9,
-                                                   "first_seen": "2026-01-20"}, "{oops"], gz=False)
-    write_jsonl(land / "model_releases" / "a.jsonl.gz", [{"model": "orion-4", "released_at": "2025-10-01T00:00:00Z"}])
-    write_jsonl(land / "labels" / "a.jsonl.gz", [{"account_id": "acct-1", "label": "benign", "actor": None,
-                                                "campaign": None, "decided_at": "2026-01-15T00:00:00Z"}])
+    write_jsonl(
+        land / "ip_intel" / "a.jsonl.gz",
+        [
+            {
+                "prefix": "203.0.113.0/24",
+                "asn": 64500,
+                "asn_org": "X",
+                "country": "DE",
+                "is_hosting": True,
+                "is_proxy": False,
+            }
+        ],
+    )
+    write_jsonl(
+        land / "threat_intel" / "a.jsonl",
+        [
+            {
+                "indicator_type": "payment_fp",
+                "value": "pf9",
+                "actor": "A",
+                "source": "partner",
+                "confidence": 0.9,
+                "first_seen": "2026-01-20",
+            },
+            "{oops",
+        ],
+        gz=False,
+    )
+    write_jsonl(
+        land / "model_releases" / "a.jsonl.gz", [{"model": "orion-4", "released_at": "2025-10-01T00:00:00Z"}]
+    )
+    write_jsonl(
+        land / "labels" / "a.jsonl.gz",
+        [
+            {
+                "account_id": "acct-1",
+                "label": "benign",
+                "actor": None,
+                "campaign": None,
+                "decided_at": "2026-01-15T00:00:00Z",
+            }
+        ],
+    )
     r = ingest(job_ctx, DAY)
     assert r.account_rows == 1 and r.dimension_quarantined == 2
     lake = job_ctx.lake

@@ -37,10 +37,15 @@ def _write_silver(ctx: JobContext) -> None:
     ]
     # Two appends per table: several small files for OPTIMIZE to compact.
     for part in (rows[:2], rows[2:]):
-        ctx.lake.append(ctx.spark.createDataFrame(part, SCHEMA), tables.SILVER_EXCHANGES, partition_by=("event_date",))
+        ctx.lake.append(
+            ctx.spark.createDataFrame(part, SCHEMA), tables.SILVER_EXCHANGES, partition_by=("event_date",)
+        )
     for cid in ("c1", "c2"):
         ctx.lake.append(
-            ctx.spark.createDataFrame([(RECENT, cid, "r3", "a1")], "event_date date, campaign_id string, request_id string, account_id string"),
+            ctx.spark.createDataFrame(
+                [(RECENT, cid, "r3", "a1")],
+                "event_date date, campaign_id string, request_id string, account_id string",
+            ),
             tables.CAMPAIGN_EXCHANGES,
         )
 
@@ -75,13 +80,23 @@ def test_maintain_nulls_old_prompts_and_vacuums_them_away(job_ctx: JobContext) -
     assert "OLD SECRET" not in on_disk and "OLD SYSTEM" not in on_disk  # physically gone
     assert "RECENT prompt" in on_disk
     # OPTIMIZE compacted the two files of campaign_exchanges into one.
-    ops = [r.operation for r in ctx.spark.sql(f"DESCRIBE HISTORY delta.`{ctx.lake.path(tables.CAMPAIGN_EXCHANGES)}`").collect()]
+    ops = [
+        r.operation
+        for r in ctx.spark.sql(
+            f"DESCRIBE HISTORY delta.`{ctx.lake.path(tables.CAMPAIGN_EXCHANGES)}`"
+        ).collect()
+    ]
     assert "OPTIMIZE" in ops and "VACUUM END" in ops
     # A rerun scrubs nothing: no new UPDATE commit on silver.
     before = ctx.lake.version(tables.SILVER_EXCHANGES)
-    history_before = ctx.spark.sql(f"DESCRIBE HISTORY delta.`{silver_dir}`").where("operation = 'UPDATE'").count()
+    history_before = (
+        ctx.spark.sql(f"DESCRIBE HISTORY delta.`{silver_dir}`").where("operation = 'UPDATE'").count()
+    )
     assert run(ctx, argparse.Namespace(date=TODAY)) == 0
-    assert ctx.spark.sql(f"DESCRIBE HISTORY delta.`{silver_dir}`").where("operation = 'UPDATE'").count() == history_before
+    assert (
+        ctx.spark.sql(f"DESCRIBE HISTORY delta.`{silver_dir}`").where("operation = 'UPDATE'").count()
+        == history_before
+    )
     assert ctx.lake.version(tables.SILVER_EXCHANGES) >= before
 
 

@@ -118,7 +118,9 @@ def test_training_set_excludes_labels_decided_after_as_of(spark: SparkSession) -
     assert LATE not in accounts
     assert len(accounts) == 36
     # The later (post-as-of) revision of acct_benign_0 is invisible: still benign.
-    assert {r[0] for r in ts.where("account_id = 'acct_benign_0'").select("label").distinct().collect()} == {0.0}
+    assert {r[0] for r in ts.where("account_id = 'acct_benign_0'").select("label").distinct().collect()} == {
+        0.0
+    }
     # Features after the as-of day are not used either.
     early = training_set(features, labels, START + dt.timedelta(days=2))
     assert early.agg(F.max("event_date")).first()[0] == START + dt.timedelta(days=2)
@@ -134,9 +136,7 @@ def test_feature_spec_is_numeric_columns_minus_keys_plus_one_hot(spark: SparkSes
         numeric=("n_exchanges", "cot_share", "top_template_share"),
         categorical={"signup_path": ("self_serve", "education")},
     )
-    df = spark.createDataFrame(
-        [(START, "a", 1, 0.5, 0.1, 0.0, "coding", "enterprise")], FEATURE_SCHEMA
-    )
+    df = spark.createDataFrame([(START, "a", 1, 0.5, 0.1, 0.0, "coding", "enterprise")], FEATURE_SCHEMA)
     row = encode(df, spec).first().asDict()
     assert row == {
         "n_exchanges": 1.0,
@@ -166,7 +166,14 @@ def test_score_without_champion_falls_back_to_anomaly_and_intel(world: JobContex
     assert score_job.run(world, argparse.Namespace(date=day)) == 0
     out = world.lake.read(tables.ACCOUNT_SCORES)
     assert out.columns == [
-        "event_date", "account_id", "score", "anomaly_score", "flagged", "threshold", "model_version", "reasons"
+        "event_date",
+        "account_id",
+        "score",
+        "anomaly_score",
+        "flagged",
+        "threshold",
+        "model_version",
+        "reasons",
     ]
     rows = {r["account_id"]: r for r in out.collect()}
     assert len(rows) == 37 and {r["model_version"] for r in rows.values()} == {"fallback:anomaly+intel"}
@@ -180,7 +187,9 @@ def test_score_without_champion_falls_back_to_anomaly_and_intel(world: JobContex
     assert world.lake.read(tables.ACCOUNT_SCORES).count() == 37
 
 
-def test_train_promotes_good_model_keeps_it_against_worse_challenger_and_scores_with_it(world: JobContext) -> None:
+def test_train_promotes_good_model_keeps_it_against_worse_challenger_and_scores_with_it(
+    world: JobContext,
+) -> None:
     # 1) First model: no champion yet, so it is promoted; it must beat the PR-AUC bar.
     assert train_job.run(world, argparse.Namespace(as_of=AS_OF)) == 0
     name = world.cfg.models.registered_model
@@ -190,15 +199,25 @@ def test_train_promotes_good_model_keeps_it_against_worse_challenger_and_scores_
     run = client.get_run(v1.run_id)
     metrics = run.data.metrics
     assert metrics["holdout_pr_auc"] >= PR_AUC_BAR, metrics
-    assert {"holdout_roc_auc", "holdout_recall_at_p99", "holdout_recall_at_fpr_0001", "threshold"} <= set(metrics)
+    assert {"holdout_roc_auc", "holdout_recall_at_p99", "holdout_recall_at_fpr_0001", "threshold"} <= set(
+        metrics
+    )
     assert {f"loco_recall_{c}" for c in CAMPAIGNS} <= set(metrics)
     assert {f"holdout_recall_campaign_{c}" for c in CAMPAIGNS} <= set(metrics)
     # The late label did not leak in: as-of training saw 36 labelled accounts' days.
-    assert metrics["train_positives"] + metrics["train_negatives"] + metrics["holdout_positives"] + metrics[
-        "holdout_negatives"
-    ] == 36 * DAYS
+    assert (
+        metrics["train_positives"]
+        + metrics["train_negatives"]
+        + metrics["holdout_positives"]
+        + metrics["holdout_negatives"]
+        == 36 * DAYS
+    )
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
-    assert {"evaluation/pr_curve.png", "evaluation/feature_importance.png", "evaluation/score_distributions.png"} <= artifacts
+    assert {
+        "evaluation/pr_curve.png",
+        "evaluation/feature_importance.png",
+        "evaluation/score_distributions.png",
+    } <= artifacts
     inputs = {d.dataset.name for d in run.inputs.dataset_inputs}
     assert inputs == {tables.ACCOUNT_DAILY_FEATURES, tables.LABELS}
     assert float(v1.tags["threshold"]) == pytest.approx(metrics["threshold"])

@@ -101,10 +101,7 @@ ATTRIBUTION_SCHEMA = StructType(
 
 # -- builders ---------------------------------------------------------------------------
 def scores(spark: SparkSession, day: dt.date, n: int = 6, **override: object) -> DataFrame:
-    rows = [
-        (day, f"acc-{i}", 0.1 * (i % 10), 0.2, i % 3 == 0, 0.5, "v1", "[]")
-        for i in range(n)
-    ]
+    rows = [(day, f"acc-{i}", 0.1 * (i % 10), 0.2, i % 3 == 0, 0.5, "v1", "[]") for i in range(n)]
     df = spark.createDataFrame(rows, SCORES_SCHEMA)
     for col, value in override.items():
         df = df.withColumn(col, F.lit(value).cast(SCORES_SCHEMA[col].dataType))
@@ -119,9 +116,26 @@ def features(spark: SparkSession, day: dt.date, n: int) -> DataFrame:
     return spark.createDataFrame(rows, FEATURES_SCHEMA)
 
 
-def attribution(spark: SparkSession, day: dt.date, actor: str | None = "APT-X", cot: float = 0.4) -> DataFrame:
+def attribution(
+    spark: SparkSession, day: dt.date, actor: str | None = "APT-X", cot: float = 0.4
+) -> DataFrame:
     rows = [
-        (day, "camp-1", actor, 0.8, 5, 500, day - dt.timedelta(days=2), "active", "coding", cot, 0.1, 0.0, 0.3, "{}"),
+        (
+            day,
+            "camp-1",
+            actor,
+            0.8,
+            5,
+            500,
+            day - dt.timedelta(days=2),
+            "active",
+            "coding",
+            cot,
+            0.1,
+            0.0,
+            0.3,
+            "{}",
+        ),
         (day, "camp-2", None, 0.2, 3, 90, day, "new", "reasoning_math", 0.2, 0.5, 0.1, 0.0, "{}"),
     ]
     return spark.createDataFrame(rows, ATTRIBUTION_SCHEMA)
@@ -135,11 +149,29 @@ def bronze(spark: SparkSession, day: dt.date, ids: list[str]) -> DataFrame:
         ts = start + dt.timedelta(hours=23, minutes=i)  # traffic reaches the end of the day
         rows.append(
             Row(
-                request_id=rid, ts=ts, account_id=f"acc-{i % 3}", api_key_id="k1", model="m-1",
-                client_ip="10.0.0.1", user_agent="ua", tls_fp="tls", prompt="SECRET PROMPT TEXT",
-                system_prompt=None, input_tokens=100, output_tokens=200, n_messages=2, n_tools=0,
-                tool_calls=0, has_image=False, thinking=True, status=200, latency_ms=900,
-                event_date=day, delivery_date=day, source_file="f.jsonl", ingested_at=now,
+                request_id=rid,
+                ts=ts,
+                account_id=f"acc-{i % 3}",
+                api_key_id="k1",
+                model="m-1",
+                client_ip="10.0.0.1",
+                user_agent="ua",
+                tls_fp="tls",
+                prompt="SECRET PROMPT TEXT",
+                system_prompt=None,
+                input_tokens=100,
+                output_tokens=200,
+                n_messages=2,
+                n_tools=0,
+                tool_calls=0,
+                has_image=False,
+                thinking=True,
+                status=200,
+                latency_ms=900,
+                event_date=day,
+                delivery_date=day,
+                source_file="f.jsonl",
+                ingested_at=now,
             )
         )
     return spark.createDataFrame(rows, BRONZE_EXCHANGES_SCHEMA)
@@ -204,17 +236,31 @@ def test_every_table_has_a_suite_that_translates_to_gx() -> None:
 
 
 def test_suite_rejects_value_checks_on_prompt_text_and_unknown_parameters() -> None:
-    leaky = {"table": "t", "expectations": [{"type": "expect_column_values_to_be_in_set",
-                                              "kwargs": {"column": "prompt", "value_set": ["x"]}}]}
+    leaky = {
+        "table": "t",
+        "expectations": [
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "prompt", "value_set": ["x"]}}
+        ],
+    }
     with pytest.raises(ConfigError, match="redacted"):
         parse_suite(leaky, redacted=("prompt",))
-    typo = {"table": "t", "expectations": [{"type": "expect_table_row_count_to_be_between",
-                                             "kwargs": {"min_value": "$volume_mni"}}]}
+    typo = {
+        "table": "t",
+        "expectations": [
+            {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": "$volume_mni"}}
+        ],
+    }
     with pytest.raises(ConfigError, match="unknown parameter"):
         parse_suite(typo)
     with pytest.raises(ConfigError, match="severity"):
-        parse_suite({"table": "t", "expectations": [{"type": "expect_column_to_exist",
-                                                     "kwargs": {"column": "a"}, "severity": "fatal"}]})
+        parse_suite(
+            {
+                "table": "t",
+                "expectations": [
+                    {"type": "expect_column_to_exist", "kwargs": {"column": "a"}, "severity": "fatal"}
+                ],
+            }
+        )
 
 
 def test_volume_bounds_follow_the_trailing_median() -> None:
@@ -232,7 +278,9 @@ def test_clean_day_passes_publishes_and_records(job_ctx: JobContext, spark: Spar
     assert result.passed and result.published and result.row_count == 6
     assert [o.name for o in result.failed_warnings] == ["model_version_not_null"]
     published = job_ctx.lake.read(tables.ACCOUNT_SCORES)
-    assert sorted(r["account_id"] for r in published.collect()) == sorted(r["account_id"] for r in df.collect())
+    assert sorted(r["account_id"] for r in published.collect()) == sorted(
+        r["account_id"] for r in df.collect()
+    )
     recorded = dq_rows(job_ctx, result.run_id)
     assert len(recorded) == len(result.outcomes)
     assert recorded["account_id_not_null"]["success"] is True
@@ -277,7 +325,9 @@ def test_volume_collapse_against_seven_published_days_is_blocked(
 ) -> None:
     history = [features(spark, DAY - dt.timedelta(days=d), 9 + d % 3) for d in range(1, 8)]
     seed_days(job_ctx, tables.ACCOUNT_DAILY_FEATURES, history)
-    err = assert_blocked(job_ctx, tables.ACCOUNT_DAILY_FEATURES, features(spark, DAY, 2), "volume_not_collapsed", "2")
+    err = assert_blocked(
+        job_ctx, tables.ACCOUNT_DAILY_FEATURES, features(spark, DAY, 2), "volume_not_collapsed", "2"
+    )
     assert "trailing median 10 over 7 day(s)" in err.result.baseline
     # A normal day on the same history passes and publishes.
     ok = publish_day(job_ctx, features(spark, DAY, 10), tables.ACCOUNT_DAILY_FEATURES, DAY)
@@ -292,13 +342,19 @@ def test_out_of_range_share_is_blocked(job_ctx: JobContext, spark: SparkSession)
     job_ctx.lake.overwrite(intel, tables.THREAT_INTEL)
     seed_days(job_ctx, tables.CAMPAIGN_ATTRIBUTION_DAILY, [attribution(spark, DAY)])
     assert_blocked(
-        job_ctx, tables.CAMPAIGN_ATTRIBUTION_DAILY, attribution(spark, DAY, cot=1.3),
-        "cot_share_in_unit_interval", "[1.3]",
+        job_ctx,
+        tables.CAMPAIGN_ATTRIBUTION_DAILY,
+        attribution(spark, DAY, cot=1.3),
+        "cot_share_in_unit_interval",
+        "[1.3]",
     )
     # An actor that threat intel does not know is blocked too; null (unattributed) is fine.
     assert_blocked(
-        job_ctx, tables.CAMPAIGN_ATTRIBUTION_DAILY, attribution(spark, DAY, actor="APT-NOBODY"),
-        "actor_known_or_null", "APT-NOBODY",
+        job_ctx,
+        tables.CAMPAIGN_ATTRIBUTION_DAILY,
+        attribution(spark, DAY, actor="APT-NOBODY"),
+        "actor_known_or_null",
+        "APT-NOBODY",
     )
 
 
@@ -317,7 +373,9 @@ def test_validate_command_reports_a_bad_published_day(
 
 
 def test_failed_staging_is_removed_when_configured(job_ctx: JobContext, spark: SparkSession) -> None:
-    ctx2 = replace(job_ctx, cfg=replace(job_ctx.cfg, quality=replace(job_ctx.cfg.quality, keep_failed_staging=False)))
+    ctx2 = replace(
+        job_ctx, cfg=replace(job_ctx.cfg, quality=replace(job_ctx.cfg.quality, keep_failed_staging=False))
+    )
     ctx2.__dict__["spark"] = job_ctx.spark
     with pytest.raises(QualityGateFailed) as info:
         publish_day(ctx2, scores(spark, DAY, score=-0.5), tables.ACCOUNT_SCORES, DAY)

@@ -42,16 +42,24 @@ def dag_shape(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with Airflow's DagBag in that interpreter. Failing to build the venv fails the test."""
     setup = subprocess.run(
         ["bash", str(AIRFLOW_DIR / "setup_venv.sh"), str(AIRFLOW_VENV)],
-        capture_output=True, text=True, timeout=1800,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
-    assert setup.returncode == 0, f"could not create {AIRFLOW_VENV}:\n{setup.stdout[-2000:]}\n{setup.stderr[-4000:]}"
+    assert setup.returncode == 0, (
+        f"could not create {AIRFLOW_VENV}:\n{setup.stdout[-2000:]}\n{setup.stderr[-4000:]}"
+    )
     home = tmp_path_factory.mktemp("airflow_home")
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYSPARK", "DISTILLWATCH"))
     } | {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     done = subprocess.run(
         [str(AIRFLOW_VENV / "bin" / "python"), str(AIRFLOW_DIR / "check_dag.py"), str(AIRFLOW_DIR / "dags")],
-        capture_output=True, text=True, timeout=600, env=env, cwd=str(home),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=str(home),
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]

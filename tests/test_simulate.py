@@ -69,8 +69,10 @@ def test_layout_follows_the_landing_contract(world_dir: Path) -> None:
 def test_same_seed_gives_identical_records_and_another_seed_does_not(
     spark: SparkSession, landing: DataFrame
 ) -> None:
-    written = sorted((r.date.isoformat() if hasattr(r.date, "isoformat") else str(r.date), r.value)
-                     for r in landing.select("date", "value").collect())
+    written = sorted(
+        (r.date.isoformat() if hasattr(r.date, "isoformat") else str(r.date), r.value)
+        for r in landing.select("date", "value").collect()
+    )
     # regenerated at a different parallelism: records depend on the seed only
     again = build_world(spark, START, DAYS, SCALE, SEED).landing_exchanges.repartition(3)
     assert sorted((r.date, r.value) for r in again.select("date", "value").collect()) == written
@@ -93,17 +95,25 @@ def test_noise_is_present_and_labelled(landing: DataFrame, truth: DataFrame) -> 
     # 2% are late, except on the last day (nothing can be delivered after the window)
     assert 0.01 < kinds["late"] / total < 0.03 and 0.005 < kinds["duplicate"] / total < 0.02
     assert kinds["broken"] >= DAYS
-    late = truth.where(F.col("noise") == "late").select(F.datediff("delivery_date", "event_date").alias("lag"))
+    late = truth.where(F.col("noise") == "late").select(
+        F.datediff("delivery_date", "event_date").alias("lag")
+    )
     assert {r.lag for r in late.collect()} <= {1, 2, 3}
     # a duplicate is one request delivered twice, with the same line
     dup_ids = truth.where(F.col("noise") == "duplicate").select("request_id")
-    per_id = landing.join(dup_ids, "request_id").groupBy("request_id").agg(
-        F.count("*").alias("n"), F.countDistinct("value").alias("lines"))
+    per_id = (
+        landing.join(dup_ids, "request_id")
+        .groupBy("request_id")
+        .agg(F.count("*").alias("n"), F.countDistinct("value").alias("lines"))
+    )
     assert per_id.where((F.col("n") != 2) | (F.col("lines") != 1)).count() == 0
     # broken lines each day: unparseable, missing a required field, negative tokens, bad ts or IP
     bad = landing.where(
-        F.col("request_id").isNull() | F.col("account_id").isNull() | F.col("ts").rlike("T2[4-9]")
-        | F.col("input_tokens").startswith("-") | F.col("client_ip").startswith("999.")
+        F.col("request_id").isNull()
+        | F.col("account_id").isNull()
+        | F.col("ts").rlike("T2[4-9]")
+        | F.col("input_tokens").startswith("-")
+        | F.col("client_ip").startswith("999.")
     )
     assert bad.select("date").distinct().count() == DAYS
 
@@ -140,13 +150,18 @@ def test_threat_intel_values_really_occur(spark: SparkSession, world_dir: Path, 
         assert values.join(seen.distinct(), "v", "left_anti").count() == 0, itype
     # the mis-listed indicator: a low-confidence prefix that students (legitimate) use
     weak = intel.where(F.col("confidence") < 0.35).select(F.col("value").alias("v"))
-    students = landing.join(spark.read.parquet(str(world_dir / "truth" / "exchanges")), "request_id").where(
-        F.col("population") == "student").select(ip_prefix(F.col("client_ip")).alias("v"))
+    students = (
+        landing.join(spark.read.parquet(str(world_dir / "truth" / "exchanges")), "request_id")
+        .where(F.col("population") == "student")
+        .select(ip_prefix(F.col("client_ip")).alias("v"))
+    )
     assert weak.join(students, "v").count() > 0
 
 
 def test_actor_a_asks_for_reasoning_in_english_and_chinese(landing: DataFrame, truth: DataFrame) -> None:
-    a = landing.join(truth.where(F.col("actor") == A).select("request_id"), "request_id").select("prompt", "account_id")
+    a = landing.join(truth.where(F.col("actor") == A).select("request_id"), "request_id").select(
+        "prompt", "account_id"
+    )
     prompts = [r.prompt for r in a.collect()]
     assert any("step-by-step reasoning" in p or "step by step" in p for p in prompts)
     assert any("推理过程" in p for p in prompts) and any("评分标准" in p for p in prompts)
@@ -160,8 +175,9 @@ def test_hydra_rotates_proxies_and_mixes_resold_traffic(
     spark: SparkSession, world_dir: Path, landing: DataFrame, truth: DataFrame
 ) -> None:
     ip_intel = _jsonl(spark, world_dir, "ip_intel")
-    c = landing.join(truth.where(F.col("actor") == C).select("request_id", "is_campaign_traffic"), "request_id").select(
-        "account_id", "is_campaign_traffic", "model", ip_prefix(F.col("client_ip")).alias("prefix"))
+    c = landing.join(
+        truth.where(F.col("actor") == C).select("request_id", "is_campaign_traffic"), "request_id"
+    ).select("account_id", "is_campaign_traffic", "model", ip_prefix(F.col("client_ip")).alias("prefix"))
     known = c.join(ip_intel, "prefix")
     assert known.where(~(F.col("is_proxy") | F.col("is_hosting"))).count() == 0 and known.count() > 0
     mixed = c.groupBy("account_id").agg(F.countDistinct("is_campaign_traffic").alias("kinds"))
@@ -169,10 +185,13 @@ def test_hydra_rotates_proxies_and_mixes_resold_traffic(
     assert c.where(~F.col("is_campaign_traffic")).count() > 0
 
 
-def test_new_model_share_rises_after_release_fastest_for_the_hydra(landing: DataFrame, truth: DataFrame) -> None:
+def test_new_model_share_rises_after_release_fastest_for_the_hydra(
+    landing: DataFrame, truth: DataFrame
+) -> None:
     plan = plan_world(START, DAYS, SCALE, SEED)
     after = landing.where(F.col("ts") >= plan.release_ts).join(
-        truth.select("request_id", "actor", "is_campaign_traffic"), "request_id")
+        truth.select("request_id", "actor", "is_campaign_traffic"), "request_id"
+    )
     before = landing.where(F.col("ts") < plan.release_ts)
     assert before.where(F.col("model") == NEW_MODEL).count() == 0
 
@@ -186,15 +205,21 @@ def test_new_model_share_rises_after_release_fastest_for_the_hydra(landing: Data
     assert hydra > 0.1 and legit < hydra / 2
 
 
-def test_broad_and_quiet_campaigns_have_their_signatures(landing: DataFrame, truth: DataFrame, spark: SparkSession,
-                                                         world_dir: Path) -> None:
+def test_broad_and_quiet_campaigns_have_their_signatures(
+    landing: DataFrame, truth: DataFrame, spark: SparkSession, world_dir: Path
+) -> None:
     b = landing.join(truth.where(F.col("actor") == B), "request_id")
     assert b.where(F.col("n_tools").cast("int") > 0).count() > 0
     assert b.where(F.col("has_image") == "true").count() > 0
     d = landing.join(truth.where(F.col("actor") == D), "request_id")
     assert d.select("tls_fp").distinct().count() == 1
     ip_intel = _jsonl(spark, world_dir, "ip_intel")
-    asns = d.select(ip_prefix(F.col("client_ip")).alias("prefix")).join(ip_intel, "prefix").select("asn").distinct()
+    asns = (
+        d.select(ip_prefix(F.col("client_ip")).alias("prefix"))
+        .join(ip_intel, "prefix")
+        .select("asn")
+        .distinct()
+    )
     assert asns.count() == 1
     labels = _jsonl(spark, world_dir, "labels")
     assert labels.where(F.col("actor") == D).count() == 0
@@ -215,7 +240,10 @@ def test_labels_cover_part_of_each_known_actor_and_some_hard_negatives(
 
 def test_legitimate_traffic_dominates_and_the_hydra_is_the_largest_campaign(truth: DataFrame) -> None:
     total = truth.count()
-    camp = {r.actor: r["count"] for r in truth.where(F.col("is_campaign_traffic")).groupBy("actor").count().collect()}
+    camp = {
+        r.actor: r["count"]
+        for r in truth.where(F.col("is_campaign_traffic")).groupBy("actor").count().collect()
+    }
     legit_share = 1 - sum(camp.values()) / total
     assert 0.84 <= legit_share <= 0.91
     assert max(camp, key=camp.__getitem__) == C

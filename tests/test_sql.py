@@ -72,20 +72,37 @@ CAMPAIGNS_SCHEMA = StructType(
 
 def _daily(day: dt.date, cid: str, actor: str | None, n_ex: int) -> tuple:
     return (
-        day, cid, actor, 0.8 if actor else None, 4, n_ex, D1, "new" if day == D1 else "active", "coding",
-        json.dumps({"coding": 0.9, "other": 0.1}), 0.5, 0.1, 0.0, 0.7, 0.1, True,
-        json.dumps({"payment_fp": [{"value": "pf1", "n_accounts": 4}]}), json.dumps({"signals": ["content"]}),
+        day,
+        cid,
+        actor,
+        0.8 if actor else None,
+        4,
+        n_ex,
+        D1,
+        "new" if day == D1 else "active",
+        "coding",
+        json.dumps({"coding": 0.9, "other": 0.1}),
+        0.5,
+        0.1,
+        0.0,
+        0.7,
+        0.1,
+        True,
+        json.dumps({"payment_fp": [{"value": "pf1", "n_accounts": 4}]}),
+        json.dumps({"signals": ["content"]}),
     )
 
 
 def write_gold(spark: SparkSession, root: Path) -> None:
     """Small literal gold, score, feature and silver tables (silver holds prompts) at ``root``."""
+
     def save(df, name: str) -> None:  # type: ignore[no-untyped-def]
         df.write.format("delta").mode("overwrite").save(str(root / name))
 
     save(
         spark.createDataFrame(
-            [_daily(D1, "c1", "ACME", 40), _daily(D2, "c1", "ACME", 55), _daily(D2, "c2", None, 12)], DAILY_SCHEMA
+            [_daily(D1, "c1", "ACME", 40), _daily(D2, "c1", "ACME", 55), _daily(D2, "c2", None, 12)],
+            DAILY_SCHEMA,
         ),
         tables.CAMPAIGN_ATTRIBUTION_DAILY,
     )
@@ -97,7 +114,10 @@ def write_gold(spark: SparkSession, root: Path) -> None:
         tables.CAMPAIGNS,
     )
     save(
-        spark.createDataFrame([(D2, "c1", "a1", 0.9), (D2, "c2", "a2", 0.6)], "event_date date, campaign_id string, account_id string, member_score double"),
+        spark.createDataFrame(
+            [(D2, "c1", "a1", 0.9), (D2, "c2", "a2", 0.6)],
+            "event_date date, campaign_id string, account_id string, member_score double",
+        ),
         tables.CAMPAIGN_MEMBERS,
     )
     save(
@@ -134,7 +154,12 @@ def test_views_register_every_table_and_never_expose_prompts(job_ctx: JobContext
     assert sorted(created) == ["v_account_evidence", "v_campaign_history", "v_campaigns_today"]
     db = job_ctx.cfg.database
     registered = {t.name for t in job_ctx.spark.catalog.listTables(db)}
-    for t in (tables.CAMPAIGN_ATTRIBUTION_DAILY, tables.CAMPAIGNS, tables.SILVER_EXCHANGES, tables.ACCOUNT_SCORES):
+    for t in (
+        tables.CAMPAIGN_ATTRIBUTION_DAILY,
+        tables.CAMPAIGNS,
+        tables.SILVER_EXCHANGES,
+        tables.ACCOUNT_SCORES,
+    ):
         assert t in registered
     for view in created:
         cols = {c.lower() for c in job_ctx.spark.table(f"{db}.{view}").columns}
@@ -234,17 +259,28 @@ def test_serve_sql_answers_a_hive_client(spark: SparkSession, tmp_path: Path) ->
     cli = [sys.executable, "-m", "distillwatch.cli", "--lakehouse", str(lake)]
     done = subprocess.run(
         [*cli, "sql", "--refresh-catalog", "SELECT count(*) AS n FROM campaign_attribution_daily"],
-        env=env, capture_output=True, text=True, timeout=300, cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| 3 |" in done.stdout.replace("  ", " ")
     port = _free_port()
     server = subprocess.Popen(
         [*cli, "serve-sql", "--port", str(port)],
-        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
     )
     try:
-        assert wait_for_port("127.0.0.1", port, 240, alive=lambda: server.poll() is None), "thrift server did not open"
+        assert wait_for_port("127.0.0.1", port, 240, alive=lambda: server.poll() is None), (
+            "thrift server did not open"
+        )
         conn = hive.connect(host="127.0.0.1", port=port, username="analyst", database="distillwatch")
         cur = conn.cursor()
         cur.execute(

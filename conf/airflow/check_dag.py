@@ -25,7 +25,10 @@ def main(folder: str) -> int:
         bag = DagBag(dag_folder=folder, include_examples=False)
     except TypeError:  # Airflow 3.1+: examples follow AIRFLOW__CORE__LOAD_EXAMPLES
         bag = DagBag(dag_folder=folder)
-    out: dict[str, object] = {"airflow": airflow.__version__, "import_errors": {k: str(v) for k, v in bag.import_errors.items()}}
+    out: dict[str, object] = {
+        "airflow": airflow.__version__,
+        "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
+    }
     dags = {}
     for dag_id, dag in bag.dags.items():
         tasks = {}

@@ -165,19 +165,15 @@ def _hour_table(weights: Sequence[int]) -> list[int]:
 def _hour(hh: _H, weights: Sequence[int], tz: Column | int = 0) -> Column:
     """UTC hour of an activity drawn from local-time ``weights`` at UTC offset ``tz``."""
     table = _hour_table(weights)
-    local = F.element_at(
-        literal_array(table), (F.pmod(hh.h("hour"), F.lit(len(table))) + 1).cast("int")
-    )
+    local = F.element_at(literal_array(table), (F.pmod(hh.h("hour"), F.lit(len(table))) + 1).cast("int"))
     return F.pmod(local - tz, F.lit(24))
 
 
 def _country(k: Column) -> Column:
     """Country index of individual account ``k``."""
-    return (
-        F.element_at(
-            literal_array(P.COUNTRY_TABLE),
-            (F.pmod(k, F.lit(len(P.COUNTRY_TABLE))) + 1).cast("int"),
-        )
+    return F.element_at(
+        literal_array(P.COUNTRY_TABLE),
+        (F.pmod(k, F.lit(len(P.COUNTRY_TABLE))) + 1).cast("int"),
     )
 
 

@@ -43,7 +43,9 @@ STEPS: tuple[tuple[str, str], ...] = (
 )
 
 BIN = os.environ.get("DISTILLWATCH_BIN", "distillwatch")
-START = dt.datetime.fromisoformat(os.environ.get("DISTILLWATCH_START", "2026-02-01")).replace(tzinfo=dt.timezone.utc)
+START = dt.datetime.fromisoformat(os.environ.get("DISTILLWATCH_START", "2026-02-01")).replace(
+    tzinfo=dt.timezone.utc
+)
 
 default_args = {
     "owner": "distillwatch",

@@ -291,6 +291,7 @@ def daily_rows(
                 F.round("content_share", 4).alias("content_share"),
                 "n_template",
                 "n_near_duplicate",
+                "shared_infra_values",
                 (F.col("n_member_exchanges") - F.col("n_exchanges")).alias(
                     "n_member_exchanges_not_attributed"
                 ),

@@ -128,20 +128,95 @@ def detection(c: JobContext, truth: Path) -> str:
         ]
         for r in rows
     ]
+    return (
+        summary(c, rows, truth_actor, truth)
+        + "\n\n### Every campaign-day\n\n"
+        + _md(
+            [
+                "day",
+                "campaign_id",
+                "planted (majority)",
+                "true actor",
+                "attributed actor",
+                "confidence",
+                "members",
+                "planted accounts active",
+                "member purity",
+                "exchanges",
+                "exchange precision",
+                "release pivot",
+            ],
+            body,
+        )
+    )
+
+
+def summary(c: JobContext, rows: list, truth_actor: dict, truth: Path) -> str:  # type: ignore[type-arg]
+    """One line per planted campaign: days active, days found, actors named, exchange
+    precision over all its days, and the first day the release pivot was flagged.
+
+    A planted campaign counts as active on a day when at least ``attribution.min_accounts``
+    of its accounts sent traffic; it is found on a day when a detected campaign-day has it as
+    the majority of its members. ``rows`` are the (small) campaign-day rows of ``detection``.
+    """
+    min_accounts = c.cfg.attribution.min_accounts
+    active = (
+        c.lake.read(tables.SILVER_EXCHANGES)
+        .select("event_date", "account_id")
+        .distinct()
+        .join(
+            c.spark.read.parquet(str(truth / "accounts")).where("campaign IS NOT NULL"),
+            "account_id",
+        )
+        .groupBy("campaign", "event_date")
+        .agg(F.count("*").alias("n"))
+        .where(F.col("n") >= min_accounts)
+        .collect()
+    )
+    days_active: dict[str, set] = {}  # type: ignore[type-arg]
+    for r in active:
+        days_active.setdefault(r["campaign"], set()).add(r["event_date"])
+    releases = [
+        r["released_at"].date()
+        for r in c.lake.read(tables.MODEL_RELEASES).select("released_at").collect()
+        if r["released_at"] is not None
+    ]
+    first_day = min(r["event_date"] for r in rows) if rows else None
+    body = []
+    for camp in sorted(days_active):
+        mine = [r for r in rows if r["planted"] == camp]
+        found = {r["event_date"] for r in mine}
+        active_days = {d for d in days_active[camp] if first_day is None or d >= first_day}
+        missed = sorted(active_days - found)
+        ex = sum(r["exchanges"] or 0 for r in mine)
+        good = sum((r["exchanges"] or 0) * (r["exchange_precision"] or 0.0) for r in mine)
+        actors = sorted({str(r["actor"]) for r in mine})
+        pivots = sorted(r["event_date"] for r in mine if r["release_pivot"])
+        rel = [d for d in releases if first_day is None or d >= first_day]
+        body.append(
+            [
+                camp,
+                truth_actor.get(camp) or "(none)",
+                ", ".join(actors) or "-",
+                len(active_days),
+                len(found & active_days),
+                ", ".join(str(d) for d in missed) or "none",
+                round(good / ex, 4) if ex else None,
+                str(pivots[0]) if pivots else "-",
+                ", ".join(str(d) for d in rel) or "-",
+            ]
+        )
     return _md(
         [
-            "day",
-            "campaign_id",
-            "planted (majority)",
+            "planted campaign",
             "true actor",
-            "attributed actor",
-            "confidence",
-            "members",
-            "planted accounts active",
-            "member purity",
-            "exchanges",
-            "exchange precision",
-            "release pivot",
+            "attributed actor(s)",
+            "days active",
+            "days found",
+            "days missed",
+            "exchange precision (all days)",
+            "first release pivot flagged",
+            "model releases in window",
         ],
         body,
     )

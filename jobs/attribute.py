@@ -23,6 +23,7 @@ from pyspark.sql.types import DateType, DoubleType, StringType, StructField, Str
 from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
+from distillwatch.days import parse_day
 from distillwatch.lakehouse import Lakehouse
 from pipelines.attribution import attribute_day
 
@@ -61,7 +62,7 @@ _FIRST_SEEN = StructType([StructField("campaign_id", StringType()), StructField(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="event date YYYY-MM-DD")
+    parser.add_argument("--date", required=True, type=parse_day, help="event date YYYY-MM-DD")
 
 
 def _day(lake: Lakehouse, table: str, day: dt.date) -> DataFrame:

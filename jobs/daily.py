@@ -37,6 +37,7 @@ from pyspark.sql.types import DateType, DoubleType, StringType, StructField, Str
 from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
+from distillwatch.days import parse_day
 from distillwatch.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -231,13 +232,13 @@ def run_day(ctx: JobContext, day: dt.date, steps: tuple[str, ...] = STEP_NAMES) 
 
 
 def add_daily_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="the day YYYY-MM-DD")
+    parser.add_argument("--date", required=True, type=parse_day, help="the day YYYY-MM-DD")
     parser.add_argument("--steps", help=f"comma-separated subset of {','.join(STEP_NAMES)}")
 
 
 def add_backfill_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", required=True, type=dt.date.fromisoformat)
-    parser.add_argument("--end", required=True, type=dt.date.fromisoformat)
+    parser.add_argument("--start", required=True, type=parse_day)
+    parser.add_argument("--end", required=True, type=parse_day)
     parser.add_argument("--steps", help=f"comma-separated subset of {','.join(STEP_NAMES)}")
 
 

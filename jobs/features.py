@@ -4,7 +4,6 @@ account_daily_features (both replaced for that day only, so reruns are idempoten
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from distillwatch import tables
 from distillwatch.config import FeaturesConf, repo_conf_dir
 from distillwatch.console import emit
 from distillwatch.context import JobContext
+from distillwatch.days import parse_day
 from pipelines.features import account_daily_features
 from pipelines.fingerprint import MinHashSpec
 from pipelines.intent import Patterns
@@ -45,7 +45,7 @@ def minhash_spec(conf: FeaturesConf) -> MinHashSpec:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="event date YYYY-MM-DD")
+    parser.add_argument("--date", required=True, type=parse_day, help="event date YYYY-MM-DD")
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:

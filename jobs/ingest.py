@@ -25,6 +25,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
+from distillwatch.days import parse_day
 from distillwatch.errors import UserError
 from distillwatch.files import folder_exists, list_files
 from pipelines import contract
@@ -88,7 +89,7 @@ class IngestResult:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="delivery date YYYY-MM-DD")
+    parser.add_argument("--date", required=True, type=parse_day, help="delivery date YYYY-MM-DD")
 
 
 def _read_lines(ctx: JobContext, files: list[str]) -> DataFrame:

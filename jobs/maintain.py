@@ -30,6 +30,7 @@ from distillwatch import tables
 from distillwatch.config import RetentionConf
 from distillwatch.console import emit
 from distillwatch.context import JobContext
+from distillwatch.days import parse_day
 from distillwatch.errors import UserError
 from distillwatch.lakehouse import Lakehouse
 from pipelines.views import FORBIDDEN_COLUMNS, all_tables
@@ -43,7 +44,7 @@ DELTA_SAFE_RETAIN_HOURS = 168
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--date", type=dt.date.fromisoformat, default=None, help="as-of day YYYY-MM-DD (default: today, UTC)"
+        "--date", type=parse_day, default=None, help="as-of day YYYY-MM-DD (default: today, UTC)"
     )
 
 

@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame
 from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
+from distillwatch.days import parse_day
 from distillwatch.errors import UserError
 from pipelines.report import (
     ReportData,
@@ -35,8 +36,10 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="report day YYYY-MM-DD")
-    parser.add_argument("--out", help="HTML file (default: <lakehouse>/reports/report-<date>.html)")
+    parser.add_argument("--date", required=True, type=parse_day, help="report day YYYY-MM-DD")
+    parser.add_argument(
+        "--out", help="HTML file; {date} in it becomes the day (default: <lakehouse>/reports/report-<date>.html)"
+    )
 
 
 def _rows(df: DataFrame) -> list[dict[str, Any]]:
@@ -82,7 +85,11 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     )
     dq = _rows(dq_status(lake.read(tables.DQ_RESULTS), day)) if tables.DQ_RESULTS not in missing else []
     page = render_report(ReportData(day, campaigns, history, model_mix, releases, dq, missing))
-    out = Path(args.out) if args.out else lake.local_dir("reports") / f"report-{day.isoformat()}.html"
+    out = (
+        Path(args.out.replace("{date}", day.isoformat()))
+        if args.out
+        else lake.local_dir("reports") / f"report-{day.isoformat()}.html"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     emit(f"report {day}: {len(campaigns)} campaigns, {len(dq)} dq results -> {out}")

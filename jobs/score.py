@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
+from distillwatch.days import parse_day
 from distillwatch.quality import QualityGateFailed, publish_day
 from jobs.train import tracking_of
 from models.anomaly import fit_anomaly
@@ -25,9 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--date", required=True, type=dt.date.fromisoformat, help="event date to score (YYYY-MM-DD)"
-    )
+    parser.add_argument("--date", required=True, type=parse_day, help="event date to score (YYYY-MM-DD)")
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import logging
 from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
+from distillwatch.days import parse_day
 from models.registry import TableLineage, Tracking, train_and_register
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--as-of",
-        type=dt.date.fromisoformat,
+        type=parse_day,
         default=None,
         help="train on features of days <= D and labels decided before D+1 (default: today, UTC)",
     )

@@ -11,6 +11,7 @@ import logging
 from distillwatch.config import repo_conf_dir
 from distillwatch.console import emit
 from distillwatch.context import JobContext
+from distillwatch.days import parse_day
 from distillwatch.quality import validate_table
 from pipelines.quality import available_suites
 
@@ -18,14 +19,14 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--date", required=True, help="event date to validate (YYYY-MM-DD)")
+    parser.add_argument("--date", required=True, type=parse_day, help="event date to validate (YYYY-MM-DD)")
     parser.add_argument(
         "--table", required=True, choices=available_suites(repo_conf_dir()), help="table to validate"
     )
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
-    result = validate_table(ctx, args.table, args.date)
+    result = validate_table(ctx, args.table, args.date.isoformat())
     emit(f"{result.table} {result.day}: {result.row_count} rows, run {result.run_id}")
     emit(f"volume baseline: {result.baseline}")
     for outcome in result.outcomes:

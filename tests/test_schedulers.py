@@ -3,6 +3,8 @@ bundle's structure. Every command either scheduler runs must parse with the real
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import json
 import os
 import subprocess
@@ -14,6 +16,7 @@ import tomllib
 import yaml
 
 from distillwatch.cli import COMMANDS, build_parser
+from distillwatch.days import parse_day
 
 REPO = Path(__file__).resolve().parent.parent
 AIRFLOW_DIR = REPO / "conf" / "airflow"
@@ -102,11 +105,17 @@ def _bundle() -> dict[str, Any]:
     return yaml.safe_load(BUNDLE.read_text())  # type: ignore[no-any-return]
 
 
+def _bundle_param(name: str) -> str:
+    params = _bundle()["resources"]["jobs"]["distillwatch_daily"]["parameters"]
+    return str(next(p["default"] for p in params if p["name"] == name))
+
+
 def _render(param: str) -> str:
     return (
         param.replace("${var.env}", "databricks")
         .replace("{{job.start_time.iso_date}}", "2026-02-10")
         .replace("{{job.parameters.as_of}}", "2026-02-10")
+        .replace("{{job.parameters.date}}", _bundle_param("date"))
     )
 
 
@@ -134,7 +143,7 @@ def test_bundle_entry_points_and_commands_exist() -> None:
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["name"]
     seen = set()
-    for job in _bundle()["resources"]["jobs"].values():
+    for job_name, job in _bundle()["resources"]["jobs"].items():
         for task in job["tasks"]:
             wheel = task["python_wheel_task"]
             assert wheel["package_name"] == project
@@ -146,11 +155,21 @@ def test_bundle_entry_points_and_commands_exist() -> None:
             args = _parses(argv)
             assert args.command == command
             seen.add(command)
-            if hasattr(args, "date") and args.command != "validate":
-                assert str(args.date) == "2026-02-10"
+            if hasattr(args, "date") and job_name == "distillwatch_daily":
+                # the daily job processes the last complete day (UTC)
+                assert args.date == dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     assert {"ingest", "features", "score", "attribute", "validate", "report", "train"} <= seen
 
 
 def test_bundle_command_typo_would_be_caught() -> None:
     with pytest.raises(SystemExit):
         _parses(["--env", "databricks", "ingestt", "--date", "2026-02-10"])
+
+
+def test_day_arguments_accept_iso_dates_and_relative_days() -> None:
+    now = dt.datetime(2026, 3, 1, 0, 30, tzinfo=dt.timezone.utc)
+    assert parse_day("2026-02-10") == dt.date(2026, 2, 10)
+    assert parse_day("yesterday", now) == dt.date(2026, 2, 28)
+    assert parse_day("Today", now) == dt.date(2026, 3, 1)
+    with pytest.raises(argparse.ArgumentTypeError, match="not a day"):
+        parse_day("2026-02-30")

@@ -359,7 +359,12 @@ def attribute_day(
         cp.split_campaign_traffic(mx, cp.campaign_signatures(mx, conf)),
         "campaign traffic feeds evidence, identity, attribution and three outputs",
     )
-    ev = cp.cluster_evidence(traffic, features, hits, edges.join(clusters, "account_id"), conf)
+    # Evidence is small (one row per cluster) but its plan aggregates traffic eight ways;
+    # identity, the actor and the daily rows all read it.
+    ev = lk.materialise(
+        cp.cluster_evidence(traffic, features, hits, edges.join(clusters, "account_id"), conf),
+        "evidence feeds the keep decision, identity and the daily rows",
+    )
     kept = ev.where("is_campaign")
     camp = traffic.where("is_campaign").join(kept.select("cluster_id"), "cluster_id")
     today_members = camp.select("cluster_id", "account_id").distinct()
@@ -370,7 +375,6 @@ def attribute_day(
     # Identity feeds every output below; without this each of the five writes would
     # recompute the graph, the evidence and the matching from scratch.
     ids = lk.materialise(ids, "campaign ids feed members, exchanges, indicators, daily rows and updates")
-    overlaps = lk.materialise(overlaps, "identity overlaps feed prior-actor evidence")
     merges = lk.materialise(merges, "merges feed campaign updates")
     camp = lk.materialise(
         camp.join(ids.select("cluster_id", "campaign_id"), "cluster_id"),

@@ -11,7 +11,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf
-from pipelines.linkage import INFRA_TYPES
+from pipelines.linkage import INFRA_TYPES, materialise
 
 # Columns of silver_exchanges attribution reads. Never ``prompt``/``system_prompt``:
 # raw text stays in silver_exchanges.
@@ -330,6 +330,9 @@ def match_identity(
         )
         .where(F.col("overlap") >= conf.identity_min_overlap)
     )
+    # ids, merges and the caller's prior-actor evidence all read the overlaps (a few rows
+    # per campaign): compute them once.
+    overlaps = materialise(overlaps, "identity overlaps feed ids, merges and prior-actor evidence")
     best = (
         overlaps.withColumn(
             "_r",

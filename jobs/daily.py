@@ -90,7 +90,7 @@ def _validate(table: str) -> Callable[[JobContext, dt.date], int]:
     def call(ctx: JobContext, day: dt.date) -> int:
         from jobs import validate
 
-        return int(validate.run(ctx, argparse.Namespace(date=day.isoformat(), table=table)) or 0)
+        return int(validate.run(ctx, argparse.Namespace(date=day, table=table)) or 0)
 
     return call
 

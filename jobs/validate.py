@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
-    result = validate_table(ctx, args.table, args.date.isoformat())
+    day = args.date if isinstance(args.date, str) else args.date.isoformat()
+    result = validate_table(ctx, args.table, day)
     emit(f"{result.table} {result.day}: {result.row_count} rows, run {result.run_id}")
     emit(f"volume baseline: {result.baseline}")
     for outcome in result.outcomes:

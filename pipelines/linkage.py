@@ -203,6 +203,63 @@ def connected_components(edges: DataFrame, max_iterations: int) -> DataFrame:
     return labels
 
 
+def drop_content_bridges(edges: DataFrame, conf: AttributionConf) -> DataFrame:
+    """The kept edges without the content values that would join two operators.
+
+    An operator runs its accounts from infrastructure it controls (cards, sign-up domains,
+    client stacks, listed networks), so accounts linked by infrastructure values form
+    *anchored groups* (2+ accounts). Prompt content is not owned: two campaigns harvesting
+    the same capability, or two companies running one vendor's CI prompts, write
+    near-duplicates of each other. So content values (templates, LSH bands) may attach
+    accounts without shared infrastructure to a group, or group such accounts, but never
+    join two anchored groups:
+
+    - a content value used by accounts of two or more anchored groups is dropped;
+    - an account outside every anchored group whose remaining content values reach two or
+      more anchored groups keeps none of its content edges (an ambiguous bridge).
+
+    A chain through two unanchored accounts can still join groups; it needs two
+    independent near-duplicate coincidences. Cost: one more label propagation, over the
+    infrastructure edges only, and group-bys on value and account.
+    """
+    is_content = F.col("ind_type").isin(*conf.content_indicator_types)
+    infra = edges.where(~is_content)
+    content = edges.where(is_content)
+    comps = connected_components(infra, conf.max_iterations)
+    sizes = comps.groupBy("component").agg(F.count(F.lit(1)).alias("_size"))
+    anchor = materialise(
+        comps.join(sizes.where(F.col("_size") >= 2), "component").select(
+            "account_id", F.col("component").alias("anchor")
+        ),
+        "anchored groups are read three times",
+    )
+    bridges = (
+        content.select("ind_type", "ind_value", "account_id")
+        .join(anchor, "account_id")
+        .groupBy("ind_type", "ind_value")
+        .agg(F.countDistinct("anchor").alias("_groups"))
+        .where(F.col("_groups") >= 2)
+        .select("ind_type", "ind_value")
+    )
+    kept = content.join(bridges, ["ind_type", "ind_value"], "left_anti")
+    value_anchor = (
+        kept.select("ind_type", "ind_value", "account_id")
+        .join(anchor, "account_id")
+        .select("ind_type", "ind_value", "anchor")
+        .distinct()
+    )
+    ambiguous = (
+        kept.join(anchor.select("account_id"), "account_id", "left_anti")
+        .select("account_id", "ind_type", "ind_value")
+        .join(value_anchor, ["ind_type", "ind_value"])
+        .groupBy("account_id")
+        .agg(F.countDistinct("anchor").alias("_groups"))
+        .where(F.col("_groups") >= 2)
+        .select("account_id")
+    )
+    return infra.unionByName(kept.join(ambiguous, "account_id", "left_anti"))
+
+
 def link_accounts(
     indicators: DataFrame, scores: DataFrame, threat_intel: DataFrame, conf: AttributionConf
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
@@ -214,7 +271,10 @@ def link_accounts(
     """
     hits = materialise(intel_hits(indicators, threat_intel), "intel hits feed seeds, pruning and evidence")
     seeds = seed_accounts(scores, hits, conf)
-    edges = materialise(prune_hubs(indicators, seeds, hits, conf), "kept edges feed components and identity")
+    edges = materialise(
+        drop_content_bridges(prune_hubs(indicators, seeds, hits, conf), conf),
+        "kept edges feed components and identity",
+    )
     comps = connected_components(edges, conf.max_iterations)
     seeded = comps.join(seeds.withColumn("is_seed", F.lit(True)), "account_id", "left").withColumn(
         "is_seed", F.coalesce(F.col("is_seed"), F.lit(False))

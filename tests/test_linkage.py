@@ -207,3 +207,21 @@ def test_content_values_need_a_clear_seed_majority(spark: SparkSession) -> None:
         for r in prune_hubs(ind, seeds, hits, CONF).select("ind_type", "ind_value").distinct().collect()
     }
     assert kept == {("template_hash", "8")}
+
+
+def test_content_never_joins_two_operators_but_attaches_loose_accounts(spark: SparkSession) -> None:
+    # two operators, each with its own card; their prompts are near-duplicates of each other
+    rows = [("g1a", "payment_fp", "p1"), ("g1b", "payment_fp", "p1")]
+    rows += [("g2a", "payment_fp", "p2"), ("g2b", "payment_fp", "p2")]
+    rows += [(a, "lsh_band", "shared") for a in ["g1a", "g2a", "x"]]  # spans both: dropped
+    rows += [(a, "lsh_band", "own1") for a in ["g1a", "g1b", "loose"]]  # attaches "loose" to g1
+    rows += [(a, "template_hash", "t2") for a in ["g2a", "g2b", "amb"]]  # "amb" reaches g2 ...
+    rows += [(a, "template_hash", "t1") for a in ["g1a", "g1b", "amb"]]  # ... and g1: ambiguous
+    accounts = sorted({r[0] for r in rows})
+    clusters, edges, _ = link_accounts(_inds(spark, rows), _scores(spark, accounts), _intel(spark, []), CONF)
+    got: dict[str, set[str]] = {}
+    for r in clusters.collect():
+        got.setdefault(r.cluster_id, set()).add(r.account_id)
+    assert sorted(got.values(), key=sorted) == [{"g1a", "g1b", "loose"}, {"g2a", "g2b"}]
+    kept = {(r.ind_type, r.ind_value) for r in edges.select("ind_type", "ind_value").distinct().collect()}
+    assert ("lsh_band", "shared") not in kept and ("lsh_band", "own1") in kept

@@ -117,20 +117,34 @@ def _within_release(window_hours: int) -> Column:
 
 def release_pivot(camp_traffic: DataFrame, exchanges: DataFrame, conf: AttributionConf) -> DataFrame:
     """One row per campaign: its share of traffic on a newly released model against the
-    whole population's, and ``release_pivot`` when at least ``pivot_min_share`` of its
-    traffic went to a model within ``pivot_window_hours`` of its release and that share
-    is ``pivot_min_lift`` times the population's.
+    whole population's, and ``release_pivot``.
+
+    The pivot window is the ``pivot_window_hours`` after the latest release seen in the
+    day's traffic. ``pivot_share`` = the share of a campaign's exchanges inside that window
+    that went to a model released within it (a campaign moving half its traffic to a new
+    model within 24 hours shows 0.5 however the window falls across days). The pivot is
+    flagged when that share is at least ``pivot_min_share`` and ``pivot_min_lift`` times the
+    population's share in the same window.
     """
     new = F.coalesce(F.col("is_new_model"), F.lit(False)).cast("double")
-    fresh = _within_release(conf.pivot_window_hours).cast("double")
-    population = exchanges.agg(
+    window_s = conf.pivot_window_hours * 3600
+    latest = exchanges.agg(F.max("model_released_at").alias("_release"))
+    in_window = (F.unix_timestamp("ts") >= F.unix_timestamp("_release")) & (
+        F.unix_timestamp("ts") <= F.unix_timestamp("_release") + window_s
+    )
+    fresh = F.when(
+        F.coalesce(in_window, F.lit(False)), _within_release(conf.pivot_window_hours).cast("double")
+    )
+    # latest is one row: a cross join with it is a broadcast of one row.
+    population = exchanges.crossJoin(F.broadcast(latest)).agg(
         F.coalesce(F.avg(new), F.lit(0.0)).alias("population_new_model_share"),
         F.coalesce(F.avg(fresh), F.lit(0.0)).alias("population_pivot_share"),
     )
-    per = camp_traffic.groupBy("campaign_id").agg(
-        F.avg(new).alias("new_model_share"), F.avg(fresh).alias("pivot_share")
+    per = (
+        camp_traffic.crossJoin(F.broadcast(latest))
+        .groupBy("campaign_id")
+        .agg(F.avg(new).alias("new_model_share"), F.coalesce(F.avg(fresh), F.lit(0.0)).alias("pivot_share"))
     )
-    # population is one row: a cross join with it is a broadcast of one row.
     return per.crossJoin(F.broadcast(population)).withColumn(
         "release_pivot",
         (F.col("pivot_share") >= conf.pivot_min_share)

@@ -271,12 +271,19 @@ def test_release_pivot_flags_a_campaign_moving_to_a_new_model(spark: SparkSessio
     camp += [_ex("a9", "k1")]
     slow = [_ex(f"b{i}", "s1", model_released_at=RELEASE, is_new_model=True, ts=late) for i in range(1)]
     slow += [_ex(f"b{i}", "s1") for i in range(1, 5)]
+    # half its day before the release, all of it on the new model after: the share counts
+    # only the exchanges inside the window after the release
+    early = [_ex(f"e{i}", "e1", model_released_at=RELEASE, is_new_model=True, ts=late) for i in range(2)]
+    early += [_ex(f"e{i}", "e1", ts=RELEASE - dt.timedelta(hours=3)) for i in range(2, 4)]
     other = [_ex(f"o{i}", "x") for i in range(20)]
-    ct = _silver(spark, camp + slow).withColumn("campaign_id", F.col("account_id"))
-    got = {r.campaign_id: r for r in release_pivot(ct, _silver(spark, camp + slow + other), CONF).collect()}
+    ct = _silver(spark, camp + slow + early).withColumn("campaign_id", F.col("account_id"))
+    everyone = _silver(spark, camp + slow + early + other)
+    got = {r.campaign_id: r for r in release_pivot(ct, everyone, CONF).collect()}
     assert got["k1"].release_pivot and got["k1"].pivot_share == 0.8
     assert not got["s1"].release_pivot  # 20%: below the 30% bar
-    assert abs(got["k1"].population_new_model_share - 5 / 30) < 1e-9
+    assert got["e1"].release_pivot and got["e1"].pivot_share == 1.0 and got["e1"].new_model_share == 0.5
+    assert abs(got["k1"].population_new_model_share - 7 / 34) < 1e-9
+    assert abs(got["k1"].population_pivot_share - 7 / 32) < 1e-9
 
 
 def test_identity_continues_splits_and_merges(spark: SparkSession) -> None:

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", required=True, type=parse_day, help="report day YYYY-MM-DD")
     parser.add_argument(
-        "--out", help="HTML file; {date} in it becomes the day (default: <lakehouse>/reports/report-<date>.html)"
+        "--out",
+        help="HTML file; {date} in it becomes the day (default: <lakehouse>/reports/report-<date>.html)",
     )
 
 

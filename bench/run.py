@@ -30,20 +30,12 @@ from pathlib import Path
 
 from distillwatch.config import load_config
 from distillwatch.console import emit
+from jobs.daily import STEP_NAMES
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
-DAILY_STEPS = (
-    "ingest",
-    "validate_bronze",
-    "features",
-    "score",
-    "attribute",
-    "validate_gold",
-    "publish",
-    "report",
-)
+DAILY_STEPS = STEP_NAMES  # the steps `distillwatch daily` runs, in order
 
 
 def _sizes(text: str) -> list[int]:

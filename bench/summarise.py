@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from distillwatch.console import emit
+from jobs.daily import STEP_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -177,14 +178,7 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
     def order(step: str) -> tuple[int, str]:
         fixed = [
             "session_start",
-            "ingest",
-            "validate_bronze",
-            "features",
-            "score",
-            "attribute",
-            "validate_gold",
-            "publish",
-            "report",
+            *STEP_NAMES,
             DAILY_TOTAL,
             "peer_spark",
             "peer_duckdb",

@@ -119,6 +119,18 @@ class AttributionConf:
     # Campaign signature: a template / LSH band used this often by this many members.
     signature_min_exchanges: int = 3
     signature_min_accounts: int = 2
+    # ... and one the cluster's accounts are at least this share of the day's users of
+    # (a hydra's resold customers write the same everyday prompts as everyone else).
+    signature_min_value_share: float = 0.5
+    # Group seeds (no model, no intel needed): the accounts behind one controlled value
+    # (client fingerprint, card, company e-mail domain) used by group_min_accounts to
+    # hub_max_accounts accounts, mostly from hosting or proxy networks
+    # (group_min_network_share), with at least group_min_signals of: sync, capability
+    # focus, intent (the evidence thresholds below).
+    group_seed_types: tuple[str, ...] = ("tls_fp", "payment_fp", "email_domain")
+    group_min_accounts: int = 3
+    group_min_network_share: float = 0.5
+    group_min_signals: int = 1
     # Evidence filter.
     min_accounts: int = 3
     min_signals: int = 3

@@ -367,10 +367,11 @@ def attribute_day(
     ind = lk.materialise(
         lk.account_indicators(exchanges), "indicators feed intel hits, hub pruning and edges"
     )
-    clusters, edges, hits = lk.link_accounts(ind, scores, threat_intel, conf)
+    clusters, edges, hits = lk.link_accounts(ind, scores, threat_intel, conf, features)
     mx = cp.member_exchanges(exchanges, clusters)
+    sigs = cp.campaign_signatures(mx, conf, cp.content_value_accounts(ind, conf))
     traffic = lk.materialise(
-        cp.split_campaign_traffic(mx, cp.campaign_signatures(mx, conf)),
+        cp.split_campaign_traffic(mx, sigs),
         "campaign traffic feeds evidence, identity, attribution and three outputs",
     )
     # Evidence is small (one row per cluster) but its plan aggregates traffic eight ways;

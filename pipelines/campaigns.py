@@ -53,11 +53,30 @@ def member_exchanges(exchanges: DataFrame, clusters: DataFrame) -> DataFrame:
     return exchanges.select(*EXCHANGE_COLUMNS).join(clusters, "account_id")
 
 
-def campaign_signatures(mx: DataFrame, conf: AttributionConf) -> DataFrame:
+def content_value_accounts(indicators: DataFrame, conf: AttributionConf) -> DataFrame:
+    """Per content value (template hash, LSH band) of the day: how many accounts used it
+    (``value_accounts``). A group-by on the value over the day's indicator rows."""
+    return (
+        indicators.where(F.col("ind_type").isin(*conf.content_indicator_types))
+        .groupBy(F.col("ind_type").alias("sig_type"), F.col("ind_value").alias("sig_value"))
+        .agg(F.countDistinct("account_id").alias("value_accounts"))
+    )
+
+
+def campaign_signatures(
+    mx: DataFrame, conf: AttributionConf, value_accounts: DataFrame | None = None
+) -> DataFrame:
     """One row per (cluster, signature value): a template hash or LSH band that the
     cluster's accounts use at least ``signature_min_exchanges`` times from at least
     ``signature_min_accounts`` accounts. Resold one-off traffic mixed in by a proxy
     rarely repeats across accounts, the campaign's templated harvesting does.
+
+    With ``value_accounts`` (:func:`content_value_accounts`), a value is part of the
+    signature only when the cluster's accounts are at least ``signature_min_value_share``
+    of all accounts that used it that day: a hydra proxy's resold customers write the
+    same everyday prompts (chat, homework, writing) as thousands of ordinary users, so
+    those values belong to the population, not to the campaign, even when the proxy's
+    accounts repeat them.
     """
     templates = mx.where(F.col("template_hash").isNotNull()).select(
         "cluster_id",
@@ -71,7 +90,7 @@ def campaign_signatures(mx: DataFrame, conf: AttributionConf) -> DataFrame:
         F.lit("lsh_band").alias("sig_type"),
         F.explode(F.transform("lsh_bands", lambda b: b.cast("string"))).alias("sig_value"),
     )
-    return (
+    sigs = (
         templates.unionByName(bands)
         .groupBy("cluster_id", "sig_type", "sig_value")
         .agg(F.count(F.lit(1)).alias("sig_exchanges"), F.countDistinct("account_id").alias("sig_accounts"))
@@ -79,6 +98,16 @@ def campaign_signatures(mx: DataFrame, conf: AttributionConf) -> DataFrame:
             (F.col("sig_exchanges") >= conf.signature_min_exchanges)
             & (F.col("sig_accounts") >= conf.signature_min_accounts)
         )
+    )
+    if value_accounts is None:
+        return sigs
+    return (
+        sigs.join(value_accounts, ["sig_type", "sig_value"], "left")
+        .where(
+            F.col("sig_accounts")
+            >= F.coalesce(F.col("value_accounts"), F.col("sig_accounts")) * conf.signature_min_value_share
+        )
+        .drop("value_accounts")
     )
 
 

@@ -105,6 +105,66 @@ def seed_accounts(scores: DataFrame, hits: DataFrame, conf: AttributionConf) -> 
     return scored.unionByName(listed).distinct()
 
 
+def group_seeds(indicators: DataFrame, features: DataFrame, conf: AttributionConf) -> DataFrame:
+    """Seed accounts found without a model or intel: a small coordinated group.
+
+    The accounts behind one value an operator controls (``group_seed_types``: a custom
+    client's TLS fingerprint, a card, a company e-mail domain), shared by
+    ``group_min_accounts`` to ``hub_max_accounts`` accounts that on average run mostly
+    from hosting or proxy networks (``group_min_network_share``) and show at least
+    ``group_min_signals`` of: lockstep timing (mean ``sync_score`` >= ``sync_min``),
+    capability focus (mean top capability share >= ``capability_min_share``), intent
+    (mean top intent-flag share >= ``intent_min_share``). This is how a campaign no
+    partner has reported and no label covers is seeded. An enterprise's or university's
+    accounts share a card or a domain too, but from offices and campuses, not clouds;
+    one that does run from a cloud is still rejected later as a single-organisation group.
+
+    Cost: a group-by on the value over the account-value rows and a join with the
+    one-row-per-account feature table; no pairwise step.
+    """
+    groups = (
+        indicators.where(F.col("ind_type").isin(*conf.group_seed_types))
+        .select("account_id", "ind_type", "ind_value")
+        .distinct()
+    )
+    zero = F.lit(0.0)
+    f = features.select(
+        "account_id",
+        F.greatest(
+            F.coalesce(F.col("hosting_ip_share"), zero), F.coalesce(F.col("proxy_ip_share"), zero)
+        ).alias("_net"),
+        F.coalesce(F.col("sync_score"), zero).alias("_sync"),
+        F.coalesce(F.col("top_capability_share"), zero).alias("_cap"),
+        F.greatest(
+            F.coalesce(F.col("cot_share"), zero),
+            F.coalesce(F.col("rubric_share"), zero),
+            F.coalesce(F.col("sensitive_share"), zero),
+        ).alias("_intent"),
+    )
+    stats = (
+        groups.join(f, "account_id")
+        .groupBy("ind_type", "ind_value")
+        .agg(
+            F.count(F.lit(1)).alias("_n"),
+            F.avg("_net").alias("_net"),
+            F.avg("_sync").alias("_sync"),
+            F.avg("_cap").alias("_cap"),
+            F.avg("_intent").alias("_intent"),
+        )
+    )
+    n_signals = (
+        (F.col("_sync") >= conf.sync_min).cast("int")
+        + (F.col("_cap") >= conf.capability_min_share).cast("int")
+        + (F.col("_intent") >= conf.intent_min_share).cast("int")
+    )
+    coordinated = stats.where(
+        F.col("_n").between(conf.group_min_accounts, conf.hub_max_accounts)
+        & (F.col("_net") >= conf.group_min_network_share)
+        & (n_signals >= conf.group_min_signals)
+    ).select("ind_type", "ind_value")
+    return groups.join(coordinated, ["ind_type", "ind_value"]).select("account_id").distinct()
+
+
 def prune_hubs(indicators: DataFrame, seeds: DataFrame, hits: DataFrame, conf: AttributionConf) -> DataFrame:
     """The edges kept for linkage: one row per (account, value) with the value's rarity weight.
 
@@ -261,9 +321,15 @@ def drop_content_bridges(edges: DataFrame, conf: AttributionConf) -> DataFrame:
 
 
 def link_accounts(
-    indicators: DataFrame, scores: DataFrame, threat_intel: DataFrame, conf: AttributionConf
+    indicators: DataFrame,
+    scores: DataFrame,
+    threat_intel: DataFrame,
+    conf: AttributionConf,
+    features: DataFrame | None = None,
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Seeds, kept edges and clusters of one day.
+
+    Seeds are :func:`seed_accounts` plus, given the day's ``features``, :func:`group_seeds`.
 
     Returns ``(clusters, edges, hits)``: clusters has one row per account in a component
     that holds at least one seed (``cluster_id``, ``account_id``, ``is_seed``); edges are
@@ -271,6 +337,11 @@ def link_accounts(
     """
     hits = materialise(intel_hits(indicators, threat_intel), "intel hits feed seeds, pruning and evidence")
     seeds = seed_accounts(scores, hits, conf)
+    if features is not None:
+        seeds = materialise(
+            seeds.unionByName(group_seeds(indicators, features, conf)).distinct(),
+            "seeds feed pruning and the clusters",
+        )
     edges = materialise(
         drop_content_bridges(prune_hubs(indicators, seeds, hits, conf), conf),
         "kept edges feed components and identity",

@@ -73,6 +73,12 @@ FEATURES = StructType(
         StructField("event_date", DateType()),
         StructField("account_id", StringType()),
         StructField("sync_score", DoubleType()),
+        StructField("hosting_ip_share", DoubleType()),
+        StructField("proxy_ip_share", DoubleType()),
+        StructField("top_capability_share", DoubleType()),
+        StructField("cot_share", DoubleType()),
+        StructField("rubric_share", DoubleType()),
+        StructField("sensitive_share", DoubleType()),
     ]
 )
 SCORES = StructType(
@@ -204,9 +210,16 @@ def _world(
         sync[a] = 0.9
         rows += [_ex(f"{day}-{a}-{i}", a, day, template_hash=500, lsh_bands=[7000], capability="coding")
                  for i in range(3)]  # fmt: skip
+    hosting: dict[str, float] = {}
+    for j, a in enumerate(("n1", "n2", "n3")):  # no model flag, no intel: an in-house client on a cloud,
+        sync[a] = 0.85  # in lockstep, harvesting analyses (found by its group, left unattributed)
+        hosting[a] = 0.9
+        rows += [_ex(f"{day}-{a}-n{i}", a, day, tls_fp="tls-N", template_hash=600 + i % 2, lsh_bands=[8000 + i % 2],
+                     capability="data_analysis", email_domain=f"startup{j}.ai", is_free_mail=False)
+                 for i in range(4)]  # fmt: skip
     accounts = sorted({r["account_id"] for r in rows})
     scores = [(day, a, 0.9 if a in flagged else 0.1, 0.1, a in flagged) for a in accounts]
-    features = [(day, a, sync.get(a, 0.0)) for a in accounts]
+    features = [(day, a, sync.get(a, 0.0), hosting.get(a, 0.0), 0.0, 0.5, 0.0, 0.0, 0.0) for a in accounts]
     return rows, scores, features
 
 
@@ -241,6 +254,21 @@ def test_split_keeps_campaign_templates_and_drops_resold_traffic(spark: SparkSes
         "cf": "capability_focus",
         "nh10": None, "nh11": None, "nh20": None, "nh21": None,
     }  # fmt: skip
+
+
+def test_signature_drops_values_the_whole_population_uses(spark: SparkSession) -> None:
+    # h1, h2 repeat template 200 (their own) and template 900 (everyday chat: 6 outsiders use it too)
+    rows = [_ex(f"h{a}{i}", a, template_hash=200) for a in ("h1", "h2") for i in range(2)]
+    rows += [_ex(f"c{a}{i}", a, template_hash=900) for a in ("h1", "h2") for i in range(2)]
+    mx = _silver(spark, rows).withColumn("cluster_id", F.lit("h1")).withColumn("is_seed", F.lit(True))
+    conf = dataclasses.replace(CONF, signature_min_exchanges=3, signature_min_value_share=0.5)
+    users = spark.createDataFrame(
+        [("template_hash", "200", 2), ("template_hash", "900", 8)],
+        "sig_type string, sig_value string, value_accounts long",
+    )
+    plain = {r.sig_value for r in campaign_signatures(mx, conf).collect()}
+    specific = {r.sig_value for r in campaign_signatures(mx, conf, users).collect()}
+    assert (plain, specific) == ({"200", "900"}, {"200"})
 
 
 def test_actor_needs_agreeing_indicators_and_ignores_one_low_confidence_listing(spark: SparkSession) -> None:
@@ -331,9 +359,14 @@ def test_attribute_day_finds_campaigns_and_rejects_legitimate_groups(spark: Spar
     by_campaign: dict[str, set[str]] = {}
     for m in members:
         by_campaign.setdefault(m.campaign_id, set()).add(m.account_id)
-    assert sorted(by_campaign.values(), key=sorted) == [{"h1", "h2", "h3"}, {"k1", "k2", "k3"}]
+    assert sorted(by_campaign.values(), key=sorted) == [
+        {"h1", "h2", "h3"},
+        {"k1", "k2", "k3"},
+        {"n1", "n2", "n3"},
+    ]
     daily = {r.top_capability: r for r in out["campaign_attribution_daily"].collect()}
-    k, h = daily["reasoning_math"], daily["coding"]
+    k, h, n = daily["reasoning_math"], daily["coding"], daily["data_analysis"]
+    assert n.actor is None and n.n_accounts == 3  # seeded by its group alone, unattributed
     assert (k.actor, k.confidence, k.status) == ("kestrel", 0.88, "new")
     assert h.actor is None  # no intel: found and left unattributed
     assert k.release_pivot and not h.release_pivot

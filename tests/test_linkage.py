@@ -24,6 +24,7 @@ from pipelines import contract
 from pipelines.linkage import (
     account_indicators,
     connected_components,
+    group_seeds,
     intel_hits,
     link_accounts,
     prune_hubs,
@@ -225,3 +226,32 @@ def test_content_never_joins_two_operators_but_attaches_loose_accounts(spark: Sp
     assert sorted(got.values(), key=sorted) == [{"g1a", "g1b", "loose"}, {"g2a", "g2b"}]
     kept = {(r.ind_type, r.ind_value) for r in edges.select("ind_type", "ind_value").distinct().collect()}
     assert ("lsh_band", "shared") not in kept and ("lsh_band", "own1") in kept
+
+
+def test_group_seeds_find_a_small_cloud_group_in_lockstep_and_nothing_else(spark: SparkSession) -> None:
+    schema = (
+        "account_id string, hosting_ip_share double, proxy_ip_share double, sync_score double, "
+        "top_capability_share double, cot_share double, rubric_share double, sensitive_share double"
+    )
+    rows, feats = [], []
+    for a in ("n1", "n2", "n3"):  # in-house client on a cloud, in lockstep: seeded
+        rows.append((a, "tls_fp", "tls-N"))
+        feats.append((a, 0.9, 0.0, 0.8, 0.4, 0.0, 0.0, 0.0))
+    for a in ("o1", "o2", "o3"):  # an office sharing a card, in lockstep but on its own network
+        rows.append((a, "payment_fp", "card-o"))
+        feats.append((a, 0.0, 0.0, 0.9, 0.9, 0.0, 0.0, 0.0))
+    for a in ("s1", "s2", "s3"):  # three SaaS workers on a cloud, nothing coordinated
+        rows.append((a, "tls_fp", "tls-S"))
+        feats.append((a, 1.0, 0.0, 0.1, 0.3, 0.0, 0.0, 0.0))
+    for a in ("x1", "x2"):  # two accounts only
+        rows.append((a, "tls_fp", "tls-X"))
+        feats.append((a, 0.0, 1.0, 0.9, 0.9, 0.0, 0.0, 0.0))
+    for i in range(7):  # above hub_max_accounts (5): a popular cloud client
+        rows.append((f"p{i}", "tls_fp", "tls-P"))
+        feats.append((f"p{i}", 1.0, 0.0, 0.9, 0.9, 0.0, 0.0, 0.0))
+    rows.append(("n1", "asn", "16509"))  # not a group type
+    got = {
+        r.account_id
+        for r in group_seeds(_inds(spark, rows), spark.createDataFrame(feats, schema), CONF).collect()
+    }
+    assert got == {"n1", "n2", "n3"}

@@ -111,6 +111,9 @@ class AttributionConf:
     # ... and at least this many accounts: two accounts writing near-duplicate prompts is
     # common, and a 2-account content value is how a falsely flagged account bridges campaigns.
     content_min_accounts: int = 3
+    # An account without shared infrastructure joins a group through content only with at
+    # least this many distinct content values (one LSH band in common is a coincidence).
+    loose_min_content_values: int = 3
     # Values shared by unrelated tenants of a cloud or NAT, or by every user of one SDK
     # (user agents), link only when listed.
     listed_only_indicator_types: tuple[str, ...] = ("ip_prefix", "asn", "user_agent")

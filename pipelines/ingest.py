@@ -65,7 +65,8 @@ def parse_exchange_lines(
     Input: one row per landing line, columns ``raw`` (the line) and ``source_file``.
     Output: one row per line with every contract field typed, ``ts`` parsed, ``event_date``,
     and ``reason`` (null when the record is accepted, else the first failed check, with the
-    offending field after a colon, e.g. ``missing_required_field:account_id``).
+    offending field after a colon, e.g. ``missing_required_field:account_id``); ``raw``
+    (the line, rejected records only) and ``raw_hash`` (of every line).
     """
     text_schema = StructType(list(EXCHANGE_TEXT_SCHEMA.fields)).add(CORRUPT, "string")  # add() mutates
     parsed = lines.select(
@@ -102,8 +103,12 @@ def parse_exchange_lines(
         .when(~is_valid_ip(F.col("t.client_ip")), F.lit(REASON_IP))
     )
     fields = [F.col(f"t.{n}").alias(n) for n, _, _ in EXCHANGE_FIELDS if n != "ts"]
+    # The raw line is kept only where quarantine needs it: an accepted record's line (up
+    # to ~10 KB with a 4,000-character prompt) would otherwise be carried through the
+    # cache and the de-duplication sort of every exchange; its hash is the tie-break.
     return parsed.select(
-        "raw",
+        F.when(reason.isNotNull(), F.col("raw")).alias("raw"),
+        F.xxhash64("raw").alias("raw_hash"),
         "source_file",
         reason.alias("reason"),
         *fields,
@@ -119,7 +124,7 @@ def accepted_records(validated: DataFrame, ingested_at: Column) -> DataFrame:
 
     ok = validated.where(F.col("reason").isNull())
     # A redelivered record is the same record; keep one deterministically.
-    w = Window.partitionBy("request_id").orderBy("source_file", "raw")
+    w = Window.partitionBy("request_id").orderBy("source_file", "raw_hash")
     one = ok.withColumn("_n", F.row_number().over(w)).where("_n = 1")
     return one.withColumn("ingested_at", ingested_at).select(
         *[F.col(f.name).cast(f.dataType) for f in BRONZE_EXCHANGES_SCHEMA.fields]

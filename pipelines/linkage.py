@@ -276,7 +276,12 @@ def drop_content_bridges(edges: DataFrame, conf: AttributionConf) -> DataFrame:
 
     - a content value used by accounts of two or more anchored groups is dropped;
     - an account outside every anchored group whose remaining content values reach two or
-      more anchored groups keeps none of its content edges (an ambiguous bridge).
+      more anchored groups keeps none of its content edges (an ambiguous bridge);
+    - an account outside every anchored group with fewer than ``loose_min_content_values``
+      distinct content values keeps none of them: a campaign account the detectors missed
+      repeats dozens of the campaign's templates and near-duplicates, while an evaluation
+      lab or a student collides with one or two LSH bands by chance (a benchmark question
+      that is also in a harvesting set).
 
     A chain through two unanchored accounts can still join groups; it needs two
     independent near-duplicate coincidences. Cost: one more label propagation, over the
@@ -317,7 +322,14 @@ def drop_content_bridges(edges: DataFrame, conf: AttributionConf) -> DataFrame:
         .where(F.col("_groups") >= 2)
         .select("account_id")
     )
-    return infra.unionByName(kept.join(ambiguous, "account_id", "left_anti"))
+    thin = (
+        kept.join(anchor.select("account_id"), "account_id", "left_anti")
+        .groupBy("account_id")
+        .agg(F.countDistinct("ind_type", "ind_value").alias("_values"))
+        .where(F.col("_values") < conf.loose_min_content_values)
+        .select("account_id")
+    )
+    return infra.unionByName(kept.join(ambiguous.unionByName(thin), "account_id", "left_anti"))
 
 
 def link_accounts(

@@ -215,15 +215,19 @@ def test_content_never_joins_two_operators_but_attaches_loose_accounts(spark: Sp
     rows = [("g1a", "payment_fp", "p1"), ("g1b", "payment_fp", "p1")]
     rows += [("g2a", "payment_fp", "p2"), ("g2b", "payment_fp", "p2")]
     rows += [(a, "lsh_band", "shared") for a in ["g1a", "g2a", "x"]]  # spans both: dropped
-    rows += [(a, "lsh_band", "own1") for a in ["g1a", "g1b", "loose"]]  # attaches "loose" to g1
-    rows += [(a, "template_hash", "t2") for a in ["g2a", "g2b", "amb"]]  # "amb" reaches g2 ...
-    rows += [(a, "template_hash", "t1") for a in ["g1a", "g1b", "amb"]]  # ... and g1: ambiguous
+    for v in ("own1", "own2", "own3"):  # attach "loose" to g1: three values in common
+        rows += [(a, "lsh_band", v) for a in ["g1a", "g1b", "loose"]]
+    rows += [(a, "lsh_band", "chance") for a in ["g1a", "g1b", "thin"]]  # one band in common: no
+    for t in ("t2", "t2b"):  # "amb" reaches g2 ...
+        rows += [(a, "template_hash", t) for a in ["g2a", "g2b", "amb"]]
+    for t in ("t1", "t1b"):  # ... and g1: ambiguous
+        rows += [(a, "template_hash", t) for a in ["g1a", "g1b", "amb"]]
     accounts = sorted({r[0] for r in rows})
     clusters, edges, _ = link_accounts(_inds(spark, rows), _scores(spark, accounts), _intel(spark, []), CONF)
     got: dict[str, set[str]] = {}
     for r in clusters.collect():
         got.setdefault(r.cluster_id, set()).add(r.account_id)
-    assert sorted(got.values(), key=sorted) == [{"g1a", "g1b", "loose"}, {"g2a", "g2b"}]
+    assert sorted(got.values(), key=sorted) == [{"g1a", "g1b", "loose"}, {"g2a", "g2b"}]  # not "thin"
     kept = {(r.ind_type, r.ind_value) for r in edges.select("ind_type", "ind_value").distinct().collect()}
     assert ("lsh_band", "shared") not in kept and ("lsh_band", "own1") in kept
 

@@ -37,15 +37,23 @@ def _share(cond: Column) -> Column:
     return F.avg(F.coalesce(cond, F.lit(False)).cast("double"))
 
 
+def _n_distinct(col: Column) -> Column:
+    """Exact distinct count as the size of a set: several ``countDistinct`` over different
+    columns in one aggregation make Spark expand every row once per column (an Expand and
+    a second aggregation); sets aggregate in one pass. An account's set is bounded by its
+    own exchanges."""
+    return F.size(F.collect_set(col)).cast("bigint")
+
+
 def _base(s: DataFrame, newest_model: Column) -> DataFrame:
     """Per-account aggregates that need one pass over the account's exchanges."""
     return s.groupBy("account_id").agg(
         F.count(F.lit(1)).alias("n_exchanges"),
         F.sum("input_tokens").alias("input_tokens"),
         F.sum("output_tokens").alias("output_tokens"),
-        F.countDistinct(F.hour("ts")).alias("active_hours"),
-        (F.countDistinct(F.hour("ts")) / F.lit(24.0)).alias("hour_coverage"),
-        (F.countDistinct("template_hash") / F.count(F.lit(1))).alias("distinct_templates_per_exchange"),
+        _n_distinct(F.hour("ts")).alias("active_hours"),
+        (_n_distinct(F.hour("ts")) / F.lit(24.0)).alias("hour_coverage"),
+        (_n_distinct(F.col("template_hash")) / F.count(F.lit(1))).alias("distinct_templates_per_exchange"),
         _share(F.col("cot_elicitation")).alias("cot_share"),
         _share(F.col("rubric_grading")).alias("rubric_share"),
         _share(F.col("sensitive_rewrite")).alias("sensitive_share"),
@@ -68,8 +76,8 @@ def _base(s: DataFrame, newest_model: Column) -> DataFrame:
         _share(F.col("ip_country") != F.col("billing_country")).alias("country_mismatch_share"),
         _share(F.col("is_hosting")).alias("hosting_ip_share"),
         _share(F.col("is_proxy")).alias("proxy_ip_share"),
-        F.countDistinct("ip_prefix").alias("n_prefixes"),
-        F.countDistinct("asn").alias("n_asns"),
+        _n_distinct(F.col("ip_prefix")).alias("n_prefixes"),
+        _n_distinct(F.col("asn")).alias("n_asns"),
         F.count_if(F.size("intel_types") > 0).alias("intel_matches"),
         F.max("intel_confidence").alias("intel_max_confidence"),
         *[F.count_if(F.array_contains("intel_types", t)).alias(f"intel_matches_{t}") for t in INTEL_KEYS],
@@ -149,17 +157,29 @@ def _content(s: DataFrame) -> DataFrame:
 def _sharing(s: DataFrame) -> DataFrame:
     """For each shared value kind: the most other accounts active that day on one of the account's values.
 
-    Free-mail e-mail domains are not shared infrastructure and count 0.
+    Free-mail e-mail domains are not shared infrastructure and count 0. All five kinds in
+    one pass: (account, kind, value) rows, a group-by on (kind, value), and a group-by on
+    the account with one conditional max per kind (three shuffles, not five of each).
     """
-    out = s.select("account_id").distinct()
+    values = []
     for name, column in SHARED_VALUES.items():
-        value = F.col(column)
+        value = F.col(column).cast("string")
         if column == "email_domain":
             value = F.when(~F.coalesce(F.col("is_free_mail"), F.lit(False)), value)
-        pairs = s.select("account_id", value.alias("v")).where(F.col("v").isNotNull()).distinct()
-        counts = pairs.groupBy("v").agg(F.count(F.lit(1)).alias("_n"))
-        per_acc = pairs.join(counts, "v").groupBy("account_id").agg((F.max("_n") - 1).alias(name))
-        out = out.join(per_acc, "account_id", "left")
+        values.append(F.struct(F.lit(name).alias("kind"), value.alias("v")))
+    pairs = (
+        s.select("account_id", F.explode(F.array(*values)).alias("_kv"))
+        .select("account_id", "_kv.kind", "_kv.v")
+        .where(F.col("v").isNotNull())
+        .distinct()
+    )
+    counts = pairs.groupBy("kind", "v").agg(F.count(F.lit(1)).alias("_n"))
+    per_acc = (
+        pairs.join(counts, ["kind", "v"])
+        .groupBy("account_id")
+        .agg(*[(F.max(F.when(F.col("kind") == name, F.col("_n"))) - 1).alias(name) for name in SHARED_VALUES])
+    )
+    out = s.select("account_id").distinct().join(per_acc, "account_id", "left")
     return out.fillna(0, subset=list(SHARED_VALUES))
 
 

@@ -80,17 +80,32 @@ def intent_flag(text: Column, positive: tuple[str, ...], negative: tuple[str, ..
     return _any_match(text, positive) & ~_any_match(text, negative)
 
 
+def shape_capability(n_tools: Column, tool_calls: Column, has_image: Column, otherwise: Column) -> Column:
+    """The request shape decides first (an image, tools offered or called), else ``otherwise``."""
+    return (
+        F.when(F.coalesce(has_image, F.lit(False)), F.lit("vision_computer_use"))
+        .when(
+            (F.coalesce(n_tools, F.lit(0)) > 0) | (F.coalesce(tool_calls, F.lit(0)) > 0),
+            F.lit("agentic_tool_use"),
+        )
+        .otherwise(otherwise)
+    )
+
+
+def text_capability(text: Column, patterns: Patterns) -> Column:
+    """The first capability rule that matches the text, else ``other``."""
+    expr = None
+    for name, pattern in patterns.capabilities:
+        cond = F.coalesce(text.rlike(pattern), F.lit(False))
+        expr = F.when(cond, F.lit(name)) if expr is None else expr.when(cond, F.lit(name))
+    return F.lit("other") if expr is None else expr.otherwise(F.lit("other"))
+
+
 def capability(
     text: Column, n_tools: Column, tool_calls: Column, has_image: Column, patterns: Patterns
 ) -> Column:
     """The exchange's capability: request shape first (images, tools), then the first rule that matches."""
-    expr = F.when(F.coalesce(has_image, F.lit(False)), F.lit("vision_computer_use")).when(
-        (F.coalesce(n_tools, F.lit(0)) > 0) | (F.coalesce(tool_calls, F.lit(0)) > 0),
-        F.lit("agentic_tool_use"),
-    )
-    for name, pattern in patterns.capabilities:
-        expr = expr.when(F.coalesce(text.rlike(pattern), F.lit(False)), F.lit(name))
-    return expr.otherwise(F.lit("other"))
+    return shape_capability(n_tools, tool_calls, has_image, text_capability(text, patterns))
 
 
 def language(text: Column, patterns: Patterns) -> Column:

@@ -164,3 +164,31 @@ def test_unknown_intent_in_patterns_is_an_error() -> None:
                 },
             }
         )
+
+
+def test_labels_once_per_distinct_prompt_equal_labels_per_exchange(spark, patterns) -> None:  # type: ignore[no-untyped-def]
+    from pipelines.fingerprint import MinHashSpec, add_fingerprints
+    from pipelines.silver import add_content
+
+    schema = "id int, prompt string, system_prompt string, n_tools int, tool_calls int, has_image boolean"
+    fix = "Fix this Python function: def f(x): return x+1"
+    rows = [(i, p, None, 0, 0, False) for i, (p, *_) in enumerate(INTENT_CASES)]
+    rows += [
+        (100, fix, None, 0, 0, False),  # the same prompt three times, with different request shapes
+        (101, fix, None, 2, 1, False),
+        (102, fix, "You are a screen agent.", 0, 0, True),
+        (103, None, None, 0, 0, False),  # no prompt at all: kept, labelled like any row
+    ]
+    df = spark.createDataFrame(rows, schema)
+    spec = MinHashSpec(num_hashes=16, band_rows=4)
+    cols = ["id", "template_hash", "prompt_hash", "lsh_bands", "cot_elicitation", "rubric_grading",
+            "sensitive_rewrite", "capability", "lang", "patterns_version"]  # fmt: skip
+    per_row = add_content_labels(add_fingerprints(df, patterns.normalise, spec), patterns).select(*cols)
+    distinct = add_content(df, patterns, spec).select(*cols)
+    got = {r["id"]: r.asDict() for r in distinct.collect()}
+    assert got == {r["id"]: r.asDict() for r in per_row.collect()}
+    assert [got[i]["capability"] for i in (100, 101, 102)] == [
+        "coding",
+        "agentic_tool_use",
+        "vision_computer_use",
+    ]

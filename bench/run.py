@@ -82,7 +82,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--run-timeout", type=int, default=4 * 3600, help="seconds before one run is killed")
     parser.add_argument("--summarise-only", action="store_true", help="only summarise results.jsonl")
-    parser.add_argument("--bench-id", default=None, help="summarise this bench id (default: the latest)")
+    parser.add_argument(
+        "--bench-id",
+        default=None,
+        help="summarise this bench id, or several comma-separated (default: the latest)",
+    )
     parser.add_argument(
         "--update-docs",
         action="store_true",

@@ -45,7 +45,11 @@ def load(out: Path, bench_id: str | None) -> tuple[str | None, list[dict[str, An
     ids = [r["bench_id"] for r in rows if r.get("bench_id") and r.get("kind") != "setup" and r.get("run")]
     if bench_id is None and ids:
         bench_id = ids[-1]
-    return bench_id, [r for r in rows if r.get("bench_id") == bench_id]
+    if bench_id is None:
+        return None, []
+    # several benches (e.g. sizes run on different occasions) summarise together: "id1,id2"
+    wanted = {b.strip() for b in bench_id.split(",") if b.strip()}
+    return bench_id, [r for r in rows if r.get("bench_id") in wanted]
 
 
 def _with_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -92,13 +92,18 @@ def shape_capability(n_tools: Column, tool_calls: Column, has_image: Column, oth
     )
 
 
-def text_capability(text: Column, patterns: Patterns) -> Column:
-    """The first capability rule that matches the text, else ``other``."""
+def _first_match(text: Column, rules: tuple[tuple[str, str], ...]) -> Column:
+    """The name of the first ``(name, regex)`` rule that matches the text, else ``other``."""
     expr = None
-    for name, pattern in patterns.capabilities:
+    for name, pattern in rules:
         cond = F.coalesce(text.rlike(pattern), F.lit(False))
         expr = F.when(cond, F.lit(name)) if expr is None else expr.when(cond, F.lit(name))
     return F.lit("other") if expr is None else expr.otherwise(F.lit("other"))
+
+
+def text_capability(text: Column, patterns: Patterns) -> Column:
+    """The first capability rule that matches the text, else ``other``."""
+    return _first_match(text, patterns.capabilities)
 
 
 def capability(
@@ -110,11 +115,7 @@ def capability(
 
 def language(text: Column, patterns: Patterns) -> Column:
     """ISO-like language code of the first matching script/word rule, else ``other``."""
-    expr = None
-    for code, pattern in patterns.languages:
-        cond = F.coalesce(text.rlike(pattern), F.lit(False))
-        expr = F.when(cond, F.lit(code)) if expr is None else expr.when(cond, F.lit(code))
-    return F.lit("other") if expr is None else expr.otherwise(F.lit("other"))
+    return _first_match(text, patterns.languages)
 
 
 def add_content_labels(df: DataFrame, patterns: Patterns) -> DataFrame:

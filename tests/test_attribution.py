@@ -398,14 +398,14 @@ def test_attribute_job_keeps_campaign_ids_across_days_and_reruns_idempotently(jo
         .orderBy("event_date", "campaign_id")
         .collect()
     )
-    assert len(daily) == 4  # two campaigns a day, the rerun replaced its day
+    assert len(daily) == 6  # three campaigns a day (one group-seeded), the rerun replaced its day
     ids = {d: {r.campaign_id for r in daily if r.event_date == d} for d in (D1, D2)}
     assert ids[D1] == ids[D2]
     assert {(r.event_date, r.status) for r in daily} == {(D1, "new"), (D2, "active")}
     assert {r.actor for r in daily if r.event_date == D2} == {"kestrel", None}
     camps = spark.table(lake.qualified(tables.CAMPAIGNS)).collect()
     assert {(r.first_seen, r.last_seen, r.status) for r in camps} == {(D1, D2, "active")}
-    assert len(camps) == 2
+    assert len(camps) == 3
     members = lake.read(tables.CAMPAIGN_MEMBERS).where(F.col("event_date") == D2).count()
-    assert members == 7
+    assert members == 10  # k2-k4, h1-h4, n1-n3
     assert "prompt" not in lake.read(tables.CAMPAIGN_EXCHANGES).columns

@@ -55,11 +55,13 @@ def member_exchanges(exchanges: DataFrame, clusters: DataFrame) -> DataFrame:
 
 def content_value_accounts(indicators: DataFrame, conf: AttributionConf) -> DataFrame:
     """Per content value (template hash, LSH band) of the day: how many accounts used it
-    (``value_accounts``). A group-by on the value over the day's indicator rows."""
+    (``value_accounts``). ``indicators`` has one row per (account, type, value)
+    (:func:`pipelines.linkage.account_indicators`), so a row count is the account count:
+    one group-by, no distinct aggregation."""
     return (
         indicators.where(F.col("ind_type").isin(*conf.content_indicator_types))
         .groupBy(F.col("ind_type").alias("sig_type"), F.col("ind_value").alias("sig_value"))
-        .agg(F.countDistinct("account_id").alias("value_accounts"))
+        .agg(F.count(F.lit(1)).alias("value_accounts"))
     )
 
 

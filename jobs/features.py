@@ -8,7 +8,6 @@ import logging
 from pathlib import Path
 
 import yaml
-from pyspark import StorageLevel
 
 from distillwatch import tables
 from distillwatch.config import FeaturesConf, repo_conf_dir
@@ -67,21 +66,14 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         conf.new_model_hours,
     )
     lake.replace_day(silver, tables.SILVER_EXCHANGES, day)
-    # features read the written silver day back: the fingerprints are computed once
-    # The feature aggregation reads the day ~90 times (one scan per sub-aggregation):
-    # persist it once, without the raw text columns no feature reads.
-    silver_day = (
-        lake.read(tables.SILVER_EXCHANGES)
-        .where(f"event_date = DATE'{day}'")
-        .drop("prompt", "system_prompt")
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    try:
-        lake.replace_day(
-            account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day
-        )
-    finally:
-        silver_day.unpersist()
+    # Features read the written silver day back (the fingerprints are computed once), and
+    # do not cache it: each sub-aggregation reads only its own columns from the Parquet
+    # files. A cached day stops fitting a driver's storage memory somewhere above 3M
+    # exchanges (6 GB driver), and then every read comes back from disk-spilled blocks:
+    # on a 9.8M-exchange day the aggregation took ~1,550 s cached and 582 s uncached
+    # (docs/benchmarks.md, "Findings").
+    silver_day = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'")
+    lake.replace_day(account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day)
     n_ex = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'").count()
     n_acc = lake.read(tables.ACCOUNT_DAILY_FEATURES).where(f"event_date = DATE'{day}'").count()
     log.info("features %s: patterns %s", day, patterns.version)

@@ -277,6 +277,31 @@ def _last_row(results: Path, run: str, step: str) -> dict | None:  # type: ignor
     return found
 
 
+def code_version() -> str | None:
+    """The checkout's commit, ``+dirty`` when tracked code differs from it: benches of
+    different code must not be summarised as repeats of one another."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short=7", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--", *CODE_DIRS],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None  # not a git checkout (an sdist, a Databricks repo export)
+    return f"{head}+dirty" if dirty else head
+
+
+CODE_DIRS = ("jobs", "pipelines", "distillwatch", "models", "conf", "bench")
+
+
 def bench(args: argparse.Namespace) -> str:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -286,7 +311,7 @@ def bench(args: argparse.Namespace) -> str:
         or (dt.date.fromisoformat(load_config("local").simulate.start) + dt.timedelta(days=1)).isoformat()
     )
     bench_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    common = {"bench_id": bench_id}
+    common = {"bench_id": bench_id, "commit": code_version()}
     emit(
         f"bench {bench_id}: sizes {args.sizes}, {args.repeats} repeat(s), steps {args.steps}, "
         f"hub={args.hub}, peer={args.peer}, gx={args.gx}; results -> {results}"

@@ -47,9 +47,24 @@ def load(out: Path, bench_id: str | None) -> tuple[str | None, list[dict[str, An
         bench_id = ids[-1]
     if bench_id is None:
         return None, []
-    # several benches (e.g. sizes run on different occasions) summarise together: "id1,id2"
-    wanted = {b.strip() for b in bench_id.split(",") if b.strip()}
-    return bench_id, [r for r in rows if r.get("bench_id") in wanted]
+    # several benches (e.g. sizes run on different occasions) summarise together:
+    # "id1,id2"; "id:size" or "id:variant" (e.g. "id:1000000", "id:hub") takes only those
+    # runs of a bench, so repeats of one code version can be picked out of mixed benches.
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for item in (b.strip() for b in bench_id.split(",")):
+        if item:
+            bid, _, only = item.partition(":")
+            wanted[bid].add(only)
+
+    def selected(r: dict[str, Any]) -> bool:
+        picks = wanted.get(r.get("bench_id", ""))
+        if picks is None:
+            return False
+        if "" in picks or r.get("kind") == "setup":
+            return True
+        return str(r.get("variant")) in picks or str(r.get("size_target")) in picks
+
+    return bench_id, [r for r in rows if selected(r)]
 
 
 def _with_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,8 +182,10 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
     spark_version = next((r.get("spark_version") for r in rows if r.get("spark_version")), "?")
     cores = next((r.get("cores") for r in rows if r.get("cores")), None)
     load = max((v["load1"] for v in g.values()), default=0)
+    commits = sorted({str(r["commit"]) for r in rows if r.get("commit")})
     lines = [
-        f"Bench `{bench_id}` on {_machine()}; Spark {spark_version} `local[*]`.",
+        f"Bench `{bench_id}` on {_machine()}; Spark {spark_version} `local[*]`"
+        + (f"; code at {', '.join(f'`{c}`' for c in commits)}." if commits else "."),
         f"Highest 1-minute load average seen during the runs: {load:.1f}"
         + (
             " (**the machine was busy: wall times are not trustworthy; the CPU-second columns are "

@@ -37,6 +37,9 @@ WINDOW_S = 3600.0
 CLUSTER_EFFICIENCY = 0.7  # share of a cluster core's time doing useful work (skew, stragglers, scheduling)
 
 
+PAIR_ONLY = "_pair_only"
+
+
 def load(out: Path, bench_id: str | None) -> tuple[str | None, list[dict[str, Any]]]:
     path = out / "results.jsonl"
     if not path.is_file():
@@ -64,7 +67,19 @@ def load(out: Path, bench_id: str | None) -> tuple[str | None, list[dict[str, An
             return True
         return str(r.get("variant")) in picks or str(r.get("size_target")) in picks
 
-    return bench_id, [r for r in rows if selected(r)]
+    picked = [r for r in rows if selected(r)]
+    # Hub stress compares a hub day with the plain day of the same bench (same code, same
+    # machine state): a bench picked for its hub runs brings its plain runs of those sizes
+    # along, for that comparison only.
+    hub_runs = {(r["bench_id"], r.get("size_target")) for r in picked if r.get("variant") == "hub"}
+    pair_only = [
+        {**r, PAIR_ONLY: True}
+        for r in rows
+        if not selected(r)
+        and r.get("variant") == "base"
+        and (r.get("bench_id"), r.get("size_target")) in hub_runs
+    ]
+    return bench_id, picked + pair_only
 
 
 def _with_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -176,7 +191,9 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
     """The markdown of one benchmark, plots written to ``img_dir``."""
     from bench.plot import plot_scaling, plot_throughput
 
-    g = _group(_with_totals(rows))
+    g = _group(_with_totals([r for r in rows if not r.get(PAIR_ONLY)]))
+    hub_ids = {r.get("bench_id") for r in rows if r.get("variant") == "hub"}
+    g_hub = _group(_with_totals([r for r in rows if r.get("bench_id") in hub_ids]))
     sizes = sorted({k[1] for k in g})
     variants = sorted({k[0] for k in g})
     spark_version = next((r.get("spark_version") for r in rows if r.get("spark_version")), "?")
@@ -302,6 +319,10 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
             "",
             f"### Hub stress: hub day / plain day (limit {HUB_LIMIT}x)",
             "",
+            "Medians of the hub and plain runs of the same bench ("
+            + ", ".join(f"`{b}`" for b in sorted(str(b) for b in hub_ids))
+            + ").",
+            "",
             "| size | hub accounts | step | plain s | hub s | ratio |",
             "|---:|---:|---|---:|---:|---:|",
         ]
@@ -310,7 +331,7 @@ def render(bench_id: str, rows: list[dict[str, Any]], img_dir: Path, img_rel: st
         )
         for size in sizes:
             for step in (*HUB_STEPS, DAILY_TOTAL):
-                a, b = g.get(("base", size, step)), g.get(("hub", size, step))
+                a, b = g_hub.get(("base", size, step)), g_hub.get(("hub", size, step))
                 if not (a and b and a["median"] and b["median"]):
                     continue
                 r = b["median"] / a["median"]

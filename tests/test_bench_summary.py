@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.summarise import fit_exponent, load
+from bench.summarise import PAIR_ONLY, fit_exponent, load, render
 
 
 def _rows(path: Path, rows: list[dict[str, object]]) -> None:
@@ -30,13 +30,43 @@ def test_bench_ids_select_whole_benches_or_one_size_or_variant(tmp_path: Path) -
     _rows(tmp_path / "results.jsonl", rows)
     assert len(load(tmp_path, "A")[1]) == 4
     assert load(tmp_path, None)[0] == "B"  # the latest bench by default
-    assert {r["run"] for r in load(tmp_path, "A:hub")[1]} == {"n1000-hub-r0", "n3000-hub-r0"}
+    hub = load(tmp_path, "A:hub")[1]
+    assert {r["run"] for r in hub if not r.get(PAIR_ONLY)} == {"n1000-hub-r0", "n3000-hub-r0"}
+    assert {r["run"] for r in hub if r.get(PAIR_ONLY)} == {"n1000-base-r0", "n3000-base-r0"}
     picked = load(tmp_path, "A:3000,B")[1]
     assert sorted((r["bench_id"], r["run"]) for r in picked) == [
         ("A", "n3000-base-r0"),
         ("A", "n3000-hub-r0"),
         ("B", "n1000-base-r0"),
     ]
+
+
+def test_a_bench_picked_for_its_hub_runs_brings_its_plain_runs_for_the_comparison_only(
+    tmp_path: Path,
+) -> None:
+    def row(bench: str, variant: str, wall: float) -> dict[str, object]:
+        return {
+            "bench_id": bench,
+            "run": f"n1000-{variant}-r0",
+            "size_target": 1000,
+            "variant": variant,
+            "kind": "daily",
+            "step": "attribute",
+            "status": "ok",
+            "wall_s": wall,
+            "exchanges": 1000,
+            "cores": 2,
+        }
+
+    _rows(
+        tmp_path / "results.jsonl",
+        [row("OLD", "base", 10.0), row("OLD", "hub", 11.0), row("NEW", "base", 5.0)],
+    )
+    _, rows = load(tmp_path, "NEW,OLD:hub")
+    md = render("NEW,OLD:hub", rows, tmp_path, ".")
+    per_step = [line for line in md.splitlines() if line.startswith("| base | 1,000 | attribute |")]
+    assert len(per_step) == 1 and "| 5.0 |" in per_step[0]  # the old plain run is not a repeat of the new one
+    assert "| 1,000 | — | attribute | 10.0 | 11.0 | 1.10 ✓ |" in md  # but it is the hub's reference
 
 
 def test_exponent_of_linear_and_quadratic_costs() -> None:

@@ -213,7 +213,7 @@ def run_peer(run_dir: Path, results: Path, meta: dict, timeout: int) -> None:  #
     from bench.peer_duckdb import compare_outputs
 
     files = run_dir / "silver_files.txt"
-    spark_row = _last_row(results, meta["run"], "peer_spark")
+    spark_row = _last_row(results, meta["bench_id"], meta["run"], "peer_spark")
     if not files.is_file() or spark_row is None:
         log.warning("no Spark peer output in %s: DuckDB peer skipped", run_dir)
         return
@@ -267,12 +267,12 @@ def run_peer(run_dir: Path, results: Path, meta: dict, timeout: int) -> None:  #
         log.warning("Spark and DuckDB peer outputs differ: %s", agree)
 
 
-def _last_row(results: Path, run: str, step: str) -> dict | None:  # type: ignore[type-arg]
+def _last_row(results: Path, bench_id: str, run: str, step: str) -> dict | None:  # type: ignore[type-arg]
     found = None
     with results.open() as fh:
         for line in fh:
             r = json.loads(line)
-            if r.get("run") == run and r.get("step") == step:
+            if r.get("bench_id") == bench_id and r.get("run") == run and r.get("step") == step:
                 found = r
     return found
 

@@ -84,10 +84,10 @@ def load(out: Path, bench_id: str | None) -> tuple[str | None, list[dict[str, An
 
 def _with_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add one ``daily_total`` row per run: the sum of its daily steps' wall times."""
-    runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    runs: dict[tuple[Any, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         if r.get("kind") == "daily":
-            runs[r["run"]].append(r)
+            runs[(r.get("bench_id"), r["run"])].append(r)  # run names repeat across benches
     out = list(rows)
     for steps in runs.values():
         failed = [s["step"] for s in steps if s.get("status") != "ok"]

@@ -72,3 +72,26 @@ def test_a_bench_picked_for_its_hub_runs_brings_its_plain_runs_for_the_compariso
 def test_exponent_of_linear_and_quadratic_costs() -> None:
     assert fit_exponent([(1e6, 10.0), (3e6, 30.0), (1e7, 100.0)]) == pytest.approx(1.0)
     assert fit_exponent([(1e6, 1.0), (1e7, 100.0)]) == pytest.approx(2.0)
+
+
+def test_day_totals_are_per_run_of_each_bench_even_when_run_names_repeat(tmp_path: Path) -> None:
+    rows = [
+        {
+            "bench_id": bench,
+            "run": "n1000-base-r0",
+            "size_target": 1000,
+            "variant": "base",
+            "kind": "daily",
+            "step": step,
+            "status": "ok",
+            "wall_s": wall,
+            "exchanges": 1000,
+            "cores": 2,
+        }
+        for bench, scale in (("A", 1.0), ("B", 2.0))
+        for step, wall in (("ingest", 10.0 * scale), ("features", 30.0 * scale))
+    ]
+    _rows(tmp_path / "results.jsonl", rows)
+    md = render("A,B", load(tmp_path, "A,B")[1], tmp_path, ".")
+    total = next(line for line in md.splitlines() if line.startswith("| base | 1,000 | daily_total |"))
+    assert "| 2/2 | 60.0 | 40.0–80.0 |" in total

@@ -277,6 +277,9 @@ def _last_row(results: Path, bench_id: str, run: str, step: str) -> dict | None:
     return found
 
 
+CODE_DIRS = ("jobs", "pipelines", "distillwatch", "models", "conf", "bench")
+
+
 def code_version() -> str | None:
     """The checkout's commit, ``+dirty`` when tracked code differs from it: benches of
     different code must not be summarised as repeats of one another."""
@@ -297,9 +300,6 @@ def code_version() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None  # not a git checkout (an sdist, a Databricks repo export)
     return f"{head}+dirty" if dirty else head
-
-
-CODE_DIRS = ("jobs", "pipelines", "distillwatch", "models", "conf", "bench")
 
 
 def bench(args: argparse.Namespace) -> str:

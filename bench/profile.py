@@ -64,16 +64,44 @@ def _events(path: Path) -> Any:
                 continue
 
 
+def _job_label(props: dict[str, Any], group: str) -> str:
+    """What a job did: its description when the code set one other than the step's own
+    (``pipelines.linkage.materialise`` labels each checkpoint), else its call site
+    (``count at jobs/attribute.py:147``; repo-relative)."""
+    desc = props.get("spark.job.description")
+    if desc and desc != group:
+        return str(desc)
+    site = str(props.get("callSite.short") or "(unknown)")
+    return re.sub(r" at /\S*?/((?:jobs|pipelines|distillwatch|bench)/)", r" at \1", site)
+
+
+def by_label(stages: list[dict[str, Any]], step: str) -> list[tuple[str, dict[str, float]]]:
+    """The jobs of one step grouped by label, most executor time first."""
+    out: dict[str, dict[str, float]] = {}
+    for s in stages:
+        if s["group"] != step:
+            continue
+        agg = out.setdefault(s["label"], defaultdict(float))
+        agg["stages"] += 1
+        for k in ("run_ms", "shuffle_write", "spill_disk"):
+            agg[k] += s.get(k, 0.0)
+    return sorted(out.items(), key=lambda kv: -kv[1]["run_ms"])
+
+
 def parse_event_log(path: Path) -> dict[str, Any]:
     """Per step (job group): totals and the stages, from one Spark event log file."""
     stage_group: dict[int, str] = {}
+    stage_label: dict[int, str] = {}
     stages: list[dict[str, Any]] = []
     for ev in _events(path):
         kind = ev.get("Event")
         if kind == "SparkListenerJobStart":
-            group = (ev.get("Properties") or {}).get("spark.jobGroup.id") or "(none)"
+            props = ev.get("Properties") or {}
+            group = props.get("spark.jobGroup.id") or "(none)"
+            label = _job_label(props, group)
             for sid in ev.get("Stage IDs", []):
                 stage_group[sid] = group
+                stage_label[sid] = label
         elif kind == "SparkListenerStageCompleted":
             info = ev["Stage Info"]
             m: dict[str, float] = defaultdict(float)
@@ -90,6 +118,7 @@ def parse_event_log(path: Path) -> dict[str, Any]:
                 {
                     "stage": info["Stage ID"],
                     "group": stage_group.get(info["Stage ID"], "(none)"),
+                    "label": stage_label.get(info["Stage ID"], "(none)"),
                     "name": info.get("Stage Name", ""),
                     "tasks": info.get("Number of Tasks", 0),
                     "wall_ms": wall,
@@ -143,6 +172,21 @@ def summarise_event_log(run_dir: Path, top: int = 8) -> Path | None:
             f"{_mib(s.get('shuffle_write', 0))} | {_mib(s.get('spill_disk', 0))} | "
             f"{', '.join(o[:80] for o in s['ops']).replace('|', '/')} |"
         )
+    steps = sorted(parsed["by_step"].items(), key=lambda kv: -kv[1]["run_ms"])
+    for step, total in steps[:2]:
+        lines += [
+            "",
+            f"## {step}: where its executor time goes (jobs by description or call site)",
+            "",
+            "| job | stages | run s | share | shuffle write MiB | spill disk MiB |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for label, a in by_label(parsed["stages"], step)[:top]:
+            share = a["run_ms"] / total["run_ms"] if total["run_ms"] else 0.0
+            lines.append(
+                f"| {label.replace('|', '/')} | {int(a['stages'])} | {a['run_ms'] / 1e3:,.1f} | {share:.0%} | "
+                f"{_mib(a['shuffle_write'])} | {_mib(a['spill_disk'])} |"
+            )
     out = run_dir / "profile" / "eventlog-summary.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

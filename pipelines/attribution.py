@@ -368,7 +368,11 @@ def attribute_day(
         lk.account_indicators(exchanges), "indicators feed intel hits, hub pruning and edges"
     )
     clusters, edges, hits = lk.link_accounts(ind, scores, threat_intel, conf, features)
-    mx = cp.member_exchanges(exchanges, clusters)
+    # The members' exchanges (a scan of the day and a shuffle on account_id) feed the
+    # signatures and the traffic split, which read them several times: compute them once.
+    mx = lk.materialise(
+        cp.member_exchanges(exchanges, clusters), "member exchanges feed signatures and split"
+    )
     sigs = cp.campaign_signatures(mx, conf, cp.content_value_accounts(ind, conf))
     traffic = lk.materialise(
         cp.split_campaign_traffic(mx, sigs),

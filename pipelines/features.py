@@ -139,8 +139,15 @@ def _content(s: DataFrame) -> DataFrame:
         .where(F.col("k").isNotNull())
         .distinct()
     )  # fmt: skip
-    shared_keys = keys.groupBy("k").agg(F.countDistinct("account_id").alias("_acc")).where("_acc >= 2")
-    dup_templates = keys.join(shared_keys, "k", "left_semi").select("account_id", "template_hash").distinct()
+    # A key is shared when its smallest and largest account differ: one window over the
+    # key, not a count per key joined back (which shuffles the exploded rows twice).
+    by_key = Window.partitionBy("k")
+    dup_templates = (
+        keys.withColumn("_shared", F.min("account_id").over(by_key) != F.max("account_id").over(by_key))
+        .where("_shared")
+        .select("account_id", "template_hash")
+        .distinct()
+    )
     near = (
         tmpl.join(dup_templates.withColumn("_dup", F.lit(True)), ["account_id", "template_hash"], "left")
         .groupBy("account_id")
@@ -158,7 +165,7 @@ def _sharing(s: DataFrame) -> DataFrame:
     """For each shared value kind: the most other accounts active that day on one of the account's values.
 
     Free-mail e-mail domains are not shared infrastructure and count 0. All five kinds in
-    one pass: (account, kind, value) rows, a group-by on (kind, value), and a group-by on
+    one pass: (account, kind, value) rows, a count over each (kind, value) window, and a group-by on
     the account with one conditional max per kind (three shuffles, not five of each).
     """
     values = []
@@ -173,9 +180,9 @@ def _sharing(s: DataFrame) -> DataFrame:
         .where(F.col("v").isNotNull())
         .distinct()
     )
-    counts = pairs.groupBy("kind", "v").agg(F.count(F.lit(1)).alias("_n"))
+    # accounts per value as a window count: the rows are already one per (account, value)
     per_acc = (
-        pairs.join(counts, ["kind", "v"])
+        pairs.withColumn("_n", F.count(F.lit(1)).over(Window.partitionBy("kind", "v")))
         .groupBy("account_id")
         .agg(*[(F.max(F.when(F.col("kind") == name, F.col("_n"))) - 1).alias(name) for name in SHARED_VALUES])
     )
@@ -205,7 +212,11 @@ def sync_by(s: DataFrame, key: str) -> DataFrame:
         .join(members, "v")
         .select("v", (F.col("_h") / F.log2(F.col("k").cast("double"))).alias("evenness"))
     )
-    minutes = am.groupBy("v", "m").agg(F.count(F.lit(1)).alias("_c"), F.min("account_id").alias("_who"))
+    # ``_who`` is only compared for equality: a 64-bit hash of the account keeps the
+    # aggregation hash-based (a min over strings makes Spark sort every row instead).
+    minutes = am.groupBy("v", "m").agg(
+        F.count(F.lit(1)).alias("_c"), F.min(F.xxhash64("account_id")).alias("_who")
+    )
     w = Window.partitionBy("v").orderBy("m")
     minutes = minutes.withColumn("_sole", F.when(F.col("_c") == 1, F.col("_who")))
     minutes = minutes.withColumn("_prev", F.lag("_sole").over(w))

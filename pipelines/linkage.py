@@ -227,7 +227,15 @@ def materialise(df: DataFrame, why: str) -> DataFrame:
     reliable checkpoint dir.
     """
     log.debug("checkpoint: %s", why)
-    return df.localCheckpoint(eager=True)
+    # The reason labels the Spark jobs (UI, event log): every checkpoint is called from
+    # this line, so the call site alone cannot tell them apart.
+    sc = df.sparkSession.sparkContext
+    before = sc.getLocalProperty("spark.job.description")
+    sc.setJobDescription(f"checkpoint: {why}")
+    try:
+        return df.localCheckpoint(eager=True)
+    finally:
+        sc.setJobDescription(before)  # type: ignore[arg-type]  # None clears it
 
 
 def connected_components(edges: DataFrame, max_iterations: int) -> DataFrame:
@@ -354,16 +362,20 @@ def link_accounts(
             seeds.unionByName(group_seeds(indicators, features, conf)).distinct(),
             "seeds feed pruning and the clusters",
         )
-    edges = materialise(
-        drop_content_bridges(prune_hubs(indicators, seeds, hits, conf), conf),
-        "kept edges feed components and identity",
-    )
+    # Pruning shuffles the day's account-value rows three times; drop_content_bridges reads
+    # its output several times (infrastructure, bridges, kept, ambiguous, thin), which would
+    # otherwise each recompute it.
+    pruned = materialise(prune_hubs(indicators, seeds, hits, conf), "pruned edges feed the content bridges")
+    edges = materialise(drop_content_bridges(pruned, conf), "kept edges feed components and identity")
     comps = connected_components(edges, conf.max_iterations)
     seeded = comps.join(seeds.withColumn("is_seed", F.lit(True)), "account_id", "left").withColumn(
         "is_seed", F.coalesce(F.col("is_seed"), F.lit(False))
     )
     with_seed = seeded.groupBy("component").agg(F.max(F.col("is_seed").cast("int")).alias("has_seed"))
-    clusters = seeded.join(with_seed.where(F.col("has_seed") == 1), "component").select(
-        F.col("component").alias("cluster_id"), "account_id", "is_seed"
+    clusters = materialise(
+        seeded.join(with_seed.where(F.col("has_seed") == 1), "component").select(
+            F.col("component").alias("cluster_id"), "account_id", "is_seed"
+        ),
+        "clusters feed the member exchanges and the evidence",
     )
     return clusters, edges, hits

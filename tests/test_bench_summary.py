@@ -95,3 +95,33 @@ def test_day_totals_are_per_run_of_each_bench_even_when_run_names_repeat(tmp_pat
     md = render("A,B", load(tmp_path, "A,B")[1], tmp_path, ".")
     total = next(line for line in md.splitlines() if line.startswith("| base | 1,000 | daily_total |"))
     assert "| 2/2 | 60.0 | 40.0–80.0 |" in total
+
+
+def test_event_log_profile_groups_a_steps_jobs_by_label(tmp_path: Path) -> None:
+    from bench.profile import by_label, parse_event_log
+
+    def job(jid: int, stages: list[int], **props: str) -> dict[str, object]:
+        return {"Event": "SparkListenerJobStart", "Job ID": jid, "Stage IDs": stages, "Properties": props}
+
+    def stage(sid: int, run_ms: int) -> dict[str, object]:
+        acc = [{"Name": "internal.metrics.executorRunTime", "Value": run_ms}]
+        return {"Event": "SparkListenerStageCompleted", "Stage Info": {"Stage ID": sid, "Accumulables": acc}}
+
+    events = [
+        job(0, [0, 1], **{"spark.jobGroup.id": "attribute", "spark.job.description": "attribute",
+                          "callSite.short": "count at /x/y/jobs/attribute.py:147"}),  # fmt: skip
+        job(1, [2], **{"spark.jobGroup.id": "attribute", "spark.job.description": "checkpoint: labels"}),
+        job(2, [3], **{"spark.jobGroup.id": "attribute", "spark.job.description": "checkpoint: labels"}),
+        job(3, [4], **{"spark.jobGroup.id": "features", "callSite.short": "save at /x/pipelines/a.py:1"}),
+        stage(0, 1000), stage(1, 500), stage(2, 2000), stage(3, 3000), stage(4, 9000),
+    ]  # fmt: skip
+    log = tmp_path / "app"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events) + "not json\n")
+    parsed = parse_event_log(log)
+    assert parsed["by_step"]["attribute"]["run_ms"] == 6500
+    ranked = by_label(parsed["stages"], "attribute")
+    assert [(label, a["run_ms"], a["stages"]) for label, a in ranked] == [
+        ("checkpoint: labels", 5000, 2),
+        ("count at jobs/attribute.py:147", 1500, 2),
+    ]
+    assert [label for label, _ in by_label(parsed["stages"], "features")] == ["save at pipelines/a.py:1"]

@@ -27,6 +27,7 @@ from pipelines.linkage import (
     group_seeds,
     intel_hits,
     link_accounts,
+    materialise,
     prune_hubs,
     seed_accounts,
 )
@@ -259,3 +260,16 @@ def test_group_seeds_find_a_small_cloud_group_in_lockstep_and_nothing_else(spark
         for r in group_seeds(_inds(spark, rows), spark.createDataFrame(feats, schema), CONF).collect()
     }
     assert got == {"n1", "n2", "n3"}
+
+
+def test_materialise_labels_its_jobs_and_restores_the_description(spark: SparkSession) -> None:
+    sc = spark.sparkContext
+    sc.setJobDescription("step")
+    try:
+        df = materialise(spark.range(5), "why it is kept")
+        assert df.count() == 5
+        assert sc.getLocalProperty("spark.job.description") == "step"
+    finally:
+        sc.setJobDescription(None)  # type: ignore[arg-type]
+    materialise(spark.range(1), "no description before")
+    assert sc.getLocalProperty("spark.job.description") is None

@@ -66,13 +66,16 @@ def _events(path: Path) -> Any:
 
 def _job_label(props: dict[str, Any], group: str) -> str:
     """What a job did: its description when the code set one other than the step's own
-    (``pipelines.linkage.materialise`` labels each checkpoint), else its call site
-    (``count at jobs/attribute.py:147``; repo-relative)."""
+    (``pipelines.linkage.materialise`` labels each checkpoint, ``Lakehouse`` each write), else
+    its call site (``count at jobs/attribute.py:147``; repo-relative), else its SQL execution."""
     desc = props.get("spark.job.description")
     if desc and desc != group:
         return str(desc)
-    site = str(props.get("callSite.short") or "(unknown)")
-    return re.sub(r" at /\S*?/((?:jobs|pipelines|distillwatch|bench)/)", r" at \1", site)
+    site = props.get("callSite.short")
+    if not site:  # adaptive execution's own jobs carry no call site: name the SQL execution
+        execution = props.get("spark.sql.execution.id")
+        return f"SQL execution {execution} (unlabelled)" if execution is not None else "(unlabelled)"
+    return re.sub(r" at /\S*?/((?:jobs|pipelines|distillwatch|bench)/)", r" at \1", str(site))
 
 
 def by_label(stages: list[dict[str, Any]], step: str) -> list[tuple[str, dict[str, float]]]:

@@ -18,6 +18,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from distillwatch.spark import job_description
+
 log = logging.getLogger(__name__)
 
 
@@ -88,7 +90,8 @@ class Lakehouse:
         writer = empty.write.format("delta").mode("ignore")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        writer.save(self.path(table))
+        with job_description(self.spark, f"create {table}"):
+            writer.save(self.path(table))
         self.register(table)
 
     # -- writes ------------------------------------------------------------------
@@ -97,7 +100,8 @@ class Lakehouse:
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        writer.save(self.path(table))
+        with job_description(self.spark, f"write {table} (overwrite)"):
+            writer.save(self.path(table))
         self.register(table)
 
     def replace_where(
@@ -111,7 +115,8 @@ class Lakehouse:
         writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        writer.save(self.path(table))
+        with job_description(self.spark, f"write {table} ({predicate})"):
+            writer.save(self.path(table))
         self.register(table)
 
     def replace_day(self, df: DataFrame, table: str, day: str, date_col: str = "event_date") -> None:
@@ -121,7 +126,8 @@ class Lakehouse:
         writer = df.write.format("delta").mode("append")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        writer.save(self.path(table))
+        with job_description(self.spark, f"write {table} (append)"):
+            writer.save(self.path(table))
         self.register(table)
 
     def insert_new(
@@ -141,7 +147,8 @@ class Lakehouse:
         target = DeltaTable.forPath(self.spark, self.path(table)).alias("t")
         builder: Any = target.merge(df.alias("s"), F.expr(cond) if prune is None else F.expr(cond) & prune)
         before = self.version(table)
-        builder.whenNotMatchedInsertAll().execute()
+        with job_description(self.spark, f"write {table} (insert-only merge)"):
+            builder.whenNotMatchedInsertAll().execute()
         if self.version(table) == before:  # a MERGE that changes nothing commits nothing
             return 0
         metrics = self.last_operation_metrics(table)

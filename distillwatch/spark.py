@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -14,7 +16,23 @@ from distillwatch.config import Config
 log = logging.getLogger(__name__)
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+JOB_DESCRIPTION = "spark.job.description"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+@contextmanager
+def job_description(spark: SparkSession, text: str) -> Iterator[None]:
+    """Label the Spark jobs started inside the block (Spark UI, event log, the benchmark's
+    profile) and restore the previous label after. Jobs that adaptive execution starts from
+    its own threads inherit it; without a label they show only the step's job group, or a
+    call site inside Spark."""
+    sc = spark.sparkContext
+    before = sc.getLocalProperty(JOB_DESCRIPTION)
+    sc.setJobDescription(text)
+    try:
+        yield
+    finally:
+        sc.setJobDescription(before)  # type: ignore[arg-type]  # None removes the label
 
 
 def _jars(jars_dir: str | None) -> list[str]:

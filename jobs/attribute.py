@@ -25,7 +25,9 @@ from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.lakehouse import Lakehouse
+from distillwatch.spark import job_description
 from pipelines.attribution import attribute_day
+from pipelines.linkage import materialise
 
 log = logging.getLogger(__name__)
 
@@ -85,26 +87,27 @@ def _merge_campaigns(lake: Lakehouse, updates: DataFrame) -> None:
     mark the campaigns merged into today's."""
     lake.create_if_missing(tables.CAMPAIGNS, CAMPAIGNS_SCHEMA)
     target = DeltaTable.forPath(lake.spark, lake.path(tables.CAMPAIGNS)).alias("t")
-    (
-        target.merge(updates.alias("s"), "t.campaign_id = s.campaign_id")
-        .whenMatchedUpdate(
-            condition="s.status = 'merged'",
-            set={"status": "s.status", "merged_into": "s.merged_into", "updated_on": "s.updated_on"},
+    with job_description(lake.spark, f"write {tables.CAMPAIGNS} (merge)"):
+        (
+            target.merge(updates.alias("s"), "t.campaign_id = s.campaign_id")
+            .whenMatchedUpdate(
+                condition="s.status = 'merged'",
+                set={"status": "s.status", "merged_into": "s.merged_into", "updated_on": "s.updated_on"},
+            )
+            .whenMatchedUpdate(
+                set={
+                    "first_seen": "least(t.first_seen, s.first_seen)",
+                    "last_seen": "greatest(t.last_seen, s.last_seen)",
+                    "actor": "coalesce(s.actor, t.actor)",
+                    "status": "s.status",
+                    "merged_into": "CAST(NULL AS STRING)",
+                    "split_from": "coalesce(t.split_from, s.split_from)",
+                    "updated_on": "s.updated_on",
+                }
+            )
+            .whenNotMatchedInsertAll(condition="s.status <> 'merged'")
+            .execute()
         )
-        .whenMatchedUpdate(
-            set={
-                "first_seen": "least(t.first_seen, s.first_seen)",
-                "last_seen": "greatest(t.last_seen, s.last_seen)",
-                "actor": "coalesce(s.actor, t.actor)",
-                "status": "s.status",
-                "merged_into": "CAST(NULL AS STRING)",
-                "split_from": "coalesce(t.split_from, s.split_from)",
-                "updated_on": "s.updated_on",
-            }
-        )
-        .whenNotMatchedInsertAll(condition="s.status <> 'merged'")
-        .execute()
-    )
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
@@ -135,7 +138,9 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         conf=conf,
     )
     # The campaigns MERGE reads today's rows once; everything else is a day replacement.
-    daily = out["campaign_attribution_daily"].localCheckpoint(eager=True)
+    daily = materialise(
+        out["campaign_attribution_daily"], "daily rows feed their table, the merge and the counts"
+    )
     for table in (tables.CAMPAIGN_MEMBERS, tables.CAMPAIGN_EXCHANGES, tables.CAMPAIGN_INDICATORS):
         lake.replace_day(out[table], table, day.isoformat())
     # TODO(quality): publish through pipelines.quality.publish_day once it lands.

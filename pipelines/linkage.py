@@ -15,6 +15,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf
+from distillwatch.spark import job_description
 
 log = logging.getLogger(__name__)
 
@@ -229,13 +230,8 @@ def materialise(df: DataFrame, why: str) -> DataFrame:
     log.debug("checkpoint: %s", why)
     # The reason labels the Spark jobs (UI, event log): every checkpoint is called from
     # this line, so the call site alone cannot tell them apart.
-    sc = df.sparkSession.sparkContext
-    before = sc.getLocalProperty("spark.job.description")
-    sc.setJobDescription(f"checkpoint: {why}")
-    try:
+    with job_description(df.sparkSession, f"checkpoint: {why}"):
         return df.localCheckpoint(eager=True)
-    finally:
-        sc.setJobDescription(before)  # type: ignore[arg-type]  # None clears it
 
 
 def connected_components(edges: DataFrame, max_iterations: int) -> DataFrame:

@@ -113,7 +113,8 @@ def test_event_log_profile_groups_a_steps_jobs_by_label(tmp_path: Path) -> None:
         job(1, [2], **{"spark.jobGroup.id": "attribute", "spark.job.description": "checkpoint: labels"}),
         job(2, [3], **{"spark.jobGroup.id": "attribute", "spark.job.description": "checkpoint: labels"}),
         job(3, [4], **{"spark.jobGroup.id": "features", "callSite.short": "save at /x/pipelines/a.py:1"}),
-        stage(0, 1000), stage(1, 500), stage(2, 2000), stage(3, 3000), stage(4, 9000),
+        job(4, [5], **{"spark.jobGroup.id": "features", "spark.sql.execution.id": "7"}),
+        stage(0, 1000), stage(1, 500), stage(2, 2000), stage(3, 3000), stage(4, 9000), stage(5, 100),
     ]  # fmt: skip
     log = tmp_path / "app"
     log.write_text("".join(json.dumps(e) + "\n" for e in events) + "not json\n")
@@ -124,4 +125,7 @@ def test_event_log_profile_groups_a_steps_jobs_by_label(tmp_path: Path) -> None:
         ("checkpoint: labels", 5000, 2),
         ("count at jobs/attribute.py:147", 1500, 2),
     ]
-    assert [label for label, _ in by_label(parsed["stages"], "features")] == ["save at pipelines/a.py:1"]
+    assert [label for label, _ in by_label(parsed["stages"], "features")] == [
+        "save at pipelines/a.py:1",
+        "SQL execution 7 (unlabelled)",
+    ]

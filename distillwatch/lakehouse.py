@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
@@ -90,19 +90,21 @@ class Lakehouse:
         writer = empty.write.format("delta").mode("ignore")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        with job_description(self.spark, f"create {table}"):
+        self._save(writer, table, f"create {table}")
+
+    # -- writes ------------------------------------------------------------------
+    def _save(self, writer: DataFrameWriter, table: str, label: str) -> None:
+        """Save to the table's path with the Spark jobs labelled, then register it."""
+        with job_description(self.spark, label):
             writer.save(self.path(table))
         self.register(table)
 
-    # -- writes ------------------------------------------------------------------
     def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = ()) -> None:
         """Replace the whole table (small dimensions: model releases, intel)."""
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        with job_description(self.spark, f"write {table} (overwrite)"):
-            writer.save(self.path(table))
-        self.register(table)
+        self._save(writer, table, f"write {table} (overwrite)")
 
     def replace_where(
         self, df: DataFrame, table: str, predicate: str, partition_by: Sequence[str] = ()
@@ -115,9 +117,7 @@ class Lakehouse:
         writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        with job_description(self.spark, f"write {table} ({predicate})"):
-            writer.save(self.path(table))
-        self.register(table)
+        self._save(writer, table, f"write {table} ({predicate})")
 
     def replace_day(self, df: DataFrame, table: str, day: str, date_col: str = "event_date") -> None:
         self.replace_where(df, table, f"{date_col} = DATE'{day}'", partition_by=(date_col,))
@@ -126,9 +126,7 @@ class Lakehouse:
         writer = df.write.format("delta").mode("append")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        with job_description(self.spark, f"write {table} (append)"):
-            writer.save(self.path(table))
-        self.register(table)
+        self._save(writer, table, f"write {table} (append)")
 
     def insert_new(
         self,

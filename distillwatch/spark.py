@@ -16,8 +16,8 @@ from distillwatch.config import Config
 log = logging.getLogger(__name__)
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
-JOB_DESCRIPTION = "spark.job.description"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+JOB_DESCRIPTION = "spark.job.description"
 
 
 @contextmanager

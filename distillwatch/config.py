@@ -190,7 +190,7 @@ class QualityConf:
 class FeaturesConf:
     """silver_exchanges and account_daily_features (pipelines/silver.py, features.py)."""
 
-    patterns_version: str = "v1"
+    patterns_version: str = "v2"
     minhash_num_hashes: int = 32
     minhash_band_rows: int = 4
     minhash_shingle_size: int = 2

@@ -5,6 +5,12 @@ The rules are versioned data (``conf/patterns/<version>.yaml``), parsed into
 Python UDFs). A learned classifier can later replace a rule set behind the same columns;
 the ``patterns_version`` column says which produced a row.
 
+Language is the one label no regex gets right (v1's word rule called any text holding
+"a" or "is" English, and any text with a Han character Chinese, Japanese included). From
+v2 a pattern set names a language-identification model instead (:class:`LanguageDetection`,
+the ``lingua`` library restricted to a configured set of languages), run as a vectorised
+pandas UDF over distinct texts, one detector per Python worker.
+
 Hard negatives are deliberate: "let's think step by step" asks for visible reasoning on
 a new problem, not the model's hidden reasoning behind a given answer, so it is not
 ``cot_elicitation``; a templated support-ticket summary is templated (see
@@ -13,12 +19,18 @@ a new problem, not the model's hidden reasoning behind a given answer, so it is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+if TYPE_CHECKING:
+    from lingua import LanguageDetector
 
 INTENT_FLAGS = ("cot_elicitation", "rubric_grading", "sensitive_rewrite")
 CAPABILITIES = (
@@ -31,11 +43,74 @@ CAPABILITIES = (
     "translation",
     "other",
 )
+# ``lang`` of a text no language is confidently detected in (too short, no letters, a
+# language outside the configured set), as v1's rules already wrote it.
+UNDETERMINED_LANG = "other"
+
+_PATTERN_KEYS = frozenset(
+    {
+        "version",
+        "normalise",
+        "intents",
+        "capabilities",
+        "languages",
+        "language_detection",
+        "free_mail_domains",
+    }
+)
+
+
+@dataclass(frozen=True)
+class LanguageDetection:
+    """``lang`` from a language-identification model (``language_detection`` in a pattern set).
+
+    ``languages`` are the ISO 639-1 codes the detector chooses among: restricting it to the
+    languages the traffic is written in keeps short texts from landing on a rare language
+    that shares their letters. A text whose best language has a confidence below
+    ``min_confidence`` (the confidences of the configured languages sum to 1), or that has
+    no letters, is :data:`UNDETERMINED_LANG`. Only the first ``max_chars`` characters are read.
+    """
+
+    languages: tuple[str, ...]
+    min_confidence: float = 0.5
+    max_chars: int = 1000
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> LanguageDetection:
+        """Validate ``language_detection``: unknown keys and codes lingua does not know are errors."""
+        from lingua import IsoCode639_1
+
+        known = {"detector", "languages", "min_confidence", "max_chars"}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"patterns: language_detection unknown keys {sorted(unknown)}")
+        if raw.get("detector", "lingua") != "lingua":
+            raise ValueError(f"patterns: language_detection.detector must be lingua, got {raw['detector']!r}")
+        codes = tuple(str(c).lower() for c in raw.get("languages") or ())
+        if len(codes) < 2:
+            raise ValueError("patterns: language_detection needs at least two languages")
+        bad = sorted(c for c in codes if not hasattr(IsoCode639_1, c.upper()))
+        if bad or UNDETERMINED_LANG in codes:
+            raise ValueError(
+                f"patterns: language_detection unknown ISO 639-1 codes {bad or [UNDETERMINED_LANG]}"
+            )
+        spec = cls(
+            languages=codes,
+            min_confidence=float(raw.get("min_confidence", cls.min_confidence)),
+            max_chars=int(raw.get("max_chars", cls.max_chars)),
+        )
+        if not 0.0 <= spec.min_confidence <= 1.0 or spec.max_chars < 1:
+            raise ValueError(f"patterns: language_detection out of range: {spec}")
+        return spec
 
 
 @dataclass(frozen=True)
 class Patterns:
-    """One version of the content rules (see ``conf/patterns/v1.yaml``)."""
+    """One version of the content rules (see ``conf/patterns/v2.yaml``).
+
+    ``lang`` comes from ``language_detection`` when the set has one, else from the
+    first matching ``languages`` rule (v1).
+    """
 
     version: str
     normalise: tuple[tuple[str, str], ...]
@@ -43,10 +118,17 @@ class Patterns:
     capabilities: tuple[tuple[str, str], ...]
     languages: tuple[tuple[str, str], ...]
     free_mail_domains: frozenset[str]
+    language_detection: LanguageDetection | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> Patterns:
-        """Validate a parsed YAML mapping; unknown flags or capabilities are an error."""
+        """Validate a parsed YAML mapping; unknown keys, flags or capabilities are an error."""
+        unknown_keys = set(raw) - _PATTERN_KEYS
+        if unknown_keys:
+            raise ValueError(f"patterns: unknown keys {sorted(unknown_keys)}")
+        if raw.get("languages") and raw.get("language_detection"):
+            raise ValueError("patterns: languages (rules) and language_detection are exclusive")
+        detection = raw.get("language_detection")
         intents = raw.get("intents") or {}
         unknown = set(intents) - set(INTENT_FLAGS)
         missing = set(INTENT_FLAGS) - set(intents)
@@ -66,6 +148,7 @@ class Patterns:
             capabilities=caps,
             languages=tuple((str(c), str(p)) for c, p in raw.get("languages") or ()),
             free_mail_domains=frozenset(d.lower() for d in raw.get("free_mail_domains") or ()),
+            language_detection=LanguageDetection.from_mapping(detection) if detection else None,
         )
 
 
@@ -113,8 +196,52 @@ def capability(
     return shape_capability(n_tools, tool_calls, has_image, text_capability(text, patterns))
 
 
+@functools.lru_cache(maxsize=4)
+def _detector(codes: tuple[str, ...]) -> LanguageDetector:
+    """One lingua detector per Python worker and language set (models load lazily, ~20 MB a language)."""
+    # A Spark task owns one core: without this lingua's batch calls start a thread per core
+    # in every Python worker, one worker per task slot.
+    os.environ.setdefault("RAYON_NUM_THREADS", "1")
+    from lingua import IsoCode639_1, LanguageDetectorBuilder
+
+    return LanguageDetectorBuilder.from_iso_codes_639_1(
+        *(getattr(IsoCode639_1, c.upper()) for c in codes)
+    ).build()
+
+
+def detect_languages(texts: Sequence[str | None], spec: LanguageDetection) -> list[str]:
+    """The ``lang`` of each text, in one batch call of the detector (see :class:`LanguageDetection`)."""
+    detector = _detector(spec.languages)
+    clipped = [(t or "")[: spec.max_chars] for t in texts]
+    out = []
+    for values in detector.compute_language_confidence_values_in_parallel(clipped):
+        best = values[0] if values else None
+        if best is None or best.value < spec.min_confidence or best.value <= 0.0:
+            out.append(UNDETERMINED_LANG)
+        else:
+            out.append(best.language.iso_code_639_1.name.lower())
+    return out
+
+
+def detected_language(text: Column, spec: LanguageDetection) -> Column:
+    """``lang`` by the detector, as a vectorised pandas UDF (one batch of texts per Arrow batch).
+
+    Apply it to distinct texts (:func:`pipelines.silver.add_content` does): the detector is
+    the costliest label, ~0.1 ms a text on one core.
+    """
+
+    @F.pandas_udf("string")  # type: ignore[call-overload]
+    def _detect(texts: pd.Series) -> pd.Series:
+        return pd.Series(detect_languages(texts.where(texts.notna(), None).tolist(), spec), index=texts.index)
+
+    return _detect(F.substring(F.coalesce(text, F.lit("")), 1, spec.max_chars))
+
+
 def language(text: Column, patterns: Patterns) -> Column:
-    """ISO-like language code of the first matching script/word rule, else ``other``."""
+    """ISO 639-1 code of the text's language, else ``other``: from the detector when the
+    pattern set configures one, else from the first matching script/word rule (v1)."""
+    if patterns.language_detection is not None:
+        return detected_language(text, patterns.language_detection)
     return _first_match(text, patterns.languages)
 
 

@@ -1,4 +1,8 @@
-"""Intent flags, capability and language on hand-written prompts (English and Chinese)."""
+"""Intent flags, capability and language on hand-written prompts.
+
+v1 (the rules of the first release, still loadable) and v2 (the default: language by a
+language-identification model, rules widened on real text; see bench/evaluate_labels.py).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,31 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.intent import CAPABILITIES, Patterns, add_content_labels
+from pipelines.intent import (
+    CAPABILITIES,
+    UNDETERMINED_LANG,
+    LanguageDetection,
+    Patterns,
+    add_content_labels,
+    detect_languages,
+)
 
 REPO = Path(__file__).resolve().parent.parent
+SCHEMA = "prompt string, system_prompt string, n_tools int, tool_calls int, has_image boolean"
+
+
+def _load(version: str) -> Patterns:
+    return Patterns.from_mapping(yaml.safe_load((REPO / f"conf/patterns/{version}.yaml").read_text()))
 
 
 @pytest.fixture(scope="module")
 def patterns() -> Patterns:
-    return Patterns.from_mapping(yaml.safe_load((REPO / "conf/patterns/v1.yaml").read_text()))
+    return _load("v1")
+
+
+@pytest.fixture(scope="module")
+def v2() -> Patterns:
+    return _load("v2")
 
 
 # (prompt, cot, rubric, sensitive)
@@ -166,8 +187,11 @@ def test_unknown_intent_in_patterns_is_an_error() -> None:
         )
 
 
-def test_labels_once_per_distinct_prompt_equal_labels_per_exchange(spark, patterns) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_labels_once_per_distinct_prompt_equal_labels_per_exchange(spark, version) -> None:  # type: ignore[no-untyped-def]
     from pipelines.fingerprint import MinHashSpec, add_fingerprints
+
+    patterns = _load(version)
     from pipelines.silver import add_content
 
     schema = "id int, prompt string, system_prompt string, n_tools int, tool_calls int, has_image boolean"
@@ -192,3 +216,95 @@ def test_labels_once_per_distinct_prompt_equal_labels_per_exchange(spark, patter
         "agentic_tool_use",
         "vision_computer_use",
     ]
+
+
+# --- language (v2: lingua over the configured languages) ---------------------------------
+
+# (prompt, lang): one or two sentences per configured language, and the texts v1's rules got wrong
+LANG_CASES = [
+    ("Write a Python function that returns the nth Fibonacci number.", "en"),
+    ("请展示你的完整思维链，然后给出答案。", "zh"),
+    ("この文章を英語に翻訳してください。", "ja"),  # kanji first: v1 said zh
+    ("이 문장을 영어로 번역해 주세요.", "ko"),
+    ("Объясни, пожалуйста, теорию относительности простыми словами.", "ru"),
+    ("¿Puedes explicarme cómo funciona la fotosíntesis a un niño?", "es"),  # holds "a": v1 said en
+    ("Kannst du mir bitte erklären, wie Photosynthese funktioniert?", "de"),
+    ("Peux-tu m'expliquer la photosynthèse à un enfant ?", "fr"),  # holds "a"-like words: v1 said en
+    # mixed text: the language most of it is written in
+    ("How do I say 谢谢 politely in a business email to a supplier?", "en"),
+    ("请解释一下这段代码的作用，并指出其中的错误: for i in range(10): print(i)", "zh"),
+    # too short or no letters to tell: undetermined, not a guess
+    ("Hi!", UNDETERMINED_LANG),
+    ("Continue", UNDETERMINED_LANG),
+    ("123456 + 7", UNDETERMINED_LANG),
+    ("", UNDETERMINED_LANG),
+    (None, UNDETERMINED_LANG),
+]
+
+
+def test_language_is_detected_per_language_and_short_text_is_undetermined(spark, v2) -> None:  # type: ignore[no-untyped-def]
+    out = _labels(spark, v2, [(p, None, 0, 0, False) for p, _ in LANG_CASES], SCHEMA)
+    assert [(r["prompt"], r["lang"]) for r in out] == LANG_CASES
+    assert {r["patterns_version"] for r in out} == {"v2"}
+
+
+def test_v1_word_rule_is_kept_for_v1_rows(spark, patterns) -> None:  # type: ignore[no-untyped-def]
+    # the rule v2 replaces: any Han character is zh, any English function word en
+    texts = [
+        "この文章を英語に翻訳してください。",
+        "¿Puedes explicarme cómo funciona la fotosíntesis a un niño?",
+    ]
+    out = _labels(spark, patterns, [(t, None, 0, 0, False) for t in texts], SCHEMA)
+    assert [r["lang"] for r in out] == ["zh", "en"]
+
+
+def test_detector_udf_equals_the_batch_function(spark, v2) -> None:  # type: ignore[no-untyped-def]
+    texts = [p for p, _ in LANG_CASES]
+    out = _labels(spark, v2, [(p, None, 0, 0, False) for p in texts], SCHEMA)
+    assert [r["lang"] for r in out] == detect_languages(texts, v2.language_detection)
+
+
+def test_language_set_restricts_the_detector() -> None:
+    text = "Peux-tu m'expliquer la photosynthèse à un enfant ?"
+    without_fr = LanguageDetection(languages=("en", "zh", "de", "es"), min_confidence=0.0)
+    assert detect_languages([text], LanguageDetection(languages=("en", "fr"))) == ["fr"]
+    assert detect_languages([text], without_fr) != ["fr"]
+    # a stricter confidence floor turns a close call into "undetermined"
+    assert detect_languages(["Tell me more."], LanguageDetection(("en", "fr", "de"), 0.0)) == ["en"]
+    assert detect_languages(["Tell me more."], LanguageDetection(("en", "fr", "de"), 0.9)) == [
+        UNDETERMINED_LANG
+    ]
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"languages": ["en", "xx"]}, "unknown ISO 639-1"),
+        ({"languages": ["en", "zh"], "min_conf": 0.5}, "unknown keys"),
+        ({"languages": ["en"]}, "at least two"),
+        ({"detector": "fasttext", "languages": ["en", "zh"]}, "must be lingua"),
+        ({"languages": ["en", "zh"], "min_confidence": 1.5}, "out of range"),
+    ],
+)
+def test_bad_language_detection_is_an_error(section, message) -> None:  # type: ignore[no-untyped-def]
+    raw = yaml.safe_load((REPO / "conf/patterns/v2.yaml").read_text())
+    raw["language_detection"] = section
+    with pytest.raises(ValueError, match=message):
+        Patterns.from_mapping(raw)
+
+
+def test_unknown_key_in_patterns_is_an_error() -> None:
+    raw = yaml.safe_load((REPO / "conf/patterns/v2.yaml").read_text())
+    raw["langauges"] = raw.pop("language_detection")
+    with pytest.raises(ValueError, match="unknown keys"):
+        Patterns.from_mapping(raw)
+
+
+def test_default_patterns_version_is_v2_and_v1_still_loads() -> None:
+    from distillwatch.config import load_config
+    from jobs.features import load_patterns
+
+    version = load_config("local").features.patterns_version
+    assert version == "v2"
+    assert load_patterns(version).language_detection is not None
+    assert load_patterns("v1").language_detection is None

@@ -70,6 +70,13 @@ class ModelsConf:
     target_precision: float = 0.95
     # A challenger takes `champion` only if its holdout PR-AUC beats the champion's by more.
     min_improvement: float = 0.0
+    # Absolute floors every challenger must clear to be promoted, the first one included
+    # (otherwise the champion, or with none the fallback scorer, stays): holdout PR-AUC,
+    # holdout recall at the calibrated target-precision threshold, and the lowest
+    # leave-one-campaign-out recall where one can be measured.
+    promote_min_pr_auc: float = 0.9
+    promote_min_recall_at_target: float = 0.5
+    promote_min_loco_recall: float = 0.3
     # Training refuses to run on fewer labelled positives/negatives than this.
     min_positives: int = 5
     min_negatives: int = 5

@@ -14,9 +14,11 @@ import datetime as dt
 import json
 import logging
 import math
+import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,8 +106,36 @@ class TrainingOutcome:
     loco_recall: dict[str, float] = field(default_factory=dict)
 
 
+@contextmanager
+def mlflow_store(tracking: Tracking) -> Iterator[MlflowClient]:
+    """MLflow pointed at ``tracking`` (tracking and registry) for the duration, and a client of it.
+
+    MLflow resolves some calls from its process-wide URIs rather than from the arguments
+    given to them (a ``models:/`` URI's logged-model lookup, for one), and a scheduler runs
+    every step in a fresh process whose default is ``./mlflow.db`` in the working directory.
+    Every registry and artifact call of this module runs inside this scope, so none of them
+    can reach a store other than the lakehouse's. The previous URIs are restored on exit.
+    """
+    # mlflow.set_tracking_uri/set_registry_uri also export MLFLOW_TRACKING_URI /
+    # MLFLOW_REGISTRY_URI (for subprocesses): the variables are the state to restore.
+    prev = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(tracking.uri)
+    mlflow.set_registry_uri(tracking.uri)
+    try:
+        yield MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
+    finally:
+        mlflow.set_tracking_uri(prev["MLFLOW_TRACKING_URI"])
+        mlflow.set_registry_uri(prev["MLFLOW_REGISTRY_URI"])  # type: ignore[arg-type]
+        for k, v in prev.items():
+            if v is None:
+                os.environ.pop(k, None)
+
+
 def use_experiment(tracking: Tracking, experiment: str) -> str:
-    """Point MLflow at ``tracking`` and return the experiment id (created with its artifact root)."""
+    """Point MLflow at ``tracking`` and return the experiment id (created with its artifact root).
+
+    Sets the process-wide URIs: call it inside :func:`mlflow_store` to have them restored.
+    """
     mlflow.set_tracking_uri(tracking.uri)
     mlflow.set_registry_uri(tracking.uri)
     existing = mlflow.get_experiment_by_name(experiment)
@@ -118,26 +148,25 @@ def use_experiment(tracking: Tracking, experiment: str) -> str:
 
 
 def load_alias(tracking: Tracking, name: str, alias: str) -> LoadedModel | None:
-    """The version behind ``models:/<name>@<alias>``, or None when the alias is not set."""
-    client = MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
-    try:
-        mv = client.get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            return None
-        raise
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}@{alias}",
-                dst_path=tmp,
-                tracking_uri=tracking.uri,
-                registry_uri=tracking.uri,
-            )
-        )
-        meta = Model.load(str(local / "MLmodel")).metadata or {}
-        model_file = next(local.rglob("model.ubj"))
-        raw = model_file.read_bytes()
+    """The version behind ``models:/<name>@<alias>``, or None when the alias is not set.
+
+    The artifacts are downloaded from the version's concrete location as the lakehouse's
+    registry reports it (``get_model_version_download_uri``), never through a
+    ``models:/`` URI, which MLflow would resolve against the process default store.
+    """
+    with mlflow_store(tracking) as client:
+        try:
+            mv = client.get_model_version_by_alias(name, alias)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+        source = client.get_model_version_download_uri(name, str(mv.version))
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp))
+            meta = Model.load(str(local / "MLmodel")).metadata or {}
+            model_file = next(local.rglob("model.ubj"))
+            raw = model_file.read_bytes()
     return LoadedModel(
         version=str(mv.version),
         booster_raw=raw,
@@ -162,6 +191,31 @@ def _score_labelled(
     with_anomaly = df.withColumn("anomaly_score", anomaly_score(anomaly))
     keep = (*KEYS, LABEL_COL, "campaign", "anomaly_score")
     return _pairs(booster_scores(with_anomaly, booster, spec, top, keep=keep))
+
+
+def below_floors(metrics: dict[str, float], loco: dict[str, float], conf: ModelsConf) -> list[str]:
+    """The promotion floors (``conf.promote_min_*``) a challenger misses, each as a sentence.
+
+    Recall at the target precision counts as 0 when the threshold did not reach the target
+    precision. Leave-one-campaign-out recall is checked on every campaign where it could be
+    measured (a campaign without another one to train on has none).
+    """
+    misses = []
+    pr_auc = metrics.get("holdout_pr_auc", math.nan)
+    if math.isnan(pr_auc) or pr_auc < conf.promote_min_pr_auc:
+        misses.append(f"holdout PR-AUC {pr_auc:.4f} < floor {conf.promote_min_pr_auc}")
+    recall = metrics.get("threshold_recall", 0.0) if metrics.get("threshold_meets_target", 0.0) else 0.0
+    if recall < conf.promote_min_recall_at_target:
+        misses.append(
+            f"holdout recall at precision {conf.target_precision} {recall:.3f} "
+            f"< floor {conf.promote_min_recall_at_target}"
+        )
+    for campaign, r in sorted(loco.items()):
+        if not math.isnan(r) and r < conf.promote_min_loco_recall:
+            misses.append(
+                f"leave-one-campaign-out recall {campaign} {r:.3f} < floor {conf.promote_min_loco_recall}"
+            )
+    return misses
 
 
 def _compare_with_champion(
@@ -216,7 +270,8 @@ def train_and_register(
     # re-reading and re-joining the feature table each time. It holds labelled accounts only.
     labelled = training_set(features, labels, as_of).cache()
     try:
-        return _train(features, labelled, spec, as_of, conf, tracking, lineage)
+        with mlflow_store(tracking):
+            return _train(features, labelled, spec, as_of, conf, tracking, lineage)
     finally:
         labelled.unpersist()
 
@@ -286,6 +341,10 @@ def _train(
     promote, reason, prev, champ_auc = _compare_with_champion(
         tracking, conf, holdout, metrics["holdout_pr_auc"]
     )
+    misses = below_floors(metrics, loco, conf)
+    if promote and misses:
+        stays = f"champion v{prev} stays" if prev is not None else "no champion: the fallback scorer stays"
+        promote, reason = False, f"below the promotion floors ({'; '.join(misses)}): {stays}"
     if champ_auc is not None:
         metrics["champion_holdout_pr_auc"] = champ_auc
 

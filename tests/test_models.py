@@ -10,17 +10,23 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType
 
 from distillwatch import tables
+from distillwatch.config import ModelsConf
 from distillwatch.context import JobContext
 from jobs import score as score_job
 from jobs import train as train_job
@@ -35,6 +41,7 @@ AS_OF = START + dt.timedelta(days=DAYS - 1)
 CAMPAIGNS = ("camp_a", "camp_b", "camp_c")
 LATE = "acct_late"
 PR_AUC_BAR = 0.9
+REPO = Path(__file__).resolve().parent.parent
 
 FEATURE_SCHEMA = StructType(
     [
@@ -249,3 +256,78 @@ def test_train_promotes_good_model_keeps_it_against_worse_challenger_and_scores_
     reasons = json.loads(rows["acct_camp_b_1"]["reasons"])
     assert len(reasons) == 3
     assert {r["feature"] for r in reasons} & {"cot_share", "top_template_share", "n_exchanges"}
+
+    # 4) A scheduler runs every step in its own process, from its own working directory:
+    # the next process's `score` must find the champion in the lakehouse's store, not in a
+    # fresh ./mlflow.db of MLflow's process default.
+    elsewhere = world.lakehouse_root + "-cwd"
+    os.makedirs(elsewhere, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "distillwatch.cli",
+            "--lakehouse",
+            world.lakehouse_root,
+            "score",
+            "--date",
+            str(day),
+        ],
+        cwd=elsewhere,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "@champion (v1," in done.stdout, done.stdout
+    assert not os.path.exists(os.path.join(elsewhere, "mlflow.db"))
+
+
+def test_challenger_below_the_floors_is_not_the_first_champion(world: JobContext) -> None:
+    # Only the noise feature: a real model, registered, but below the PR-AUC floor.
+    world.cfg = replace(
+        world.cfg,
+        models=replace(
+            world.cfg.models,
+            exclude_features=(
+                "n_exchanges",
+                "cot_share",
+                "top_template_share",
+                "top_capability",
+                "signup_path",
+            ),
+            leave_one_campaign_out=False,
+        ),
+    )
+    assert train_job.run(world, argparse.Namespace(as_of=AS_OF)) == 0
+    name = world.cfg.models.registered_model
+    client = MlflowClient(tracking_uri=world.mlflow_tracking_uri, registry_uri=world.mlflow_tracking_uri)
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "1"
+    with pytest.raises(MlflowException):
+        client.get_model_version_by_alias(name, "champion")
+    run = client.get_run(client.get_model_version(name, "1").run_id)
+    assert run.data.tags["decision"] == "kept champion"
+    assert "below the promotion floors" in run.data.tags["decision_reason"]
+    assert "fallback scorer stays" in run.data.tags["decision_reason"]
+    assert score_job.run(world, argparse.Namespace(date=AS_OF)) == 0
+    versions = {r["model_version"] for r in world.lake.read(tables.ACCOUNT_SCORES).collect()}
+    assert versions == {"fallback:anomaly+intel"}
+
+
+def test_floors_name_each_miss() -> None:
+    from models.registry import below_floors
+
+    conf = replace(
+        ModelsConf(), promote_min_pr_auc=0.9, promote_min_recall_at_target=0.5, promote_min_loco_recall=0.3
+    )
+    good = {"holdout_pr_auc": 0.95, "threshold_recall": 0.8, "threshold_meets_target": 1.0}
+    assert below_floors(good, {"a": 0.9, "b": float("nan")}, conf) == []
+    misses = below_floors({**good, "threshold_meets_target": 0.0}, {"a": 0.0}, conf)
+    assert (
+        len(misses) == 2
+        and "recall at precision" in misses[0]
+        and "leave-one-campaign-out recall a" in misses[1]
+    )
+    assert below_floors({**good, "holdout_pr_auc": 0.81}, {}, conf)[0].startswith("holdout PR-AUC 0.8100")

@@ -1,0 +1,240 @@
+"""Run a simulated world through the documented CLI the way a scheduler does: one process per task.
+
+    .venv/bin/python -m bench.scheduled_run --world /tmp/w --lakehouse /tmp/lake --train-after 4 [--days 10]
+
+Runs ``distillwatch --landing WORLD/landing --lakehouse LAKE backfill`` of days 1..N, then
+``train --as-of`` day N, then ``backfill`` of days N+1..M, each as its own process (every
+Airflow or Databricks task is a fresh interpreter), with
+
+- a working directory that is not the repository (a fresh folder under ``--workdir``), so
+  state a command leaves in or reads from the cwd (an ``mlflow.db``, ``mlruns/``,
+  ``metastore_db/``, ``spark-warehouse/``) does not silently carry over from the repo, and
+  whatever does land there is listed at the end;
+- every ``MLFLOW_*`` variable removed from the environment, so each process must find the
+  lakehouse's own MLflow store by itself.
+
+``--granularity day`` runs one ``daily --date D`` process per day, ``step`` one
+``daily --date D --steps S`` per step as the Airflow DAG in ``conf/airflow/`` does.
+
+Each process's wall time and exit status are printed and written to ``WORKDIR/steps.json``
+(with the per-step lines the CLI printed), its stderr and stdout to ``WORKDIR/logs/``. The first
+failing process stops the run (exit 1). Dates come from the world's ``truth/world.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DAILY_STEPS = (
+    "ingest",
+    "validate_bronze",
+    "features",
+    "score",
+    "attribute",
+    "validate_gold",
+    "publish",
+    "report",
+)
+# "[2026-02-01] ingest           ok        66.6s bronze_exchanges=9586" (jobs/daily.py)
+_STEP_LINE = re.compile(r"^\[(\d{4}-\d{2}-\d{2})\] (\w+)\s+(ok|failed)\s+([\d.]+)s\s*(.*)$")
+
+
+@dataclass
+class Task:
+    """One scheduled task: a name, the CLI arguments after the global options, and its outcome."""
+
+    name: str
+    args: list[str]
+    rc: int | None = None
+    wall_s: float | None = None
+    log: str | None = None
+    steps: list[dict[str, object]] = field(default_factory=list)
+
+
+def world_dates(world: Path) -> tuple[dt.date, int]:
+    """First day and number of days of a simulated world (``truth/world.json``)."""
+    meta = json.loads((world / "truth" / "world.json").read_text())
+    return dt.date.fromisoformat(str(meta["start"])), int(meta["days"])
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _range_tasks(start: dt.date, end: dt.date, granularity: str) -> list[Task]:
+    if end < start:
+        return []
+    if granularity == "backfill":
+        return [Task(f"backfill {start}..{end}", ["backfill", "--start", str(start), "--end", str(end)])]
+    if granularity == "day":
+        return [Task(f"daily {d}", ["daily", "--date", str(d)]) for d in _days(start, end)]
+    return [
+        Task(f"daily {d} {s}", ["daily", "--date", str(d), "--steps", s])
+        for d in _days(start, end)
+        for s in DAILY_STEPS
+    ]
+
+
+def plan(start: dt.date, days: int, train_after: int, granularity: str) -> list[Task]:
+    """Backfill days 1..N, train as of day N, backfill days N+1..days."""
+    if not 1 <= train_after <= days:
+        raise SystemExit(f"--train-after {train_after} must be between 1 and --days {days}")
+    as_of = start + dt.timedelta(days=train_after - 1)
+    last = start + dt.timedelta(days=days - 1)
+    return [
+        *_range_tasks(start, as_of, granularity),
+        Task(f"train --as-of {as_of}", ["train", "--as-of", str(as_of)]),
+        *_range_tasks(as_of + dt.timedelta(days=1), last, granularity),
+    ]
+
+
+def scheduler_env() -> dict[str, str]:
+    """The caller's environment without any MLflow setting (a fresh worker has none)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+
+
+def _run(task: Task, cmd: list[str], cwd: Path, env: dict[str, str], logs: Path, echo: bool) -> list[str]:
+    """Run one task's process; stdout is echoed and kept, stderr goes to the task's log."""
+    slug = re.sub(r"[^\w.-]+", "_", task.name).strip("_")
+    log_path = logs / f"{slug}.log"  # stderr; stdout beside it as .out
+    task.log = str(log_path)
+    out: list[str] = []
+    t0 = time.perf_counter()
+    with log_path.open("w") as log:
+        log.write("$ " + " ".join(cmd) + f"\n# cwd {cwd}\n")
+        log.flush()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            out.append(line)
+            if echo:
+                sys.stdout.write(f"    {line}\n")
+                sys.stdout.flush()
+            m = _STEP_LINE.match(line)
+            if m:
+                task.steps.append(
+                    {"day": m[1], "step": m[2], "status": m[3], "seconds": float(m[4]), "counts": m[5]}
+                )
+        task.rc = proc.wait()
+    task.wall_s = round(time.perf_counter() - t0, 1)
+    log_path.with_suffix(".out").write_text("".join(line + "\n" for line in out))
+    return out
+
+
+def _tail(path: str | None, n: int = 30) -> str:
+    """The last lines of a task's stderr log and of its stdout."""
+    if not path:
+        return ""
+    err = Path(path).read_text(errors="replace").splitlines()[-n:]
+    out_path = Path(path).with_suffix(".out")
+    out = out_path.read_text(errors="replace").splitlines()[-5:] if out_path.is_file() else []
+    return "\n".join([*err, "# stdout:", *out])
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.iterdir())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--world", required=True, help="a simulated world (WORLD/landing, WORLD/truth)")
+    p.add_argument("--lakehouse", required=True, help="the lakehouse the run builds (should not exist yet)")
+    p.add_argument("--train-after", type=int, required=True, help="train as of the N-th day")
+    p.add_argument("--days", type=int, help="process the first M days (default: all the world's days)")
+    p.add_argument("--granularity", choices=("backfill", "day", "step"), default="backfill")
+    p.add_argument("--env", default="local", help="conf environment passed as --env")
+    p.add_argument("--bin", default=str(REPO / ".venv" / "bin" / "distillwatch"), help="the CLI")
+    p.add_argument("--workdir", help="folder for the cwd, logs and steps.json (default: a new temp folder)")
+    p.add_argument("--allow-existing", action="store_true", help="run on a lakehouse that already exists")
+    p.add_argument("--quiet", action="store_true", help="do not echo each process's stdout")
+    args = p.parse_args(argv)
+
+    world = Path(args.world).resolve()
+    lake = Path(args.lakehouse).resolve()
+    if lake.exists() and any(lake.iterdir()) and not args.allow_existing:
+        # A second run would train v2 against v1 and skew every figure; a new deployment starts empty.
+        raise SystemExit(f"{lake} already holds a lakehouse; remove it or pass --allow-existing")
+    start, world_days = world_dates(world)
+    days = args.days or world_days
+    if days > world_days:
+        raise SystemExit(f"--days {days}: the world has only {world_days} days")
+    tasks = plan(start, days, args.train_after, args.granularity)
+
+    work = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="dw-sched-"))
+    cwd, logs = work / "cwd", work / "logs"
+    cwd.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    env = scheduler_env()
+    dropped = sorted(k for k in os.environ if k.startswith("MLFLOW_"))
+    base = [args.bin, "--env", args.env, "--landing", str(world / "landing"), "--lakehouse", str(lake)]
+    sys.stdout.write(
+        f"scheduled run: {len(tasks)} processes, days {start}..{start + dt.timedelta(days=days - 1)}, "
+        f"train after day {args.train_after}, granularity {args.granularity}\n"
+        f"  cwd {cwd} (not the repo), logs {logs}, MLFLOW_* removed: {', '.join(dropped) or 'none set'}\n"
+    )
+
+    failed: Task | None = None
+    train_out: list[str] = []
+    t0 = time.perf_counter()
+    for task in tasks:
+        sys.stdout.write(f"> {task.name}\n")
+        sys.stdout.flush()
+        out = _run(task, base + task.args, cwd, env, logs, echo=not args.quiet)
+        if task.args[0] == "train":
+            train_out = out
+        sys.stdout.write(f"< {task.name}: exit {task.rc} in {task.wall_s:.1f}s\n")
+        if task.rc != 0:
+            failed = task
+            break
+    total = round(time.perf_counter() - t0, 1)
+
+    leaked = _listing(cwd)
+    summary = {
+        "world": str(world),
+        "lakehouse": str(lake),
+        "train_after": args.train_after,
+        "days": days,
+        "granularity": args.granularity,
+        "cwd": str(cwd),
+        "mlflow_env_removed": dropped,
+        "total_wall_s": total,
+        "failed": failed.name if failed else None,
+        "left_in_cwd": leaked,
+        "tasks": [asdict(t) for t in tasks],
+    }
+    (work / "steps.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    sys.stdout.write("\nprocess                              exit   wall s\n")
+    for t in tasks:
+        shown = "-" if t.rc is None else str(t.rc)
+        wall = "-" if t.wall_s is None else f"{t.wall_s:.1f}"
+        sys.stdout.write(f"{t.name:<36} {shown:>4} {wall:>8}\n")
+    sys.stdout.write(f"{'total':<36} {'':>4} {total:>8.1f}\n")
+    sys.stdout.write(
+        "\ntrain output:\n" + ("".join(f"  {line}\n" for line in train_out) or "  (train did not run)\n")
+    )
+    sys.stdout.write(f"left in the cwd: {', '.join(leaked)}\n" if leaked else "left in the cwd: nothing\n")
+    sys.stdout.write(f"steps: {work / 'steps.json'}\n")
+    if failed:
+        sys.stdout.write(f"\nFAILED: {failed.name} exited {failed.rc}; last lines of {failed.log}:\n")
+        sys.stdout.write(_tail(failed.log) + "\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -104,14 +104,11 @@ def _labels(spark, patterns, rows, schema):  # type: ignore[no-untyped-def]
     return add_content_labels(df, patterns).collect()
 
 
-def test_intent_flags_en_zh_with_hard_negatives(spark, patterns) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_intent_flags_en_zh_with_hard_negatives(spark, version) -> None:  # type: ignore[no-untyped-def]
+    # v2 keeps every v1 decision on these
     rows = [(p, None, 0, 0, False) for p, *_ in INTENT_CASES]
-    out = _labels(
-        spark,
-        patterns,
-        rows,
-        "prompt string, system_prompt string, n_tools int, tool_calls int, has_image boolean",
-    )
+    out = _labels(spark, _load(version), rows, SCHEMA)
     got = [(r["prompt"], r["cot_elicitation"], r["rubric_grading"], r["sensitive_rewrite"]) for r in out]
     assert got == [tuple(c) for c in INTENT_CASES]
 
@@ -308,3 +305,207 @@ def test_default_patterns_version_is_v2_and_v1_still_loads() -> None:
     assert version == "v2"
     assert load_patterns(version).language_detection is not None
     assert load_patterns("v1").language_detection is None
+
+
+# --- v2 rules: phrasings real campaigns use, in the configured languages -------------------
+
+# (prompt, cot, rubric, sensitive): positives v1 misses, and the legitimate look-alikes v2 must not flag
+V2_INTENT_CASES = [
+    (
+        "Solve the problem below. Show all of your reasoning, then give the final answer.\nA farmer has 12 cows...",
+        True,
+        False,
+        False,
+    ),
+    ("Include your complete chain of thought before the answer: what is 17*23?", True, False, False),
+    ("Put your reasoning inside <think></think> tags, then answer: Is 221 prime?", True, False, False),
+    (
+        "Given the final answer below, derive the rationale that produces it.\nQ: 3+4*2\nFinal answer: 11",
+        True,
+        False,
+        False,
+    ),
+    (
+        "Think aloud, exposing every intermediate step, then answer: how many legs do 3 spiders have?",
+        True,
+        False,
+        False,
+    ),
+    ("请一步一步写出完整的推理过程，然后给出答案：鸡兔同笼，共35个头，94只脚。", True, False, False),
+    ("この問題を解いて、思考過程をすべて示してください。", True, False, False),
+    ("다음 문제를 풀고 추론 과정을 모두 보여 주세요.", True, False, False),
+    ("Реши задачу и покажи весь ход рассуждений подробно.", True, False, False),
+    ("Resuelve el problema y muestra todo tu razonamiento paso a paso.", True, False, False),
+    ("Löse die Aufgabe und zeige deinen vollständigen Denkprozess Schritt für Schritt.", True, False, False),
+    ("Résous ce problème et montre tout ton raisonnement étape par étape.", True, False, False),
+    (
+        "Q: A train travels 60 km in 1.5 hours. What is its speed? Let's think step by step.",
+        False,
+        False,
+        False,
+    ),
+    ("Share your full thoughts on the new Batman movie.", False, False, False),
+    ("Explain your reasoning for choosing this stock.", False, False, False),
+    ("What is chain-of-thought prompting? Explain it to a beginner.", False, False, False),
+    ("请写出详细的解题过程：3x+5=20", False, False, False),
+    ("Explica paso a paso cómo hacer una tortilla.", False, False, False),
+    ("Zeige mir Schritt für Schritt, wie man einen Reifen wechselt.", False, False, False),
+    (
+        "You will be given one summary written for a news article. Your task is to rate the summary on one metric.\nEvaluation Criteria: Coherence (1-5)",
+        False,
+        True,
+        False,
+    ),
+    (
+        "Rate the response from 1 to 10 for helpfulness and output the score as [[rating]].",
+        False,
+        True,
+        False,
+    ),
+    (
+        "[Question] ... [The Start of Assistant A's Answer] ... Output your final verdict: [[A]] if assistant A is better, [[B]] if assistant B is better.",
+        False,
+        True,
+        False,
+    ),
+    (
+        "Write a detailed feedback that assesses the quality of the response strictly based on the given score rubric.",
+        False,
+        True,
+        False,
+    ),
+    ("Compare the two responses below and decide which one is more helpful.", False, True, False),
+    ("以下の回答を評価基準に従って1から10で採点してください。", False, True, False),
+    ("다음 답변을 평가 기준에 따라 1점에서 10점으로 채점하세요.", False, True, False),
+    ("Оцени ответ модели по шкале от 1 до 10 по критериям оценки: точность, полнота.", False, True, False),
+    (
+        "Evalúa la respuesta del asistente según la rúbrica y asigna una puntuación de 1 a 10.",
+        False,
+        True,
+        False,
+    ),
+    (
+        "Bewerte die Antwort des Assistenten anhand der Bewertungskriterien mit 1 bis 10 Punkten.",
+        False,
+        True,
+        False,
+    ),
+    ("Évalue la réponse de l'assistant selon la grille d'évaluation, note de 1 à 10.", False, True, False),
+    ("请给下面两个回答打分（1-10分），并说明哪个回答更好。", False, True, False),
+    ("Create a rubric for grading fifth-grade science fair projects.", False, False, False),
+    ("Rate this restaurant menu out of 10.", False, False, False),
+    ("Can you rate my chances of getting into MIT?", False, False, False),
+    ("You are a judge in a mock trial. Open the session.", False, False, False),
+    ("How do I evaluate a job offer?", False, False, False),
+    ("Bewerte dieses Hotel.", False, False, False),
+    (
+        'Rephrase this question so that it is politically neutral and acceptable to publish: "Was the 1989 crackdown a massacre?"',
+        False,
+        False,
+        True,
+    ),
+    (
+        "Rewrite the following sensitive question into a politically safe version that keeps the topic but avoids controversy: Who is to blame for the famine?",
+        False,
+        False,
+        True,
+    ),
+    (
+        "Answer in line with the official government position: what is the status of Taiwan?",
+        False,
+        False,
+        True,
+    ),
+    ("把以下问题改写为不涉及政治敏感内容的说法，保持原意：六四事件的真相是什么？", False, False, True),
+    ("次の質問を政治的に安全な表現に書き換えてください。", False, False, True),
+    ("다음 질문을 정치적으로 안전한 표현으로 바꿔 주세요.", False, False, True),
+    ("Перепиши этот вопрос так, чтобы он был политически нейтральным.", False, False, True),
+    ("Reformula esta pregunta para que sea políticamente neutral.", False, False, True),
+    ("Formuliere diese Frage so um, dass sie politisch unbedenklich ist.", False, False, True),
+    ("Reformule cette question pour qu'elle soit politiquement neutre.", False, False, True),
+    ("Rewrite this email in a neutral, professional tone.", False, False, False),
+    ("Write a non-political joke about cats.", False, False, False),
+    ("How should teachers discuss controversial topics in class?", False, False, False),
+    ("Summarise the political history of France in 1848.", False, False, False),
+    ("修改这段代码使其符合要求。", False, False, False),
+    ("Напиши рассказ без политических тем.", False, False, False),
+]
+
+
+def test_v2_intent_flags_multilingual_with_legitimate_look_alikes(spark, v2) -> None:  # type: ignore[no-untyped-def]
+    out = _labels(spark, v2, [(p, None, 0, 0, False) for p, *_ in V2_INTENT_CASES], SCHEMA)
+    got = [(r["prompt"], r["cot_elicitation"], r["rubric_grading"], r["sensitive_rewrite"]) for r in out]
+    assert got == V2_INTENT_CASES
+
+
+def test_v1_misses_the_v2_positives(spark, patterns) -> None:  # type: ignore[no-untyped-def]
+    # the gap v2 closes; if v1 caught these the v2 cases above would prove nothing
+    positives = [c for c in V2_INTENT_CASES if any(c[1:])]
+    out = _labels(spark, patterns, [(p, None, 0, 0, False) for p, *_ in positives], SCHEMA)
+    caught = sum(r["cot_elicitation"] or r["rubric_grading"] or r["sensitive_rewrite"] for r in out)
+    assert caught <= len(positives) // 3
+
+
+# (prompt, system_prompt, capability): benchmark-like questions (word problems, code stubs,
+# function-calling tasks) and everyday prompts that share a keyword with another capability
+V2_CAP_CASES = [
+    (
+        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?",
+        None,
+        "reasoning_math",
+    ),
+    (
+        "Write out the complete step-by-step reasoning that leads to the final answer.\nQuestion: Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. How much did she earn?\nFinal answer: 10",
+        None,
+        "reasoning_math",
+    ),
+    ("Let $f(x) = 3x^2 - 5$. What is the value of $f(f(1))$?", None, "reasoning_math"),
+    (
+        "Which of the following statements must be true? All bloops are razzies and all razzies are lazzies.",
+        None,
+        "reasoning_math",
+    ),
+    ("小明有15个苹果，给了小红3个，又买了7个，现在有多少个？", None, "reasoning_math"),
+    ("太郎は120円持っています。40円のりんごを2個買うと、残りはいくつですか？", None, "reasoning_math"),
+    ("У Маши 5 яблок, она отдала 2. Сколько яблок осталось?", None, "reasoning_math"),
+    ("Juan tiene 12 canicas y pierde 5. ¿Cuántas canicas le quedan?", None, "reasoning_math"),
+    (
+        'from typing import List\n\n\ndef has_close_elements(numbers: List[float], threshold: float) -> bool:\n    """ Check if in given list of numbers, are any two numbers closer to each other than\n    given threshold.\n    """\n',
+        None,
+        "coding",
+    ),
+    ("Write a function to find the shared elements from the given two lists.", None, "coding"),
+    ("请用 Python 实现快速排序。", None, "coding"),
+    (
+        "You have access to the following functions: get_weather(city). Use them to answer: what is the weather in Paris?",
+        None,
+        "agentic_tool_use",
+    ),
+    (
+        "You are an autonomous agent with shell, browser and editor tools. Task: set up a CI pipeline.",
+        None,
+        "agentic_tool_use",
+    ),
+    (
+        "Load this CSV into pandas and compute the correlation between price and volume.",
+        None,
+        "data_analysis",
+    ),
+    ("Translate into French: the cat is on the table.", None, "translation"),
+    ("Traduis en anglais : le chat est sur la table.", None, "translation"),
+    ("Write a short poem about autumn.", None, "writing_chat"),
+    ("I want you to act as a travel guide. I will write you my location.", None, "writing_chat"),
+    ("Write a script for a YouTube video about hiking.", None, "writing_chat"),
+    ("Why does iron rust?", None, "writing_chat"),
+    ("Write a blog post about AI agents in healthcare.", None, "writing_chat"),
+    ("How many people live in Tokyo?", None, "writing_chat"),
+    ("Let f be a function such that f(2) = 5 and f(x+1) = 2 f(x). Find f(4).", None, "reasoning_math"),
+    ("Meeting moved to 2024-05-06, please write a reminder email.", None, "writing_chat"),
+    ("我想学习计算机科学，有什么建议？", None, "writing_chat"),
+    ("Tell me more.", "You are a SQL assistant.", "coding"),
+]
+
+
+def test_v2_capability_on_benchmark_like_and_everyday_prompts(spark, v2) -> None:  # type: ignore[no-untyped-def]
+    out = _labels(spark, v2, [(p, sp, 0, 0, False) for p, sp, _ in V2_CAP_CASES], SCHEMA)
+    assert [(r["prompt"], r["capability"]) for r in out] == [(p, c) for p, _, c in V2_CAP_CASES]

@@ -13,6 +13,11 @@ Airflow or Databricks task is a fresh interpreter), with
 - every ``MLFLOW_*`` variable removed from the environment, so each process must find the
   lakehouse's own MLflow store by itself.
 
+``--snapshot REV`` runs the CLI from the committed tree at REV (``git archive`` into
+``WORKDIR/code``, on ``PYTHONPATH`` ahead of the editable install) instead of the working
+tree, so edits others have not committed yet do not change what is measured; a deployed
+wheel is a commit too.
+
 ``--granularity day`` runs one ``daily --date D`` process per day, ``step`` one
 ``daily --date D --steps S`` per step as the Airflow DAG in ``conf/airflow/`` does.
 
@@ -28,6 +33,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -104,6 +110,41 @@ def scheduler_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
 
 
+def snapshot(rev: str, dest: Path) -> str:
+    """The committed tree at ``rev`` extracted into ``dest`` with the repo's Delta jars linked;
+    returns the commit."""
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    archive = subprocess.Popen(["git", "-C", str(REPO), "archive", commit], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
+    if archive.wait() != 0:
+        raise SystemExit(f"git archive {commit} failed")
+    (dest / ".jars").symlink_to(REPO / ".jars")  # fetched once by `make jars`, not in git
+    return commit
+
+
+def _working_tree() -> str:
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    ).stdout.split("\n")
+    changed = sorted(line[3:] for line in dirty if line.strip())
+    return f"working tree at {head.strip()[:12]}" + (
+        f" with uncommitted edits to {', '.join(changed)}" if changed else ""
+    )
+
+
 def _run(task: Task, cmd: list[str], cwd: Path, env: dict[str, str], logs: Path, echo: bool) -> list[str]:
     """Run one task's process; stdout is echoed and kept, stderr goes to the task's log."""
     slug = re.sub(r"[^\w.-]+", "_", task.name).strip("_")
@@ -158,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--granularity", choices=("backfill", "day", "step"), default="backfill")
     p.add_argument("--env", default="local", help="conf environment passed as --env")
     p.add_argument("--bin", default=str(REPO / ".venv" / "bin" / "distillwatch"), help="the CLI")
+    p.add_argument("--snapshot", metavar="REV", help="run the code committed at REV, not the working tree")
     p.add_argument("--workdir", help="folder for the cwd, logs and steps.json (default: a new temp folder)")
     p.add_argument("--allow-existing", action="store_true", help="run on a lakehouse that already exists")
     p.add_argument("--quiet", action="store_true", help="do not echo each process's stdout")
@@ -180,11 +222,19 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     env = scheduler_env()
     dropped = sorted(k for k in os.environ if k.startswith("MLFLOW_"))
-    base = [args.bin, "--env", args.env, "--landing", str(world / "landing"), "--lakehouse", str(lake)]
+    if args.snapshot:
+        commit = snapshot(args.snapshot, work / "code")
+        code = f"commit {commit} (snapshot in {work / 'code'})"
+        env["PYTHONPATH"] = str(work / "code")
+        cli = [str(REPO / ".venv" / "bin" / "python"), "-m", "distillwatch.cli"]
+    else:
+        code, cli = _working_tree(), [args.bin]
+    base = [*cli, "--env", args.env, "--landing", str(world / "landing"), "--lakehouse", str(lake)]
     sys.stdout.write(
         f"scheduled run: {len(tasks)} processes, days {start}..{start + dt.timedelta(days=days - 1)}, "
         f"train after day {args.train_after}, granularity {args.granularity}\n"
         f"  cwd {cwd} (not the repo), logs {logs}, MLFLOW_* removed: {', '.join(dropped) or 'none set'}\n"
+        f"  code: {code}\n"
     )
 
     failed: Task | None = None
@@ -210,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         "days": days,
         "granularity": args.granularity,
         "cwd": str(cwd),
+        "code": code,
         "mlflow_env_removed": dropped,
         "total_wall_s": total,
         "failed": failed.name if failed else None,

@@ -793,10 +793,14 @@ def headline(c: JobContext, truth: Path, as_of: dt.date | None) -> str:
 
     days = [r["event_date"] for r in activity.select("event_date").distinct().collect()]
     lo, hi = min(days), max(days)
+    # Formatted by Spark in its session time zone (UTC), not converted to the local zone on collect.
+    stamps = c.lake.read(tables.MODEL_RELEASES).select(
+        "model", F.date_format("released_at", "yyyy-MM-dd HH:mm:ss").alias("at")
+    )
     releases = [
-        (r["model"], r["released_at"])
-        for r in c.lake.read(tables.MODEL_RELEASES).select("model", "released_at").collect()
-        if r["released_at"] is not None and lo <= r["released_at"].date() <= hi
+        (r["model"], at)
+        for r in stamps.where(F.col("at").isNotNull()).collect()
+        if lo <= (at := dt.datetime.fromisoformat(r["at"])).date() <= hi
     ]
     pivoting: dict[str, set[str]] = {}
     if releases:

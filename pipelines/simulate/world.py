@@ -23,10 +23,12 @@ from pipelines.contract import EXCHANGE_FIELDS
 from pipelines.simulate import populations as P
 from pipelines.simulate.network import NetworkPlan, address_expr, ip_intel, network_attr, prefix_expr
 from pipelines.simulate.prompts import PromptBank, literal_array, load_bank, pick, render
+from pipelines.simulate.realtext import RealText, plan_real
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 OLD_MODEL, MINI_MODEL, NEW_MODEL = "orion-4", "orion-4-mini", "orion-4.5"
+PROMPT_MODES = ("templates", "real")
 PRIOR_RELEASES = (
     ("orion-3.5", "2025-06-10T17:00:00.000Z"),
     (OLD_MODEL, "2025-10-01T17:00:00.000Z"),
@@ -70,6 +72,12 @@ class WorldPlan:
     net: NetworkPlan
     bank: PromptBank
     release_day: int
+    real: RealText | None = None
+    """Real public texts (``--prompts real``); None: the template banks."""
+
+    @property
+    def prompts(self) -> str:
+        return "real" if self.real is not None else "templates"
 
     @property
     def start_ms(self) -> int:
@@ -105,7 +113,10 @@ class WorldPlan:
             },
             "accounts": self.census.accounts,
             "daily_volumes": self.census.volumes,
+            "prompts": self.prompts,
         }
+        if self.real is not None:
+            body["corpora"] = self.real.packages
         return json.dumps(body, indent=2, sort_keys=True)
 
 
@@ -113,8 +124,23 @@ def _iso_ms(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def plan_world(start: str, days: int, scale: float, seed: int, bank: PromptBank | None = None) -> WorldPlan:
-    """Validate parameters and fix counts, networks and the new model's release time."""
+def plan_world(
+    start: str,
+    days: int,
+    scale: float,
+    seed: int,
+    bank: PromptBank | None = None,
+    prompts: str = "templates",
+    corpus_cache: str | None = None,
+) -> WorldPlan:
+    """Validate parameters and fix counts, networks and the new model's release time.
+
+    ``prompts`` is ``templates`` (the prompt banks of ``conf/simulate/prompts.yaml``) or
+    ``real`` (public texts of ``conf/simulate/corpora.yaml``, fetched into
+    ``corpus_cache``); everything but the prompt text is the same in both.
+    """
+    if prompts not in PROMPT_MODES:
+        raise ValueError(f"prompts must be one of {PROMPT_MODES}, got {prompts!r}")
     if days < 2:
         raise ValueError(f"days must be >= 2 (a model is released mid-window), got {days}")
     c = P.census(scale)
@@ -128,6 +154,7 @@ def plan_world(start: str, days: int, scale: float, seed: int, bank: PromptBank 
         P.build_networks(c, scale),
         bank or load_bank(),
         release_day,
+        plan_real(seed, corpus_cache) if prompts == "real" else None,
     )
 
 
@@ -385,6 +412,8 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
     )
     netc: Column
     idx: Column = F.pmod(hh.h("prefix"), network_attr(net, "size", cloud))
+    # families of real text (--prompts real), tried in order: (condition, family)
+    real: list[tuple[Column | None, str]] = []
 
     if pop.name == "individual":
         k = skewed(2.0)
@@ -399,6 +428,7 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
         prompt = render(
             bank, _mix(bank, ("chat", 3), ("writing", 2), ("coding", 1), ("homework", 1)), hh.h("tpl"), s, key
         )
+        real = [(None, "everyday")]
         ua = F.when(hh.u("ua") < 0.8, pick(BROWSER_UAS, _acct_hash(s, pop.name, k, "ua"))).otherwise(
             F.lit(SDK_PY_UA)
         )
@@ -417,6 +447,7 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
         )
         system_prompt = pick(bank.system_prompts["saas"], k)
         prompt = render(bank, _mix(bank, ("saas_user", 1)), hh.h("tpl"), s, key)
+        real = [(None, "saas_app")]
         ua = F.lit(SDK_NODE_UA)
         tls = F.lit(SDK_TLS[1])
         n_messages = F.lit(1).cast("long")
@@ -437,6 +468,7 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
         prompt = F.when(
             batch, render(bank, _mix(bank, ("enterprise_batch", 1)), hh.h("tpl"), s, key)
         ).otherwise(render(bank, _mix(bank, ("writing", 1), ("coding", 1)), hh.h("tpl"), s, key))
+        real = [(batch, "enterprise_batch"), (None, "work")]
         n_messages = F.when(batch, F.lit(1).cast("long")).otherwise(n_messages)
         out_tokens = F.when(batch, hh.int("out", 60, 220)).otherwise(out_tokens)
         status_429 = 0.03
@@ -446,6 +478,7 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
         hour = F.pmod(F.xxhash64(F.lit(s), F.lit("burst"), k, F.col("day")), F.lit(24))
         ms_in_hour = hh.int("ms", 0, 45 * 60_000 - 1)
         prompt = render(bank, _mix(bank, ("eval", 1)), hh.h("tpl"), s, key)
+        real = [(hh.u("judge") < 0.2, "eval_judge"), (None, "eval_bench")]
         thinking = hh.u("think") < 0.5
         n_messages = F.lit(1).cast("long")
         out_tokens = hh.int("out", 100, 1500)
@@ -458,6 +491,7 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
         prompt = render(
             bank, _mix(bank, ("homework", 3), ("chat", 1), ("coding", 1), ("writing", 1)), hh.h("tpl"), s, key
         )
+        real = [(None, "homework")]
         ua = pick(BROWSER_UAS, _acct_hash(s, pop.name, k, "ua"))
         tls = pick(BROWSER_TLS, _acct_hash(s, pop.name, k, "tls"))
     elif pop.name == "agent_dev":
@@ -472,6 +506,7 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
         )
         system_prompt = F.lit(bank.system_prompts["agent_dev"][0])
         prompt = render(bank, _mix(bank, ("agent_dev", 3), ("coding", 1)), hh.h("tpl"), s, key)
+        real = [(None, "developer")]
         ua = F.lit(AGENT_SDK_UA)
         n_messages = hh.int("msgs", 8, 80)
         n_tools = hh.int("tools", 3, 20)
@@ -488,6 +523,7 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
             .when(f < 0.8, render(bank, _mix(bank, ("a_rubric", 1)), hh.h("tpl"), s, key))
             .otherwise(render(bank, _mix(bank, ("a_sensitive", 1)), hh.h("tpl"), s, key))
         )
+        real = [(f < 0.5, "a_reasoning"), (f < 0.8, "a_rubric"), (None, "a_sensitive")]
         thinking = hh.u("think") < 0.9
         n_messages = F.lit(1).cast("long")
         out_tokens = hh.int("out", 800, 3500)
@@ -509,6 +545,7 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
             .when(vision, render(bank, _mix(bank, ("b_vision", 1)), hh.h("tpl"), s, key))
             .otherwise(render(bank, _mix(bank, ("b_agentic", 1)), hh.h("tpl"), s, key))
         )
+        real = [(reasoning, "b_reasoning"), (vision, "b_vision"), (None, "b_agentic")]
         agentic = ~reasoning
         system_prompt = F.when(agentic & (hh.u("sys") < 0.5), F.lit(bank.system_prompts["b_agentic"][0]))
         ua = F.when(F.pmod(_acct_hash(s, pop.name, k, "ua"), F.lit(5)) < 2, F.lit(B_UA)).otherwise(
@@ -534,6 +571,7 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
         status_429 = 0.06
         if pop.name == "campaign_c":
             prompt = render(bank, _mix(bank, ("c_agentic_coding", 1)), hh.h("tpl"), s, key)
+            real = [(None, "c_agentic_coding")]
             n_tools = hh.int("tools", 1, 4)
             tool_calls = hh.int("calls", 1, 3)
             n_messages = hh.int("msgs", 2, 6)
@@ -546,18 +584,23 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
                 s,
                 key,
             )
+            real = [(None, "everyday")]
     elif pop.name == "campaign_d":
         netc = nid("cloud-kiln")
         idx = F.pmod(hh.h("prefix"), F.lit(3))
         tz = 8
         weights = OFFICE
         prompt = render(bank, _mix(bank, ("d_analysis", 1)), hh.h("tpl"), s, key)
+        real = [(None, "d_analysis")]
         tls = F.lit(D_TLS)
         thinking = hh.u("think") < 0.6
         n_messages = F.lit(1).cast("long")
         out_tokens = hh.int("out", 1500, 4000)
     else:
         raise ValueError(f"no traffic model for population {pop.name!r}")
+    if plan.real is not None:
+        # the same populations and metadata; only the text comes from the public corpora
+        base, prompt = plan.real.prompts(base, real, hh, account=k)
 
     hour = hour if hour is not None else _hour(hh, weights, tz)
     api_keys = 3 if pop.name in ("saas", "enterprise") else 1
@@ -984,7 +1027,15 @@ class World:
         return model_releases(self.noisy_exchanges.sparkSession, self.plan)
 
 
-def build_world(spark: SparkSession, start: str, days: int, scale: float, seed: int) -> World:
-    """Plan and (lazily) generate the whole world."""
-    plan = plan_world(start, days, scale, seed)
+def build_world(
+    spark: SparkSession,
+    start: str,
+    days: int,
+    scale: float,
+    seed: int,
+    prompts: str = "templates",
+    corpus_cache: str | None = None,
+) -> World:
+    """Plan and (lazily) generate the whole world (``prompts``: see ``plan_world``)."""
+    plan = plan_world(start, days, scale, seed, prompts=prompts, corpus_cache=corpus_cache)
     return World(plan, with_noise(exchanges(spark, plan), plan), accounts(spark, plan))

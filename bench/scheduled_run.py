@@ -18,6 +18,11 @@ Airflow or Databricks task is a fresh interpreter), with
 tree, so edits others have not committed yet do not change what is measured; a deployed
 wheel is a commit too.
 
+``--train-failure continue`` goes on with the daily backfill after a failed ``train`` (the
+champion, or the fallback scorer, stays: in the schedulers the retrain is a job of its own
+and does not hold back the daily one); the run still exits 1. ``--resume`` reruns, in the same
+``--workdir`` and code snapshot, only the tasks that have not succeeded yet.
+
 ``--granularity day`` runs one ``daily --date D`` process per day, ``step`` one
 ``daily --date D --steps S`` per step as the Airflow DAG in ``conf/airflow/`` does.
 
@@ -66,6 +71,7 @@ class Task:
     wall_s: float | None = None
     log: str | None = None
     steps: list[dict[str, object]] = field(default_factory=list)
+    resumed: bool = False  # succeeded in an earlier run of the same workdir; not rerun
 
 
 def world_dates(world: Path) -> tuple[dt.date, int]:
@@ -202,12 +208,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--snapshot", metavar="REV", help="run the code committed at REV, not the working tree")
     p.add_argument("--workdir", help="folder for the cwd, logs and steps.json (default: a new temp folder)")
     p.add_argument("--allow-existing", action="store_true", help="run on a lakehouse that already exists")
+    p.add_argument("--train-failure", choices=("stop", "continue"), default="stop")
+    p.add_argument(
+        "--resume", action="store_true", help="skip the tasks that succeeded in --workdir's last run"
+    )
     p.add_argument("--quiet", action="store_true", help="do not echo each process's stdout")
     args = p.parse_args(argv)
 
     world = Path(args.world).resolve()
     lake = Path(args.lakehouse).resolve()
-    if lake.exists() and any(lake.iterdir()) and not args.allow_existing:
+    if args.resume and not args.workdir:
+        raise SystemExit("--resume needs the --workdir of the run to resume")
+    if lake.exists() and any(lake.iterdir()) and not (args.allow_existing or args.resume):
         # A second run would train v2 against v1 and skew every figure; a new deployment starts empty.
         raise SystemExit(f"{lake} already holds a lakehouse; remove it or pass --allow-existing")
     start, world_days = world_dates(world)
@@ -222,13 +234,30 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     env = scheduler_env()
     dropped = sorted(k for k in os.environ if k.startswith("MLFLOW_"))
+    before = (
+        json.loads((work / "steps.json").read_text())
+        if args.resume and (work / "steps.json").is_file()
+        else {}
+    )
+    done = {t["name"]: t for t in before.get("tasks", []) if t.get("rc") == 0}
+    for task in tasks:
+        if task.name in done:
+            prev = done[task.name]
+            task.rc, task.wall_s, task.log, task.steps, task.resumed = (
+                0,
+                prev["wall_s"],
+                prev["log"],
+                prev["steps"],
+                True,
+            )
     if args.snapshot:
-        commit = snapshot(args.snapshot, work / "code")
+        # A resumed run keeps the code it started with, wherever HEAD has moved since.
+        commit = before["commit"] if before.get("commit") else snapshot(args.snapshot, work / "code")
         code = f"commit {commit} (snapshot in {work / 'code'})"
         env["PYTHONPATH"] = str(work / "code")
         cli = [str(REPO / ".venv" / "bin" / "python"), "-m", "distillwatch.cli"]
     else:
-        code, cli = _working_tree(), [args.bin]
+        commit, code, cli = None, _working_tree(), [args.bin]
     base = [*cli, "--env", args.env, "--landing", str(world / "landing"), "--lakehouse", str(lake)]
     sys.stdout.write(
         f"scheduled run: {len(tasks)} processes, days {start}..{start + dt.timedelta(days=days - 1)}, "
@@ -237,10 +266,15 @@ def main(argv: list[str] | None = None) -> int:
         f"  code: {code}\n"
     )
 
-    failed: Task | None = None
+    failed: list[Task] = []
     train_out: list[str] = []
     t0 = time.perf_counter()
     for task in tasks:
+        if task.resumed:
+            sys.stdout.write(f"= {task.name}: succeeded in the earlier run ({task.wall_s:.1f}s), not rerun\n")
+            if task.args[0] == "train":
+                train_out = Path(str(task.log)).with_suffix(".out").read_text().splitlines()
+            continue
         sys.stdout.write(f"> {task.name}\n")
         sys.stdout.flush()
         out = _run(task, base + task.args, cwd, env, logs, echo=not args.quiet)
@@ -248,8 +282,10 @@ def main(argv: list[str] | None = None) -> int:
             train_out = out
         sys.stdout.write(f"< {task.name}: exit {task.rc} in {task.wall_s:.1f}s\n")
         if task.rc != 0:
-            failed = task
-            break
+            failed.append(task)
+            if not (task.args[0] == "train" and args.train_failure == "continue"):
+                break
+            sys.stdout.write("  train failed: the daily backfill goes on with the scorer it has\n")
     total = round(time.perf_counter() - t0, 1)
 
     leaked = _listing(cwd)
@@ -261,9 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         "granularity": args.granularity,
         "cwd": str(cwd),
         "code": code,
+        "commit": commit,
         "mlflow_env_removed": dropped,
         "total_wall_s": total,
-        "failed": failed.name if failed else None,
+        "failed": [t.name for t in failed],
         "left_in_cwd": leaked,
         "tasks": [asdict(t) for t in tasks],
     }
@@ -273,18 +310,17 @@ def main(argv: list[str] | None = None) -> int:
     for t in tasks:
         shown = "-" if t.rc is None else str(t.rc)
         wall = "-" if t.wall_s is None else f"{t.wall_s:.1f}"
-        sys.stdout.write(f"{t.name:<36} {shown:>4} {wall:>8}\n")
-    sys.stdout.write(f"{'total':<36} {'':>4} {total:>8.1f}\n")
+        sys.stdout.write(f"{t.name:<36} {shown:>4} {wall:>8}{'  (earlier run)' if t.resumed else ''}\n")
+    sys.stdout.write(f"{'total (this run)':<36} {'':>4} {total:>8.1f}\n")
     sys.stdout.write(
         "\ntrain output:\n" + ("".join(f"  {line}\n" for line in train_out) or "  (train did not run)\n")
     )
     sys.stdout.write(f"left in the cwd: {', '.join(leaked)}\n" if leaked else "left in the cwd: nothing\n")
     sys.stdout.write(f"steps: {work / 'steps.json'}\n")
-    if failed:
-        sys.stdout.write(f"\nFAILED: {failed.name} exited {failed.rc}; last lines of {failed.log}:\n")
-        sys.stdout.write(_tail(failed.log) + "\n")
-        return 1
-    return 0
+    for t in failed:
+        sys.stdout.write(f"\nFAILED: {t.name} exited {t.rc}; last lines of {t.log}:\n")
+        sys.stdout.write(_tail(t.log) + "\n")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -134,9 +134,10 @@ def test_a_popular_prompt_is_sent_by_many_unrelated_legitimate_accounts(
                 senders[base].add((str(e["population"]), str(e["account_id"])))
     top = max(senders.values(), key=len)
     assert len(top) >= 10 and len({pop for pop, _ in top}) >= 2
-    # popularity is skewed: the 20 most sent texts carry far more than a uniform share
+    # popularity is skewed: the 20 most sent texts carry about a fifth of all sends
+    # (drawn uniformly from ~14,000 texts they would carry about 2%)
     counts = sorted((len(v) for v in senders.values()), reverse=True)
-    assert sum(counts[:20]) > 5 * 20 * sum(counts) / len(texts)
+    assert sum(counts[:20]) / sum(counts) > 0.1
 
 
 def test_campaigns_wrap_public_texts_in_their_own_instructions(

@@ -339,7 +339,7 @@ _CHATML_USER = re.compile(r"<\|im_start\|>user\s*(.*?)\s*<\|im_end\|>", re.DOTAL
 def _read_alpaca_eval_judges(
     z: zipfile.ZipFile, spec: SourceSpec, members: list[str]
 ) -> Iterator[CorpusItem]:
-    """Pairwise judge templates (the user turn of each), once per distinct text."""
+    """Pairwise judge templates of one comparison (the user turn of each), once per distinct text."""
     seen: set[str] = set()
     for m in sorted(members):
         raw = z.read(m).decode("utf-8")
@@ -348,6 +348,8 @@ def _read_alpaca_eval_judges(
         # a chat template's task is the user turn holding the slots (earlier turns are examples)
         turns = [t for t in _CHATML_USER.findall(raw) if "{instruction}" in t]
         text = (turns[-1] if turns else raw).strip()
+        if text.count("{instruction}") != 1:  # batched judges (several examples per call)
+            continue
         if text in seen:
             continue
         seen.add(text)

@@ -121,6 +121,24 @@ class AttributionConf:
     # An account without shared infrastructure joins a group through content only with at
     # least this many distinct content values (one LSH band in common is a coincidence).
     loose_min_content_values: int = 3
+    # Evidence weighed by how common a value is (a term-frequency adjustment): a value's
+    # popularity is the most unrelated accounts (not seeds, not linked to seeds by
+    # infrastructure, not campaign members) that used it on one day, today or within the
+    # last popularity_lookback_days; its link weight is 1 / (1 + popularity). Content
+    # values (templates, LSH bands) link only with at least content_min_tf_weight,
+    # infrastructure values with at least infra_min_tf_weight (from past days only: today
+    # the value itself is what relates its users).
+    popularity_lookback_days: int = 7
+    content_min_tf_weight: float = 0.34
+    # Today's strangers exclude accounts that mostly write seed-dominated content (an
+    # operator's unflagged account): at least this share of their content values.
+    stranger_max_seed_affinity: float = 0.5
+    infra_min_tf_weight: float = 0.2
+    # Member evidence: 1 - prod(1 - w) over an account's kept values, w = tf weight x the
+    # type's weight (content values count content_edge_weight, infrastructure 1). An account
+    # with less than member_min_evidence is not linked: weak members stay out.
+    content_edge_weight: float = 0.5
+    member_min_evidence: float = 0.6
     # Values shared by unrelated tenants of a cloud or NAT, or by every user of one SDK
     # (user agents), link only when listed.
     listed_only_indicator_types: tuple[str, ...] = ("ip_prefix", "asn", "user_agent")

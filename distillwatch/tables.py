@@ -20,6 +20,8 @@ CAMPAIGN_MEMBERS = "campaign_members"
 CAMPAIGN_EXCHANGES = "campaign_exchanges"
 CAMPAIGN_ATTRIBUTION_DAILY = "campaign_attribution_daily"
 CAMPAIGN_INDICATORS = "campaign_indicators"
+# linkage state: how many unrelated accounts used each shared value, per day
+INDICATOR_POPULARITY_DAILY = "indicator_popularity_daily"
 # operations
 DQ_RESULTS = "dq_results"
 RUNS = "runs"

@@ -82,6 +82,15 @@ def _latest_before(lake: Lakehouse, table: str, schema: StructType, day: dt.date
     return latest.where(F.col("event_date") == F.col("_last")).select(*schema.fieldNames())
 
 
+def _popularity_before(lake: Lakehouse, day: dt.date, lookback: int) -> DataFrame | None:
+    """Rows of indicator_popularity_daily in [day - lookback, day), or None before the first."""
+    if not lake.exists(tables.INDICATOR_POPULARITY_DAILY):
+        return None
+    return lake.read(tables.INDICATOR_POPULARITY_DAILY).where(
+        (F.col("event_date") < F.lit(day)) & (F.col("event_date") >= F.lit(day - dt.timedelta(days=lookback)))
+    )
+
+
 def _merge_campaigns(lake: Lakehouse, updates: DataFrame) -> None:
     """Upsert today's campaigns (first/last seen widen, an actor is never erased) and
     mark the campaigns merged into today's."""
@@ -136,12 +145,18 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         first_seen=first_seen,
         day=day.isoformat(),
         conf=conf,
+        popularity=_popularity_before(lake, day, conf.popularity_lookback_days),
     )
     # The campaigns MERGE reads today's rows once; everything else is a day replacement.
     daily = materialise(
         out["campaign_attribution_daily"], "daily rows feed their table, the merge and the counts"
     )
-    for table in (tables.CAMPAIGN_MEMBERS, tables.CAMPAIGN_EXCHANGES, tables.CAMPAIGN_INDICATORS):
+    for table in (
+        tables.CAMPAIGN_MEMBERS,
+        tables.CAMPAIGN_EXCHANGES,
+        tables.CAMPAIGN_INDICATORS,
+        tables.INDICATOR_POPULARITY_DAILY,
+    ):
         lake.replace_day(out[table], table, day.isoformat())
     # TODO(quality): publish through pipelines.quality.publish_day once it lands.
     lake.replace_day(daily, tables.CAMPAIGN_ATTRIBUTION_DAILY, day.isoformat())

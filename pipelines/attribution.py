@@ -227,16 +227,48 @@ def content_profile(camp_traffic: DataFrame, conf: AttributionConf) -> DataFrame
     return mix.join(tops, "campaign_id", "left")
 
 
-def member_rows(camp_traffic: DataFrame, traffic: DataFrame, scores: DataFrame, day: str) -> DataFrame:
-    """campaign_members: one row per (day, campaign, member account). ``member_score`` =
-    mean of the account's detector score and the share of its traffic that is the
-    campaign's (a resold proxy account scores lower than a dedicated one)."""
+def member_rows(
+    camp_traffic: DataFrame,
+    traffic: DataFrame,
+    scores: DataFrame,
+    clusters: DataFrame,
+    hits: DataFrame,
+    day: str,
+) -> DataFrame:
+    """campaign_members: one row per (day, campaign, member account).
+
+    ``member_score`` = mean of the account's detector score and the share of its traffic
+    that is the campaign's (a resold proxy account scores lower than a dedicated one);
+    ``link_evidence`` = the account's weighed linkage evidence
+    (:func:`pipelines.linkage.member_evidence`); ``member_reasons`` = what put it in:
+    ``flagged`` (the detector), ``intel`` (a listed value), ``seed`` (a seed by anomaly
+    or a coordinated group), then ``<indicator type>:<values>`` of its linking values.
+    """
     own = camp_traffic.groupBy("campaign_id", "account_id").agg(F.count(F.lit(1)).alias("_c"))
     total = traffic.groupBy("account_id").agg(F.count(F.lit(1)).alias("_t"))
-    sc = scores.select("account_id", F.coalesce("score", F.lit(0.0)).alias("_s"))
+    sc = scores.select(
+        "account_id",
+        F.coalesce("score", F.lit(0.0)).alias("_s"),
+        F.coalesce("flagged", F.lit(False)).alias("_flagged"),
+    )
+    listed = hits.select("account_id").distinct().withColumn("_intel", F.lit(True))
+    why = F.concat(
+        F.filter(
+            F.array(
+                F.when(F.col("_flagged"), F.lit("flagged")),
+                F.when(F.coalesce("_intel", F.lit(False)), F.lit("intel")),
+                F.when(F.col("is_seed") & ~F.col("_flagged") & F.col("_intel").isNull(), F.lit("seed")),
+            ),
+            lambda r: r.isNotNull(),
+        ),
+        F.coalesce(F.col("link_reasons"), F.array().cast("array<string>")),
+    )
     return (
         own.join(total, "account_id")
+        .join(clusters.select("account_id", "is_seed", "link_evidence", "link_reasons"), "account_id")
         .join(sc, "account_id", "left")
+        .join(listed, "account_id", "left")
+        .fillna({"_flagged": False})
         .select(
             F.lit(day).cast("date").alias("event_date"),
             "campaign_id",
@@ -244,6 +276,33 @@ def member_rows(camp_traffic: DataFrame, traffic: DataFrame, scores: DataFrame, 
             F.round(0.5 * F.coalesce("_s", F.lit(0.0)) + 0.5 * F.col("_c") / F.col("_t"), 4).alias(
                 "member_score"
             ),
+            F.round("link_evidence", 4).alias("link_evidence"),
+            why.alias("member_reasons"),
+        )
+    )
+
+
+def indicator_popularity(indicators: DataFrame, members: DataFrame, seeds: DataFrame, day: str) -> DataFrame:
+    """indicator_popularity_daily: one row per indicator value shared by 2+ accounts on
+    ``day``: ``n_accounts`` and ``n_unrelated``, the accounts that were neither seeds nor
+    campaign members (the strangers of the term-frequency adjustment,
+    :func:`pipelines.linkage.popularity_baseline`).
+
+    Values one account used link nobody and are left out, which bounds the table by the
+    day's shared values rather than its traffic. Cost: a join with the members and seeds
+    (small) and one group-by over the account-value rows.
+    """
+    related = members.select("account_id").unionByName(seeds.select("account_id")).distinct()
+    return (
+        indicators.join(related.withColumn("_rel", F.lit(True)), "account_id", "left")
+        .groupBy("ind_type", "ind_value")
+        .agg(
+            F.count(F.lit(1)).alias("n_accounts"),
+            F.count(F.when(F.col("_rel").isNull(), 1)).alias("n_unrelated"),
+        )
+        .where(F.col("n_accounts") >= 2)
+        .select(
+            F.lit(day).cast("date").alias("event_date"), "ind_type", "ind_value", "n_accounts", "n_unrelated"
         )
     )
 
@@ -349,6 +408,7 @@ def attribute_day(
     first_seen: DataFrame,
     day: str,
     conf: AttributionConf,
+    popularity: DataFrame | None = None,
 ) -> dict[str, DataFrame]:
     """One day's campaign discovery and attribution, wired from the pure steps.
 
@@ -356,9 +416,11 @@ def attribute_day(
     the threat_intel dimension, and the earlier state: latest members (campaign_id,
     account_id) and indicators (campaign_id, ind_type, ind_value) within the lookback,
     earlier actors (campaign_id, actor, confidence) and first sightings (campaign_id,
-    first_seen). Returns the DataFrames of ``campaign_members``, ``campaign_exchanges``,
-    ``campaign_indicators``, ``campaign_attribution_daily`` and ``campaign_updates``
-    (the rows to MERGE into ``campaigns``, merged campaigns included).
+    first_seen), and ``popularity``, the rows of ``indicator_popularity_daily`` of the
+    lookback (values weighed by how many strangers use them). Returns the DataFrames of
+    ``campaign_members``, ``campaign_exchanges``, ``campaign_indicators``,
+    ``campaign_attribution_daily``, ``indicator_popularity_daily`` and
+    ``campaign_updates`` (the rows to MERGE into ``campaigns``, merged campaigns included).
     """
     from pipelines import campaigns as cp
     from pipelines import linkage as lk
@@ -367,13 +429,16 @@ def attribute_day(
     ind = lk.materialise(
         lk.account_indicators(exchanges), "indicators feed intel hits, hub pruning and edges"
     )
-    clusters, edges, hits = lk.link_accounts(ind, scores, threat_intel, conf, features)
+    baseline = None if popularity is None else lk.popularity_baseline(popularity)
+    clusters, edges, hits = lk.link_accounts(
+        ind, scores, threat_intel, conf, features, baseline, prev_members.select("account_id").distinct()
+    )
     # The members' exchanges (a scan of the day and a shuffle on account_id) feed the
     # signatures and the traffic split, which read them several times: compute them once.
     mx = lk.materialise(
         cp.member_exchanges(exchanges, clusters), "member exchanges feed signatures and split"
     )
-    sigs = cp.campaign_signatures(mx, conf, cp.content_value_accounts(ind, conf))
+    sigs = cp.campaign_signatures(mx, conf, cp.content_value_accounts(ind, conf, baseline))
     traffic = lk.materialise(
         cp.split_campaign_traffic(mx, sigs),
         "campaign traffic feeds evidence, identity, attribution and three outputs",
@@ -441,7 +506,10 @@ def attribute_day(
         d.alias("updated_on"),
     )
     return {
-        "campaign_members": member_rows(camp, traffic, scores, day),
+        "campaign_members": member_rows(camp, traffic, scores, clusters, hits, day),
+        "indicator_popularity_daily": indicator_popularity(
+            ind, members, lk.seed_accounts(scores, hits, conf), day
+        ),
         "campaign_exchanges": camp.select(d.alias("event_date"), "campaign_id", "request_id", "account_id"),
         "campaign_indicators": indicators.select(
             d.alias("event_date"), "campaign_id", "ind_type", "ind_value", "n_accounts"

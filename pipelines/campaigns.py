@@ -11,7 +11,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf
-from pipelines.linkage import INFRA_TYPES, materialise
+from pipelines.linkage import INFRA_TYPES, materialise, tf_weight
 
 # Columns of silver_exchanges attribution reads. Never ``prompt``/``system_prompt``:
 # raw text stays in silver_exchanges.
@@ -50,18 +50,34 @@ def _intent(prefix: str = "") -> Column:
 
 def member_exchanges(exchanges: DataFrame, clusters: DataFrame) -> DataFrame:
     """One row per exchange of an account in a seeded cluster (no prompt text)."""
-    return exchanges.select(*EXCHANGE_COLUMNS).join(clusters, "account_id")
+    return exchanges.select(*EXCHANGE_COLUMNS).join(
+        clusters.select("cluster_id", "account_id", "is_seed"), "account_id"
+    )
 
 
-def content_value_accounts(indicators: DataFrame, conf: AttributionConf) -> DataFrame:
+def content_value_accounts(
+    indicators: DataFrame, conf: AttributionConf, baseline: DataFrame | None = None
+) -> DataFrame:
     """Per content value (template hash, LSH band) of the day: how many accounts used it
-    (``value_accounts``). ``indicators`` has one row per (account, type, value)
-    (:func:`pipelines.linkage.account_indicators`), so a row count is the account count:
-    one group-by, no distinct aggregation."""
-    return (
+    (``value_accounts``) and, given the popularity ``baseline``
+    (:func:`pipelines.linkage.popularity_baseline`), the most unrelated accounts that used
+    it on one past day (``base_popularity``). ``indicators`` has one row per (account,
+    type, value) (:func:`pipelines.linkage.account_indicators`), so a row count is the
+    account count: one group-by, no distinct aggregation."""
+    counts = (
         indicators.where(F.col("ind_type").isin(*conf.content_indicator_types))
-        .groupBy(F.col("ind_type").alias("sig_type"), F.col("ind_value").alias("sig_value"))
+        .groupBy("ind_type", "ind_value")
         .agg(F.count(F.lit(1)).alias("value_accounts"))
+    )
+    if baseline is None:
+        counts = counts.withColumn("base_popularity", F.lit(0).cast("bigint"))
+    else:
+        counts = counts.join(baseline, ["ind_type", "ind_value"], "left")
+    return counts.select(
+        F.col("ind_type").alias("sig_type"),
+        F.col("ind_value").alias("sig_value"),
+        "value_accounts",
+        F.coalesce(F.col("base_popularity"), F.lit(0)).alias("base_popularity"),
     )
 
 
@@ -78,7 +94,9 @@ def campaign_signatures(
     of all accounts that used it that day: a hydra proxy's resold customers write the
     same everyday prompts (chat, homework, writing) as thousands of ordinary users, so
     those values belong to the population, not to the campaign, even when the proxy's
-    accounts repeat them.
+    accounts repeat them. Nor is a value that many unrelated accounts used on a past day
+    (``base_popularity`` with a tf weight below ``content_min_tf_weight``): a popular
+    benchmark question a proxy's customers resend is not the campaign's.
     """
     templates = mx.where(F.col("template_hash").isNotNull()).select(
         "cluster_id",
@@ -103,13 +121,18 @@ def campaign_signatures(
     )
     if value_accounts is None:
         return sigs
+    if "base_popularity" not in value_accounts.columns:
+        value_accounts = value_accounts.withColumn("base_popularity", F.lit(0))
     return (
         sigs.join(value_accounts, ["sig_type", "sig_value"], "left")
         .where(
-            F.col("sig_accounts")
-            >= F.coalesce(F.col("value_accounts"), F.col("sig_accounts")) * conf.signature_min_value_share
+            (
+                F.col("sig_accounts")
+                >= F.coalesce(F.col("value_accounts"), F.col("sig_accounts")) * conf.signature_min_value_share
+            )
+            & (tf_weight(F.col("base_popularity")) >= conf.content_min_tf_weight)
         )
-        .drop("value_accounts")
+        .drop("value_accounts", "base_popularity")
     )
 
 

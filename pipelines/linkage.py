@@ -166,7 +166,33 @@ def group_seeds(indicators: DataFrame, features: DataFrame, conf: AttributionCon
     return groups.join(coordinated, ["ind_type", "ind_value"]).select("account_id").distinct()
 
 
-def prune_hubs(indicators: DataFrame, seeds: DataFrame, hits: DataFrame, conf: AttributionConf) -> DataFrame:
+def popularity_baseline(daily: DataFrame) -> DataFrame:
+    """One row per value seen in the lookback: ``base_popularity``, the most unrelated
+    accounts that used it on one day (rows of ``indicator_popularity_daily``).
+
+    A per-day peak rather than a sum keeps it on the scale of today's count: a legitimate
+    user who sends the same benchmark question every day is one stranger, not seven.
+    """
+    return daily.groupBy("ind_type", "ind_value").agg(F.max("n_unrelated").alias("base_popularity"))
+
+
+def tf_weight(popularity: Column) -> Column:
+    """Link weight of a value used by ``popularity`` unrelated accounts: 1 / (1 + popularity).
+
+    A term-frequency adjustment in the Fellegi-Sunter sense (as Splink weighs a common
+    surname down): agreement on a value many strangers share is weak evidence that two
+    accounts have one operator.
+    """
+    return 1.0 / (1.0 + F.coalesce(popularity, F.lit(0)).cast("double"))
+
+
+def prune_hubs(
+    indicators: DataFrame,
+    seeds: DataFrame,
+    hits: DataFrame,
+    conf: AttributionConf,
+    baseline: DataFrame | None = None,
+) -> DataFrame:
     """The edges kept for linkage: one row per (account, value) with the value's rarity weight.
 
     A value links accounts only when it is shared (2+ accounts), mostly used by seeds (at
@@ -184,6 +210,12 @@ def prune_hubs(indicators: DataFrame, seeds: DataFrame, hits: DataFrame, conf: A
     of one cloud or NAT (and user agents by every user of one SDK), so they link only
     when a confident intel listing names them.
     ``weight`` = 1 / ln(1 + accounts sharing it).
+
+    ``baseline`` (:func:`popularity_baseline`) carries each value's popularity among
+    unrelated accounts on the past days (``base_popularity``, 0 when unseen): an
+    infrastructure value is kept only with ``tf_weight >= infra_min_tf_weight`` (a card or
+    client stack dozens of unattributed accounts used last week is no operator's own);
+    content values are weighed again with today's strangers in :func:`drop_content_bridges`.
     """
     seeded = indicators.join(seeds.withColumn("is_seed", F.lit(True)), "account_id", "left")
     listed = (
@@ -200,6 +232,11 @@ def prune_hubs(indicators: DataFrame, seeds: DataFrame, hits: DataFrame, conf: A
         )
         .join(F.broadcast(listed), ["ind_type", "ind_value"], "left")
     )
+    if baseline is not None:
+        stats = stats.join(baseline, ["ind_type", "ind_value"], "left")
+    else:
+        stats = stats.withColumn("base_popularity", F.lit(None).cast("bigint"))
+    stats = stats.withColumn("base_popularity", F.coalesce(F.col("base_popularity"), F.lit(0)))
     is_listed = F.coalesce(F.col("listed"), F.lit(False))
     is_content = F.col("ind_type").isin(*conf.content_indicator_types)
     seed_share = F.when(
@@ -212,9 +249,41 @@ def prune_hubs(indicators: DataFrame, seeds: DataFrame, hits: DataFrame, conf: A
         & (~is_content | (F.col("n_accounts") >= conf.content_min_accounts))
         & ((F.col("n_accounts") <= conf.hub_max_accounts) | is_listed)
         & (is_listed | ~F.col("ind_type").isin(*conf.listed_only_indicator_types))
-    ).select("ind_type", "ind_value", "n_accounts", (1.0 / F.log1p(F.col("n_accounts"))).alias("weight"))
-    return indicators.join(kept, ["ind_type", "ind_value"]).select(
-        "account_id", "ind_type", "ind_value", "n_exchanges", "n_accounts", "weight"
+        & (is_content | is_listed | (tf_weight(F.col("base_popularity")) >= conf.infra_min_tf_weight))
+    ).select(
+        "ind_type",
+        "ind_value",
+        "n_accounts",
+        (1.0 / F.log1p(F.col("n_accounts"))).alias("weight"),
+        "base_popularity",
+    )
+    # Each account's seed affinity: the share of its content values that seeds dominate. An
+    # unflagged account of an operator writes almost only the operator's prompts; a stranger
+    # who happens to send a few of the same benchmark questions writes mostly its own.
+    dominated = stats.where(
+        is_content
+        & (F.col("n_accounts") >= conf.content_min_accounts)
+        & (F.col("n_seed_accounts") >= F.col("n_accounts") * conf.content_keep_seed_share)
+    ).select("ind_type", "ind_value", F.lit(1.0).alias("_dom"))
+    affinity = (
+        indicators.where(F.col("ind_type").isin(*conf.content_indicator_types))
+        .join(dominated, ["ind_type", "ind_value"], "left")
+        .groupBy("account_id")
+        .agg(F.avg(F.coalesce(F.col("_dom"), F.lit(0.0))).alias("seed_affinity"))
+    )
+    return (
+        indicators.join(kept, ["ind_type", "ind_value"])
+        .join(affinity, "account_id", "left")
+        .select(
+            "account_id",
+            "ind_type",
+            "ind_value",
+            "n_exchanges",
+            "n_accounts",
+            "weight",
+            "base_popularity",
+            F.coalesce(F.col("seed_affinity"), F.lit(0.0)).alias("seed_affinity"),
+        )
     )
 
 
@@ -267,17 +336,27 @@ def connected_components(edges: DataFrame, max_iterations: int) -> DataFrame:
     return labels
 
 
-def drop_content_bridges(edges: DataFrame, conf: AttributionConf) -> DataFrame:
-    """The kept edges without the content values that would join two operators.
+def drop_content_bridges(
+    edges: DataFrame,
+    conf: AttributionConf,
+    seeds: DataFrame | None = None,
+    prior_members: DataFrame | None = None,
+) -> DataFrame:
+    """The kept edges without popular content and without the content values that would
+    join two operators; every edge with its ``tf_weight``.
 
     An operator runs its accounts from infrastructure it controls (cards, sign-up domains,
     client stacks, listed networks), so accounts linked by infrastructure values form
-    *anchored groups* (2+ accounts). Prompt content is not owned: two campaigns harvesting
-    the same capability, or two companies running one vendor's CI prompts, write
-    near-duplicates of each other. So content values (templates, LSH bands) may attach
-    accounts without shared infrastructure to a group, or group such accounts, but never
-    join two anchored groups:
+    *anchored groups* (2+ accounts). Prompt content is not owned: real users send the same
+    popular prompts (the same HumanEval problem, GSM8K question or "act as" prompt), two
+    campaigns harvesting the same capability write near-duplicates of each other. So:
 
+    - a content value's popularity is the most unrelated accounts that used it on one day:
+      today's users that are not seeds, not in an anchored group holding a seed, not
+      earlier campaign members (``prior_members``) and not mostly writing seed-dominated
+      content (``seed_affinity`` below ``stranger_max_seed_affinity``), or the past days' peak
+      (``base_popularity``); it is kept only with ``tf_weight`` (1 / (1 + popularity)) of
+      at least ``content_min_tf_weight``;
     - a content value used by accounts of two or more anchored groups is dropped;
     - an account outside every anchored group whose remaining content values reach two or
       more anchored groups keeps none of its content edges (an ambiguous bridge);
@@ -292,7 +371,7 @@ def drop_content_bridges(edges: DataFrame, conf: AttributionConf) -> DataFrame:
     infrastructure edges only, and group-bys on value and account.
     """
     is_content = F.col("ind_type").isin(*conf.content_indicator_types)
-    infra = edges.where(~is_content)
+    infra = edges.where(~is_content).withColumn("tf_weight", tf_weight(F.col("base_popularity")))
     content = edges.where(is_content)
     comps = connected_components(infra, conf.max_iterations)
     sizes = comps.groupBy("component").agg(F.count(F.lit(1)).alias("_size"))
@@ -300,8 +379,36 @@ def drop_content_bridges(edges: DataFrame, conf: AttributionConf) -> DataFrame:
         comps.join(sizes.where(F.col("_size") >= 2), "component").select(
             "account_id", F.col("component").alias("anchor")
         ),
-        "anchored groups are read three times",
+        "anchored groups are read four times",
     )
+    if seeds is not None:
+        seeded_groups = anchor.join(seeds, "account_id").select("anchor").distinct()
+        related = seeds.select("account_id").unionByName(
+            anchor.join(seeded_groups, "anchor").select("account_id")
+        )
+        if prior_members is not None:
+            related = related.unionByName(prior_members.select("account_id"))
+        strangers = (
+            content.join(related.distinct().withColumn("_related", F.lit(True)), "account_id", "left")
+            .groupBy("ind_type", "ind_value")
+            .agg(
+                F.count(
+                    F.when(
+                        F.col("_related").isNull()
+                        & (F.col("seed_affinity") < conf.stranger_max_seed_affinity),
+                        1,
+                    )
+                ).alias("_strangers")
+            )
+        )
+        content = (
+            content.join(strangers, ["ind_type", "ind_value"])
+            .withColumn("tf_weight", tf_weight(F.greatest(F.col("_strangers"), F.col("base_popularity"))))
+            .where(F.col("tf_weight") >= conf.content_min_tf_weight)
+            .drop("_strangers")
+        )
+    else:
+        content = content.withColumn("tf_weight", tf_weight(F.col("base_popularity")))
     bridges = (
         content.select("ind_type", "ind_value", "account_id")
         .join(anchor, "account_id")
@@ -336,20 +443,51 @@ def drop_content_bridges(edges: DataFrame, conf: AttributionConf) -> DataFrame:
     return infra.unionByName(kept.join(ambiguous.unionByName(thin), "account_id", "left_anti"))
 
 
+def member_evidence(edges: DataFrame, conf: AttributionConf) -> DataFrame:
+    """One row per linked account: ``link_evidence`` in [0, 1) and the ``link_reasons``.
+
+    Each kept value the account uses counts ``w`` = its ``tf_weight`` times the type's
+    weight (``content_edge_weight`` for templates and LSH bands, 1 for infrastructure);
+    they combine by noisy-or, 1 - prod(1 - w), so several specific values outweigh one and
+    many popular ones stay weak. Reasons are ``<type>:<values>`` per indicator type.
+    """
+    w = F.col("tf_weight") * F.when(
+        F.col("ind_type").isin(*conf.content_indicator_types), F.lit(conf.content_edge_weight)
+    ).otherwise(F.lit(1.0))
+    per_type = (
+        edges.withColumn("_w", F.least(w, F.lit(0.999)))
+        .groupBy("account_id", "ind_type")
+        .agg(F.sum(F.log1p(-F.col("_w"))).alias("_l"), F.count(F.lit(1)).alias("_n"))
+    )
+    return per_type.groupBy("account_id").agg(
+        (1.0 - F.exp(F.sum("_l"))).alias("link_evidence"),
+        F.sort_array(F.collect_list(F.concat_ws(":", "ind_type", F.col("_n").cast("string")))).alias(
+            "link_reasons"
+        ),
+    )
+
+
 def link_accounts(
     indicators: DataFrame,
     scores: DataFrame,
     threat_intel: DataFrame,
     conf: AttributionConf,
     features: DataFrame | None = None,
+    baseline: DataFrame | None = None,
+    prior_members: DataFrame | None = None,
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Seeds, kept edges and clusters of one day.
 
     Seeds are :func:`seed_accounts` plus, given the day's ``features``, :func:`group_seeds`.
+    ``baseline`` (:func:`popularity_baseline`) and ``prior_members`` (account_id of the
+    campaigns' latest earlier members) weigh values by how many unrelated accounts use
+    them; accounts whose :func:`member_evidence` stays below ``member_min_evidence`` are
+    not linked (their edges are dropped before the components are found).
 
     Returns ``(clusters, edges, hits)``: clusters has one row per account in a component
-    that holds at least one seed (``cluster_id``, ``account_id``, ``is_seed``); edges are
-    the pruned account-value rows; hits the account intel matches.
+    that holds at least one seed (``cluster_id``, ``account_id``, ``is_seed``,
+    ``link_evidence``, ``link_reasons``); edges are the pruned account-value rows with
+    their ``tf_weight``; hits the account intel matches.
     """
     hits = materialise(intel_hits(indicators, threat_intel), "intel hits feed seeds, pruning and evidence")
     seeds = seed_accounts(scores, hits, conf)
@@ -361,16 +499,26 @@ def link_accounts(
     # Pruning shuffles the day's account-value rows three times; drop_content_bridges reads
     # its output several times (infrastructure, bridges, kept, ambiguous, thin), which would
     # otherwise each recompute it.
-    pruned = materialise(prune_hubs(indicators, seeds, hits, conf), "pruned edges feed the content bridges")
-    edges = materialise(drop_content_bridges(pruned, conf), "kept edges feed components and identity")
+    pruned = materialise(
+        prune_hubs(indicators, seeds, hits, conf, baseline), "pruned edges feed the content bridges"
+    )
+    bridged = materialise(
+        drop_content_bridges(pruned, conf, seeds, prior_members), "weighed edges feed the member evidence"
+    )
+    evidence = member_evidence(bridged, conf).where(F.col("link_evidence") >= conf.member_min_evidence)
+    edges = materialise(
+        bridged.join(evidence, "account_id", "left_semi"), "kept edges feed components and identity"
+    )
     comps = connected_components(edges, conf.max_iterations)
     seeded = comps.join(seeds.withColumn("is_seed", F.lit(True)), "account_id", "left").withColumn(
         "is_seed", F.coalesce(F.col("is_seed"), F.lit(False))
     )
     with_seed = seeded.groupBy("component").agg(F.max(F.col("is_seed").cast("int")).alias("has_seed"))
     clusters = materialise(
-        seeded.join(with_seed.where(F.col("has_seed") == 1), "component").select(
-            F.col("component").alias("cluster_id"), "account_id", "is_seed"
+        seeded.join(with_seed.where(F.col("has_seed") == 1), "component")
+        .join(evidence, "account_id")
+        .select(
+            F.col("component").alias("cluster_id"), "account_id", "is_seed", "link_evidence", "link_reasons"
         ),
         "clusters feed the member exchanges and the evidence",
     )

@@ -28,6 +28,8 @@ from pipelines.linkage import (
     intel_hits,
     link_accounts,
     materialise,
+    member_evidence,
+    popularity_baseline,
     prune_hubs,
     seed_accounts,
 )
@@ -273,3 +275,76 @@ def test_materialise_labels_its_jobs_and_restores_the_description(spark: SparkSe
         sc.setJobDescription(None)  # type: ignore[arg-type]
     materialise(spark.range(1), "no description before")
     assert sc.getLocalProperty("spark.job.description") is None
+
+
+def _clusters(clusters: DataFrame) -> list[set[str]]:
+    got: dict[str, set[str]] = {}
+    for r in clusters.collect():
+        got.setdefault(r.cluster_id, set()).add(r.account_id)
+    return sorted(got.values(), key=sorted)
+
+
+def test_a_prompt_strangers_share_today_links_nobody(spark: SparkSession) -> None:
+    conf = dataclasses.replace(CONF, hub_max_accounts=50)
+    # An operator: three flagged accounts on one card, many near-duplicates of their own.
+    rows = [(a, "payment_fp", "card-op") for a in ("op1", "op2", "op3")]
+    rows += [(a, "lsh_band", f"own{i}") for a in ("op1", "op2", "op3", "hidden") for i in range(4)]
+    # A popular benchmark question: the operator's accounts send it, and so do three strangers.
+    popular = [(a, "lsh_band", f"humaneval{i}") for a in ("op1", "op2", "op3") for i in range(4)]
+    popular += [(a, "lsh_band", f"humaneval{i}") for a in ("dev1", "dev2", "dev3") for i in range(4)]
+    # ... among the rest of their own work.
+    popular += [(a, "lsh_band", f"{a}-work{i}") for a in ("dev1", "dev2", "dev3") for i in range(8)]
+    # With 9 operator uses (seed share 0.6 would fail the 0.75 rule), add seeds to pass it:
+    popular += [
+        (a, "lsh_band", f"humaneval{i}") for a in ("op4", "op5", "op6", "op7", "op8", "op9") for i in range(4)
+    ]
+    rows += [(a, "payment_fp", "card-op") for a in ("op4", "op5", "op6", "op7", "op8", "op9")]
+    flagged = ["op1", "op2", "op3", "op4", "op5", "op6", "op7", "op8", "op9"]
+    clusters, edges, _ = link_accounts(
+        _inds(spark, rows + popular),
+        _scores(spark, flagged, ["dev1", "dev2", "dev3", "hidden"]),
+        _intel(spark, []),
+        conf,
+    )
+    # "hidden" (unflagged) joins through the operator's own content; the developers who sent
+    # the popular question (3 strangers: tf weight 0.25 < 0.34) do not.
+    assert _clusters(clusters) == [{*flagged, "hidden"}]
+    kept = {
+        r.ind_value for r in edges.where("ind_type = 'lsh_band'").select("ind_value").distinct().collect()
+    }
+    assert kept == {f"own{i}" for i in range(4)}
+    reasons = {r.account_id: (r.link_evidence, r.link_reasons) for r in clusters.collect()}
+    assert reasons["hidden"][1] == ["lsh_band:4"] and reasons["hidden"][0] == pytest.approx(1 - 0.5**4)
+    assert reasons["op1"][1] == ["lsh_band:4", "payment_fp:1"]
+
+
+def test_a_value_strangers_used_last_week_links_nobody_today(spark: SparkSession) -> None:
+    conf = dataclasses.replace(CONF, hub_max_accounts=50)
+    rows = [(a, "payment_fp", "card-op") for a in ("op1", "op2", "op3")]
+    # Today only the operator and one unflagged account send these prompts ...
+    rows += [(a, "template_hash", f"gsm8k{i}") for a in ("op1", "op2", "op3", "student") for i in range(4)]
+    flagged = ["op1", "op2", "op3"]
+    inds, scores, intel = _inds(spark, rows), _scores(spark, flagged, ["student"]), _intel(spark, [])
+    today_only, _, _ = link_accounts(inds, scores, intel, conf)
+    assert _clusters(today_only) == [{"op1", "op2", "op3", "student"}]
+    # ... but last week five strangers a day sent them: popular, not the operator's own.
+    daily = spark.createDataFrame(
+        [(DAY - dt.timedelta(days=d), "template_hash", f"gsm8k{i}", 7, 5) for d in (1, 2) for i in range(4)],
+        "event_date date, ind_type string, ind_value string, n_accounts bigint, n_unrelated bigint",
+    )
+    baseline = popularity_baseline(daily)
+    assert {r.base_popularity for r in baseline.collect()} == {5}
+    weighed, _, _ = link_accounts(inds, scores, intel, conf, baseline=baseline)
+    assert _clusters(weighed) == [{"op1", "op2", "op3"}]
+
+
+def test_member_evidence_is_a_noisy_or_of_weighed_values(spark: SparkSession) -> None:
+    conf = AttributionConf()
+    edges = spark.createDataFrame(
+        [("a", "payment_fp", "c", 0.5), ("a", "lsh_band", "b1", 1.0), ("b", "lsh_band", "b1", 1.0)],
+        "account_id string, ind_type string, ind_value string, tf_weight double",
+    )
+    got = {r.account_id: (r.link_evidence, r.link_reasons) for r in member_evidence(edges, conf).collect()}
+    # a: 1 - (1 - 0.5) * (1 - 1.0 * 0.5) = 0.75; b: one content value, 0.5 < member_min_evidence
+    assert got["a"] == (pytest.approx(0.75), ["lsh_band:1", "payment_fp:1"])
+    assert got["b"][0] == pytest.approx(0.5) and got["b"][0] < conf.member_min_evidence

@@ -66,13 +66,16 @@ class LanguageDetection:
 
     ``languages`` are the ISO 639-1 codes the detector chooses among: restricting it to the
     languages the traffic is written in keeps short texts from landing on a rare language
-    that shares their letters. A text whose best language has a confidence below
-    ``min_confidence`` (the confidences of the configured languages sum to 1), or that has
-    no letters, is :data:`UNDETERMINED_LANG`. Only the first ``max_chars`` characters are read.
+    that shares their letters. A text is :data:`UNDETERMINED_LANG` when it has no letters,
+    when its best language's confidence is below ``min_confidence`` (the confidences of the
+    configured languages sum to 1), or when the runner-up is within ``min_margin`` of it (a
+    one-word greeting, "Continue": French 0.32, English 0.31). Only the first ``max_chars``
+    characters are read.
     """
 
     languages: tuple[str, ...]
-    min_confidence: float = 0.5
+    min_confidence: float = 0.3
+    min_margin: float = 0.15
     max_chars: int = 1000
 
     @classmethod
@@ -80,7 +83,7 @@ class LanguageDetection:
         """Validate ``language_detection``: unknown keys and codes lingua does not know are errors."""
         from lingua import IsoCode639_1
 
-        known = {"detector", "languages", "min_confidence", "max_chars"}
+        known = {"detector", "languages", "min_confidence", "min_margin", "max_chars"}
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"patterns: language_detection unknown keys {sorted(unknown)}")
@@ -97,9 +100,10 @@ class LanguageDetection:
         spec = cls(
             languages=codes,
             min_confidence=float(raw.get("min_confidence", cls.min_confidence)),
+            min_margin=float(raw.get("min_margin", cls.min_margin)),
             max_chars=int(raw.get("max_chars", cls.max_chars)),
         )
-        if not 0.0 <= spec.min_confidence <= 1.0 or spec.max_chars < 1:
+        if not (0.0 <= spec.min_confidence <= 1.0 and 0.0 <= spec.min_margin <= 1.0) or spec.max_chars < 1:
             raise ValueError(f"patterns: language_detection out of range: {spec}")
         return spec
 
@@ -215,11 +219,12 @@ def detect_languages(texts: Sequence[str | None], spec: LanguageDetection) -> li
     clipped = [(t or "")[: spec.max_chars] for t in texts]
     out = []
     for values in detector.compute_language_confidence_values_in_parallel(clipped):
-        best = values[0] if values else None
-        if best is None or best.value < spec.min_confidence or best.value <= 0.0:
+        best = values[0].value if values else 0.0
+        runner_up = values[1].value if len(values) > 1 else 0.0
+        if best <= 0.0 or best < spec.min_confidence or best - runner_up < spec.min_margin:
             out.append(UNDETERMINED_LANG)
         else:
-            out.append(best.language.iso_code_639_1.name.lower())
+            out.append(values[0].language.iso_code_639_1.name.lower())
     return out
 
 

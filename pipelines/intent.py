@@ -22,7 +22,8 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -123,6 +124,8 @@ class Patterns:
     languages: tuple[tuple[str, str], ...]
     free_mail_domains: frozenset[str]
     language_detection: LanguageDetection | None = None
+    # flag -> lowercase substrings one of which every positive rule needs (empty: no gate)
+    intent_gates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> Patterns:
@@ -138,6 +141,13 @@ class Patterns:
         missing = set(INTENT_FLAGS) - set(intents)
         if unknown or missing:
             raise ValueError(f"patterns: intents unknown {sorted(unknown)}, missing {sorted(missing)}")
+        for flag, spec in intents.items():
+            bad_keys = set(spec) - {"positive", "negative", "gate"}
+            bad_gate = [g for g in spec.get("gate") or () if not g or str(g) != str(g).lower()]
+            if bad_keys or bad_gate:
+                raise ValueError(
+                    f"patterns: intents.{flag}: unknown keys {sorted(bad_keys)}, gate not lowercase {bad_gate}"
+                )
         caps = tuple((str(c), str(p)) for c, p in raw.get("capabilities") or ())
         bad_caps = {c for c, _ in caps} - set(CAPABILITIES)
         if bad_caps:
@@ -153,6 +163,7 @@ class Patterns:
             languages=tuple((str(c), str(p)) for c, p in raw.get("languages") or ()),
             free_mail_domains=frozenset(d.lower() for d in raw.get("free_mail_domains") or ()),
             language_detection=LanguageDetection.from_mapping(detection) if detection else None,
+            intent_gates={k: tuple(str(g) for g in v.get("gate") or ()) for k, v in intents.items()},
         )
 
 
@@ -162,9 +173,28 @@ def _any_match(text: Column, patterns: tuple[str, ...]) -> Column:
     return F.coalesce(text.rlike("|".join(f"(?:{p})" for p in patterns)), F.lit(False))
 
 
-def intent_flag(text: Column, positive: tuple[str, ...], negative: tuple[str, ...]) -> Column:
-    """True when a positive rule matches and no negative one does (never null)."""
-    return _any_match(text, positive) & ~_any_match(text, negative)
+def _contains_any(lowered: Column, parts: tuple[str, ...]) -> Column:
+    return F.coalesce(reduce(lambda a, b: a | b, [lowered.contains(p) for p in parts]), F.lit(False))
+
+
+def intent_flag(
+    text: Column,
+    positive: tuple[str, ...],
+    negative: tuple[str, ...],
+    gate: tuple[str, ...] = (),
+    lowered: Column | None = None,
+) -> Column:
+    """True when a positive rule matches and no negative one does (never null).
+
+    ``gate``: lowercase substrings one of which every positive rule needs ("reason",
+    "思考", ...), looked for in ``lowered`` (the text in lower case; computed here if not
+    given). A substring search is cheaper than the rules' alternations, and Spark evaluates
+    ``&`` left to right, so most texts never reach the regular expressions.
+    """
+    flag = _any_match(text, positive) & ~_any_match(text, negative)
+    if not gate:
+        return flag
+    return _contains_any(F.lower(text) if lowered is None else lowered, gate) & flag
 
 
 def shape_capability(n_tools: Column, tool_calls: Column, has_image: Column, otherwise: Column) -> Column:
@@ -258,8 +288,15 @@ def add_content_labels(df: DataFrame, patterns: Patterns) -> DataFrame:
     """
     prompt = F.coalesce(F.col("prompt"), F.lit(""))
     both = F.concat_ws("\n", F.col("system_prompt"), prompt)
-    cols = {flag: intent_flag(prompt, *patterns.intents[flag]) for flag in INTENT_FLAGS}
+    # the gates read the prompt in lower case: one column, not one lower() per gate
+    df = df.withColumn("_lprompt", F.lower(prompt))
+    cols = {
+        flag: intent_flag(
+            prompt, *patterns.intents[flag], patterns.intent_gates.get(flag, ()), F.col("_lprompt")
+        )
+        for flag in INTENT_FLAGS
+    }
     cols["capability"] = capability(both, F.col("n_tools"), F.col("tool_calls"), F.col("has_image"), patterns)
     cols["lang"] = language(prompt, patterns)
     cols["patterns_version"] = F.lit(patterns.version)
-    return df.withColumns(cols)
+    return df.withColumns(cols).drop("_lprompt")

@@ -120,8 +120,9 @@ def add_content(ex: DataFrame, patterns: Patterns, spec: MinHashSpec) -> DataFra
     """Fingerprints (:func:`add_fingerprints`) and content labels (:func:`add_content_labels`),
     computed once per distinct (prompt, system prompt) and joined back on their hashes.
 
-    The ~30 rules and the normalisation regexes are the expensive part of silver; a day
-    of API traffic repeats prompts (campaigns by design, SDKs and evaluation suites by
+    The rules, the normalisation regexes and the language detector (a pandas UDF over
+    these distinct rows, ``pipelines.intent.detected_language``) are the expensive part of
+    silver; a day of API traffic repeats prompts (campaigns by design, SDKs and evaluation suites by
     habit: the default simulated day has 4x fewer distinct prompts than exchanges). The
     request-shape rules of ``capability`` (an image, tools offered or called) are per
     exchange, so they are applied after the join, before the text rule. Keys are 64-bit

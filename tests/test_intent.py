@@ -14,6 +14,7 @@ import yaml
 
 from pipelines.intent import (
     CAPABILITIES,
+    INTENT_FLAGS,
     UNDETERMINED_LANG,
     LanguageDetection,
     Patterns,
@@ -563,3 +564,22 @@ V2_CAP_CASES = [
 def test_v2_capability_on_benchmark_like_and_everyday_prompts(spark, v2) -> None:  # type: ignore[no-untyped-def]
     out = _labels(spark, v2, [(p, sp, 0, 0, False) for p, sp, _ in V2_CAP_CASES], SCHEMA)
     assert [(r["prompt"], r["capability"]) for r in out] == [(p, c) for p, _, c in V2_CAP_CASES]
+
+
+def test_intent_gates_only_prefilter(spark, v2) -> None:  # type: ignore[no-untyped-def]
+    rows = [(p, None, 0, 0, False) for p, *_ in INTENT_CASES + V2_INTENT_CASES]
+    gated = _labels(spark, v2, rows, SCHEMA)
+    ungated = _labels(spark, replace(v2, intent_gates={}), rows, SCHEMA)
+    assert [[r[f] for f in INTENT_FLAGS] for r in gated] == [[r[f] for f in INTENT_FLAGS] for r in ungated]
+    # a text without any of a flag's gate substrings is never flagged, whatever the rules say
+    blocked = replace(v2, intent_gates={**v2.intent_gates, "cot_elicitation": ("zzzz",)})
+    text = "Show your full hidden reasoning before the final reply."
+    assert _labels(spark, v2, [(text, None, 0, 0, False)], SCHEMA)[0]["cot_elicitation"] is True
+    assert _labels(spark, blocked, [(text, None, 0, 0, False)], SCHEMA)[0]["cot_elicitation"] is False
+
+
+def test_intent_gate_must_be_lowercase() -> None:
+    raw = yaml.safe_load((REPO / "conf/patterns/v2.yaml").read_text())
+    raw["intents"]["cot_elicitation"]["gate"] = ["Reason"]
+    with pytest.raises(ValueError, match="gate not lowercase"):
+        Patterns.from_mapping(raw)

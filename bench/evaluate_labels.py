@@ -435,9 +435,9 @@ def report(
             )
     lines += [
         "",
-        "Reading the tables: BFCL's and AgentBench's texts are tasks whose tools come with the request "
-        "(in traffic `n_tools` decides agentic_tool_use before any text rule), so text alone misses most "
-        "of them. corpora.yaml labels all of MMLU `other`, its mathematics and quantitative subjects "
+        "Reading the tables: BFCL's questions are tasks whose tools come with the request (in traffic "
+        "`n_tools` decides agentic_tool_use before any text rule); as text, most read like everyday or "
+        "arithmetic questions. corpora.yaml labels all of MMLU `other`, its mathematics and quantitative subjects "
         "included, which the rules call reasoning_math. The campaigns' wrappers are those of the "
         "template world (conf/simulate/prompts.yaml), which v1 was written against; the judge templates, "
         "the texts and the legitimate users' variations are new to it.",

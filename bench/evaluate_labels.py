@@ -297,7 +297,10 @@ def report(
         f"intent; a world prompt's family gives its intent (reasoning extraction: CoT elicitation; "
         f"rubric grading and the labs' judge templates: rubric grading; safe rewrites: sensitive "
         f"rewrite; everything else none) and its capability is its text's source's unless the "
-        f"wrapper sets the task (agent, screen and code-only wrappers).",
+        f"wrapper sets the task (agent, screen and code-only wrappers; grading is `other`, the label "
+        f"corpora.yaml gives the judge templates; the safe-rewrite, enterprise and SaaS wrappers are "
+        f"not scored for capability). A set given as `REV:PATH` is that file at that git revision, "
+        f"read by today's code (v2-first: v2 as first written, before any measurement on these texts).",
         *(
             [
                 "",

@@ -299,8 +299,7 @@ def report(
         f"rewrite; everything else none) and its capability is its text's source's unless the "
         f"wrapper sets the task (agent, screen and code-only wrappers; grading is `other`, the label "
         f"corpora.yaml gives the judge templates; the safe-rewrite, enterprise and SaaS wrappers are "
-        f"not scored for capability). A set given as `REV:PATH` is that file at that git revision, "
-        f"read by today's code (v2-first: v2 as first written, before any measurement on these texts).",
+        f"not scored for capability). Pattern sets: {meta['sets']}.",
         *(
             [
                 "",
@@ -470,17 +469,29 @@ def write_section(doc: Path, section: str) -> None:
 
 
 # -- entry point -----------------------------------------------------------------------------
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, check=True, capture_output=True, text=True).stdout
+
+
 def _patterns(spec: str) -> tuple[str, Patterns]:
     label_, _, where = spec.partition("=")
     if not where:
         raise SystemExit(f"--patterns {spec!r}: expected LABEL=PATH or LABEL=REV:PATH")
     if ":" in where and not Path(where).exists():
-        text = subprocess.run(
-            ["git", "show", where], cwd=REPO, check=True, capture_output=True, text=True
-        ).stdout
+        text = _git("show", where)
     else:
         text = (REPO / where).read_text(encoding="utf-8")
     return label_, Patterns.from_mapping(yaml.safe_load(text))
+
+
+def _describe(spec: str) -> str:
+    """``LABEL = PATH``, or for a file at a revision the commit's date and subject."""
+    label_, _, where = spec.partition("=")
+    if ":" in where and not Path(where).exists():
+        rev, _, path = where.partition(":")
+        commit = _git("log", "-1", "--format=%cs, %s", rev).strip()
+        return f"{label_} = {path} at {rev} ({commit}), read by today's code"
+    return f"{label_} = {where}"
 
 
 def _commit() -> str:
@@ -506,9 +517,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = parser.parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(level=logging.WARNING)
 
-    sets = dict(
-        _patterns(p) for p in (args.patterns or ["v1=conf/patterns/v1.yaml", "v2=conf/patterns/v2.yaml"])
-    )
+    specs = args.patterns or ["v1=conf/patterns/v1.yaml", "v2=conf/patterns/v2.yaml"]
+    sets = dict(_patterns(p) for p in specs)
     corpora = load_corpora(args.corpus_cache)
     world = yaml.safe_load((repo_conf_dir() / "simulate" / "real_prompts.yaml").read_text(encoding="utf-8"))
     samples = plain_samples(corpora, args.per_source, args.seed) + world_samples(
@@ -544,6 +554,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         "per_source": str(args.per_source),
         "per_family": str(args.per_family),
         "seed": str(args.seed),
+        "sets": "; ".join(_describe(p) for p in specs),
         "packages": ", ".join(f"{n}=={conf.packages[n].version}" for n in used),
     }
     if gate_diffs is not None:

@@ -39,6 +39,9 @@ from distillwatch.context import JobContext
 
 BEFORE, AFTER, ALL_DAYS = "before training", "after training", "all days"
 MOSTLY_LEGITIMATE = 0.5  # a campaign-day whose member purity is below this is mostly legitimate
+# A campaign pivots to a release when at least this share of its traffic in the 24 h after the
+# release used the new model (legitimate users adopt it over weeks: a few percent in a day).
+PIVOT_SHARE = 0.25
 
 KEY_FEATURES = (
     "n_exchanges",
@@ -465,6 +468,30 @@ def _period_frame(like: DataFrame, as_of: dt.date | None) -> DataFrame:
     return like.sparkSession.createDataFrame([(p,) for p in periods(as_of)], "period string")
 
 
+def release_shares(
+    exchanges: DataFrame, truth_exchanges: DataFrame, model: str, released_at: dt.datetime
+) -> DataFrame:
+    """One row per planted campaign, and one with a null campaign for all other traffic: of the
+    exchanges sent in the 24 hours after ``released_at`` (``exchanges``: request_id, ts of
+    silver), how many there were and the share that used ``model``."""
+    end = released_at + dt.timedelta(hours=24)
+    tx = truth_exchanges.select(
+        "request_id", F.when(F.col("is_campaign_traffic"), F.col("campaign")).alias("campaign")
+    ).dropDuplicates(["request_id"])
+    # Literals parsed in the session time zone (UTC), as the release time was formatted.
+    start_ts, end_ts = (F.to_timestamp(F.lit(t.strftime("%Y-%m-%d %H:%M:%S"))) for t in (released_at, end))
+    window = exchanges.where((F.col("ts") >= start_ts) & (F.col("ts") < end_ts))
+    return (
+        window.select("request_id", "model")
+        .join(tx, "request_id", "left")
+        .groupBy("campaign")
+        .agg(
+            F.count("*").alias("exchanges"),
+            F.avg((F.col("model") == model).cast("double")).alias("new_model_share"),
+        )
+    )
+
+
 # --- per planted campaign and per release: small Python over collected campaign-days --------
 
 
@@ -547,7 +574,7 @@ class PivotOutcome:
     released_at: dt.datetime
     pivoting: tuple[str, ...]
     first_flagged: dict[str, dt.date]  # truly pivoting campaign -> first day flagged
-    within_24h: bool
+    within_24h: bool | None  # None: not flagged, and the evaluated days end before 24 h passed
     false_flags: tuple[tuple[dt.date, str], ...]  # (day, campaign_id) flagged but not a pivoter
 
 
@@ -555,10 +582,12 @@ def pivot_outcomes(
     cdays: list[dict[str, Any]],
     releases: list[tuple[str, dt.datetime]],
     pivoting: dict[str, set[str]],
+    last_day: dt.date,
 ) -> list[PivotOutcome]:
     """Per release, whether every campaign that moved its traffic to the new model
     (``pivoting``: model -> planted campaigns, from truth) was flagged ``release_pivot`` on
-    a campaign-day dated within 24 hours of the release (the release day or the next)."""
+    a campaign-day dated within 24 hours of the release (the release day or the next);
+    undecided when it was not and ``last_day``, the last evaluated day, is before the next."""
     out = []
     flagged = [r for r in cdays if r["release_pivot"]]
     for model, at in sorted(releases, key=lambda m: m[1]):
@@ -576,7 +605,8 @@ def pivot_outcomes(
         false = tuple(
             sorted((r["event_date"], r["campaign_id"]) for r in flagged if r["planted"] not in camps)
         )
-        out.append(PivotOutcome(model, at, tuple(sorted(camps)), first, on_time, false))
+        decided: bool | None = on_time if on_time or last_day >= deadline else None
+        out.append(PivotOutcome(model, at, tuple(sorted(camps)), first, decided, false))
     return out
 
 
@@ -713,17 +743,27 @@ def planted_table(outcomes: list[PlantedOutcome], as_of: dt.date | None) -> str:
     )
 
 
-def pivot_lines(pivots: list[PivotOutcome]) -> str:
+def pivot_lines(pivots: list[PivotOutcome], shares: dict[str, list[Any]]) -> str:
     if not pivots:
         return "No model release falls in the evaluated days."
     lines = []
     for p in pivots:
+        seen = ", ".join(
+            f"{r['campaign'] or 'all other traffic'} {r['new_model_share']:.2f} of {r['exchanges']:,}"
+            for r in sorted(
+                shares.get(p.model, []), key=lambda r: (r["campaign"] is None, r["campaign"] or "")
+            )
+        )
+        verdict = {True: "yes", False: "NO", None: "undecided (the evaluated days end before 24 h passed)"}[
+            p.within_24h
+        ]
         flagged = ", ".join(f"{c} on {d}" for c, d in sorted(p.first_flagged.items())) or "none of them"
         false = ", ".join(f"{c} on {d}" for d, c in p.false_flags) or "none"
         lines.append(
-            f"- `{p.model}` released {p.released_at:%Y-%m-%d %H:%M} UTC; pivoting in truth: "
+            f"- `{p.model}` released {p.released_at:%Y-%m-%d %H:%M} UTC. Share of traffic on it in the "
+            f"24 h after (in the evaluated days): {seen or 'no traffic'}. Pivoting in truth (share >= {PIVOT_SHARE}): "
             f"{', '.join(p.pivoting) or '(none)'}; first flagged: {flagged}; "
-            f"**flagged within 24 h: {'yes' if p.within_24h else 'NO'}**; flagged campaign-days of other campaigns: {false}."
+            f"**flagged within 24 h: {verdict}**; flagged campaign-days of other campaigns: {false}."
         )
     return "\n".join(lines)
 
@@ -773,10 +813,12 @@ def headline(c: JobContext, truth: Path, as_of: dt.date | None) -> str:
         for r in accounts.where("campaign IS NOT NULL").select("campaign", "actor").distinct().collect()
     }
     world_json = json.loads((truth / "world.json").read_text()) if (truth / "world.json").is_file() else {}
-    camp_tx = tx.where("is_campaign_traffic")
     first_traffic = {
         r["campaign"]: r["first"]
-        for r in camp_tx.groupBy("campaign").agg(F.min("event_date").alias("first")).collect()
+        for r in tx.where("is_campaign_traffic")
+        .groupBy("campaign")
+        .agg(F.min("event_date").alias("first"))
+        .collect()
     }
     world_start = (
         dt.date.fromisoformat(world_json["start"]) if "start" in world_json else min(first_traffic.values())
@@ -802,16 +844,13 @@ def headline(c: JobContext, truth: Path, as_of: dt.date | None) -> str:
         for r in stamps.where(F.col("at").isNotNull()).collect()
         if lo <= (at := dt.datetime.fromisoformat(r["at"])).date() <= hi
     ]
-    pivoting: dict[str, set[str]] = {}
-    if releases:
-        for r in (
-            camp_tx.where(F.col("model").isin([m for m, _ in releases]))
-            .select("model", "campaign")
-            .distinct()
-            .collect()
-        ):
-            pivoting.setdefault(r["model"], set()).add(r["campaign"])
-    pivots = pivot_outcomes(cdays, releases, pivoting)
+    sent = c.lake.read(tables.SILVER_EXCHANGES).select("request_id", "ts", "model")
+    shares = {m: [r.asDict() for r in release_shares(sent, tx, m, at).collect()] for m, at in releases}
+    pivoting = {
+        m: {r["campaign"] for r in rows if r["campaign"] is not None and r["new_model_share"] >= PIVOT_SHARE}
+        for m, rows in shares.items()
+    }
+    pivots = pivot_outcomes(cdays, releases, pivoting, hi)
 
     split = (
         f"Before training: days {lo}..{as_of} (scored before the model trained as of {as_of} existed); "
@@ -841,7 +880,7 @@ def headline(c: JobContext, truth: Path, as_of: dt.date | None) -> str:
             "",
             "Release pivot:",
             "",
-            pivot_lines(pivots),
+            pivot_lines(pivots, shares),
         ]
     )
 

@@ -24,6 +24,7 @@ from bench.evaluate_world import (
     pivot_outcomes,
     place_sections,
     planted_outcomes,
+    release_shares,
     wrap_section,
 )
 
@@ -142,7 +143,9 @@ def test_campaign_days_label_the_planted_majority_and_count_mostly_legitimate_on
     spark: SparkSession,
 ) -> None:
     cd = campaign_days(_members(spark), _truth_accounts(spark), _attribution(spark))
-    got = cd.select("event_date", "campaign_id", "members", "planted", "top_legit_population", "purity", "actor")
+    got = cd.select(
+        "event_date", "campaign_id", "members", "planted", "top_legit_population", "purity", "actor"
+    )
     expected = spark.createDataFrame(
         [
             (D1, "C1", 3, "X", "individual", 2 / 3, "ACT"),
@@ -163,7 +166,9 @@ def test_campaign_days_label_the_planted_majority_and_count_mostly_legitimate_on
     )
 
 
-def test_planted_outcomes_need_the_expected_actor_and_start_at_the_first_full_day(spark: SparkSession) -> None:
+def test_planted_outcomes_need_the_expected_actor_and_start_at_the_first_full_day(
+    spark: SparkSession,
+) -> None:
     members = spark.createDataFrame(
         [(D1, "C1", "a1"), (D2, "C1", "a1"), (D2, "C9", "n1"), (D3, "C9", "n1"), (D3, "C1", "a1")],
         "event_date date, campaign_id string, account_id string",
@@ -198,9 +203,12 @@ def test_planted_outcomes_need_the_expected_actor_and_start_at_the_first_full_da
     assert (n.first_found, n.first_full_day, n.right_from_full_day, n.active_from_full_day) == (D2, D3, 1, 1)
     assert n.left_unattributed is True
     named = {**cdays[0], "planted": "N", "actor": "ACT"}
-    assert planted_outcomes([*cdays, named], {"N": {D2, D3}}, {}, {"N": None}, {"N": D2}, D1, D1)[
-        0
-    ].left_unattributed is False
+    assert (
+        planted_outcomes([*cdays, named], {"N": {D2, D3}}, {}, {"N": None}, {"N": D2}, D1, D1)[
+            0
+        ].left_unattributed
+        is False
+    )
 
 
 def test_release_pivot_counts_only_flags_within_24_hours() -> None:
@@ -208,10 +216,35 @@ def test_release_pivot_counts_only_flags_within_24_hours() -> None:
     late = [{"event_date": D3, "campaign_id": "C1", "planted": "X", "release_pivot": True}]
     on_time = [{"event_date": D2, "campaign_id": "C1", "planted": "X", "release_pivot": True}]
     other = [{"event_date": D2, "campaign_id": "C2", "planted": "Y", "release_pivot": True}]
-    (p,) = pivot_outcomes(on_time + other, [("m2", at)], {"m2": {"X"}})
-    assert p.within_24h and p.first_flagged == {"X": D2} and p.false_flags == ((D2, "C2"),)
-    (p,) = pivot_outcomes(late, [("m2", at)], {"m2": {"X"}})
-    assert not p.within_24h and p.first_flagged == {"X": D3}
+    (p,) = pivot_outcomes(on_time + other, [("m2", at)], {"m2": {"X"}}, D3)
+    assert p.within_24h is True and p.first_flagged == {"X": D2} and p.false_flags == ((D2, "C2"),)
+    (p,) = pivot_outcomes(late, [("m2", at)], {"m2": {"X"}}, D3)
+    assert p.within_24h is False and p.first_flagged == {"X": D3}
+    # The evaluated days end on the release day: not flagged yet is not a miss.
+    (p,) = pivot_outcomes([], [("m2", at)], {"m2": {"X"}}, D1)
+    assert p.within_24h is None
+
+
+def test_release_shares_count_the_24_hours_after_the_release(spark: SparkSession) -> None:
+    at = dt.datetime(2026, 2, 1, 16, 0)
+    sent = spark.sql(
+        "SELECT * FROM VALUES "
+        "('r1', TIMESTAMP'2026-02-01 17:00:00', 'm2'), ('r2', TIMESTAMP'2026-02-02 15:00:00', 'm1'), "
+        "('r3', TIMESTAMP'2026-02-02 16:00:00', 'm2'), ('r4', TIMESTAMP'2026-02-01 15:59:00', 'm2'), "
+        "('r5', TIMESTAMP'2026-02-01 18:00:00', 'm1'), ('r6', TIMESTAMP'2026-02-01 19:00:00', 'm1') "
+        "AS t(request_id, ts, model)"
+    )
+    truth = spark.createDataFrame(
+        [("r1", "X", True), ("r2", "X", True), ("r3", "X", True), ("r4", "X", True), ("r5", "X", False)]
+        + [("r6", None, False)],
+        "request_id string, campaign string, is_campaign_traffic boolean",
+    )
+    got = release_shares(sent, truth, "m2", at)
+    # r3 is 24 h after (out), r4 before (out); r5 is X's account but not campaign traffic.
+    expected = spark.createDataFrame(
+        [("X", 2, 0.5), (None, 2, 0.0)], "campaign string, exchanges long, new_model_share double"
+    )
+    assertDataFrameEqual(got, expected)
 
 
 def test_sections_replace_their_own_block_and_leave_the_rest_of_the_document() -> None:

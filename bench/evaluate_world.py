@@ -631,10 +631,9 @@ _RATIO_ROWS = (
 
 
 def headline_table(
-    acc: list[Any], exc: list[Any], counts: list[Any], legit: list[dict[str, Any]], as_of: dt.date | None
+    acc: list[Any], exc: list[Any], counts: list[Any], legit: list[dict[str, Any]], cols: tuple[str, ...]
 ) -> str:
-    """The headline figures as a markdown table, one column per period; ratios with their counts."""
-    cols = periods(as_of)
+    """The headline figures as a markdown table, one column per period of ``cols``; ratios with their counts."""
     by = {
         name: {r["period"]: r for r in rows} for name, rows in (("acc", acc), ("exc", exc), ("cnt", counts))
     }
@@ -656,8 +655,7 @@ def headline_table(
     return _md(["", *cols], rows)
 
 
-def legit_table(legit: list[dict[str, Any]], as_of: dt.date | None) -> str:
-    cols = periods(as_of)
+def legit_table(legit: list[dict[str, Any]], cols: tuple[str, ...]) -> str:
     by = {(r["population"], r["period"]): r for r in legit}
     pops = sorted({r["population"] for r in legit})
 
@@ -852,21 +850,28 @@ def headline(c: JobContext, truth: Path, as_of: dt.date | None) -> str:
     }
     pivots = pivot_outcomes(cdays, releases, pivoting, hi)
 
-    split = (
-        f"Before training: days {lo}..{as_of} (scored before the model trained as of {as_of} existed); "
-        f"after training: days {as_of + dt.timedelta(days=1)}..{hi}."
-        if as_of
-        else f"Days {lo}..{hi}; no training day given, so no split."
-    )
+    # Periods with no evaluated day get no column (a run still under way has no "after").
+    cols = periods(as_of) if as_of is None or hi > as_of else (BEFORE, ALL_DAYS)
+    if as_of is None:
+        split = f"Days {lo}..{hi}; no training day given, so no split."
+    else:
+        split = (
+            f"Before training: days {lo}..{min(as_of, hi)} (scored before the model trained as of {as_of} existed); "
+            + (
+                f"after training: days {as_of + dt.timedelta(days=1)}..{hi}."
+                if hi > as_of
+                else "after training: no day evaluated yet."
+            )
+        )
     return "\n".join(
         [
             split,
             "",
-            headline_table(acc, exc, counts, legit, as_of),
+            headline_table(acc, exc, counts, legit, cols),
             "",
             "Legitimate account-days pulled into campaigns, per legitimate population (of its active account-days):",
             "",
-            legit_table(legit, as_of),
+            legit_table(legit, cols),
             "",
             "Campaign-days whose members are mostly legitimate (purity < 0.5):",
             "",

@@ -20,6 +20,7 @@ from bench.evaluate_world import (
     campaign_day_counts,
     campaign_days,
     exchange_metrics,
+    headline_table,
     legit_pulled_in,
     pivot_outcomes,
     place_sections,
@@ -254,3 +255,29 @@ def test_sections_replace_their_own_block_and_leave_the_rest_of_the_document() -
     assert "## Labels on real text\n\nkept as written\n" in two
     assert "new" in two and "old" not in two and "rt" in two
     assert two.index("## Default world") < two.index("## Real-text world")
+
+
+def test_headline_table_shows_ratios_with_their_counts_and_only_the_periods_asked() -> None:
+    acc = [
+        {
+            "period": BEFORE,
+            "account_precision": 0.75,
+            "true_member_account_days": 3,
+            "member_account_days": 4,
+            "account_recall": None,
+            "found_campaign_account_days": 0,
+            "campaign_account_days": 0,
+        }
+    ]
+    legit = [{"period": BEFORE, "population": "individual", "pulled_account_days": 1}]
+    md = headline_table(
+        acc,
+        [],
+        [{"period": BEFORE, "campaign_days": 2, "mostly_legitimate_campaign_days": 1}],
+        legit,
+        (BEFORE,),
+    )
+    assert "| account precision (member account-days truly campaign) | 0.750 (3/4) |" in md
+    assert "| account recall (active campaign account-days in a campaign) | - |" in md
+    assert "| campaign-days mostly legitimate (purity < 0.5) | 1 |" in md
+    assert AFTER not in md

@@ -46,17 +46,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from jobs.daily import STEP_NAMES
+
 REPO = Path(__file__).resolve().parent.parent
-DAILY_STEPS = (
-    "ingest",
-    "validate_bronze",
-    "features",
-    "score",
-    "attribute",
-    "validate_gold",
-    "publish",
-    "report",
-)
+# The daily job's steps, in order: the one list jobs/daily.py runs.
+DAILY_STEPS = STEP_NAMES
 # "[2026-02-01] ingest           ok        66.6s bronze_exchanges=9586" (jobs/daily.py)
 _STEP_LINE = re.compile(r"^\[(\d{4}-\d{2}-\d{2})\] (\w+)\s+(ok|failed)\s+([\d.]+)s\s*(.*)$")
 

@@ -56,4 +56,4 @@ clean:
 # fetched once into .cache/corpora/ (the loader also fetches a missing one on demand).
 .PHONY: corpora
 corpora: venv
-	$(BIN)/python -m pipelines.simulate.corpora
+	$(BIN)/python -m distillwatch.simulate.corpora

@@ -8,7 +8,7 @@ Two samples, both labelled by :func:`pipelines.silver.add_content` (the function
 build labels a day with: one label per distinct prompt, joined back) under each pattern set:
 
 - **plain texts**: up to ``--per-source`` texts of every corpus source of
-  ``pipelines.simulate.corpora`` (real public texts read out of pinned PyPI wheels), each
+  ``distillwatch.simulate.corpora`` (real public texts read out of pinned PyPI wheels), each
   with the language, capability and intent a human gives every text of its source;
 - **world prompts**: up to ``--per-family`` prompts of every family of the real-text world
   (``conf/simulate/real_prompts.yaml``), rendered as the world renders them: the
@@ -45,14 +45,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from distillwatch.jobs.features import minhash_spec
+from distillwatch.pipelines.intent import CAPABILITIES, INTENT_FLAGS, Patterns
+from distillwatch.pipelines.silver import add_content
 
 from distillwatch.config import load_config, repo_conf_dir
 from distillwatch.console import emit
+from distillwatch.simulate.corpora import CorpusItem, load_conf, load_corpora
 from distillwatch.spark import build_spark
-from jobs.features import minhash_spec
-from pipelines.intent import CAPABILITIES, INTENT_FLAGS, Patterns
-from pipelines.silver import add_content
-from pipelines.simulate.corpora import CorpusItem, load_conf, load_corpora
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,10 @@ import sys
 import time
 from pathlib import Path
 
+from distillwatch.jobs.daily import STEP_NAMES
+
 from distillwatch.config import load_config
 from distillwatch.console import emit
-from jobs.daily import STEP_NAMES
 
 log = logging.getLogger(__name__)
 

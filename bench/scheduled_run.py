@@ -14,9 +14,9 @@ Airflow or Databricks task is a fresh interpreter), with
   lakehouse's own MLflow store by itself.
 
 ``--snapshot REV`` runs the CLI from the committed tree at REV (``git archive`` into
-``WORKDIR/code``, on ``PYTHONPATH`` ahead of the editable install) instead of the working
-tree, so edits others have not committed yet do not change what is measured; a deployed
-wheel is a commit too.
+``WORKDIR/code/src``, installed as the wheel would install it into ``WORKDIR/code/site``, which
+goes on ``PYTHONPATH`` ahead of the editable install) instead of the working tree, so edits
+others have not committed yet do not change what is measured; a deployed wheel is a commit too.
 
 ``--train-failure continue`` goes on with the daily backfill after a failed ``train`` (the
 champion, or the fallback scorer, stays: in the schedulers the retrain is a job of its own
@@ -46,7 +46,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from jobs.daily import STEP_NAMES
+from distillwatch.jobs.daily import STEP_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 # The daily job's steps, in order: the one list jobs/daily.py runs.
@@ -110,9 +110,9 @@ def scheduler_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
 
 
-def snapshot(rev: str, dest: Path) -> str:
-    """The committed tree at ``rev`` extracted into ``dest`` with the repo's Delta jars linked;
-    returns the commit."""
+def snapshot(rev: str, dest: Path) -> Path:
+    """The committed tree at ``rev`` extracted into ``dest/src`` and installed (no dependencies)
+    into ``dest/site`` with the repo's Delta jars linked; returns the folder for ``PYTHONPATH``."""
     commit = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--verify", f"{rev}^{{commit}}"],
         capture_output=True,
@@ -121,13 +121,31 @@ def snapshot(rev: str, dest: Path) -> str:
     ).stdout.strip()
     if dest.exists():
         shutil.rmtree(dest)
-    dest.mkdir(parents=True)
+    src, site = dest / "src", dest / "site"
+    src.mkdir(parents=True)
     archive = subprocess.Popen(["git", "-C", str(REPO), "archive", commit], stdout=subprocess.PIPE)
-    subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
+    subprocess.run(["tar", "-x", "-C", str(src)], stdin=archive.stdout, check=True)
     if archive.wait() != 0:
         raise SystemExit(f"git archive {commit} failed")
-    (dest / ".jars").symlink_to(REPO / ".jars")  # fetched once by `make jars`, not in git
-    return commit
+    # The package-dir mapping (distillwatch.jobs <- jobs/ ...) exists only once installed.
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(src),
+        ],
+        check=True,
+    )
+    (site / ".jars").symlink_to(REPO / ".jars")  # fetched once by `make jars`, not in git
+    (dest / "COMMIT").write_text(commit + "\n")
+    return site
 
 
 def _working_tree() -> str:
@@ -246,9 +264,10 @@ def main(argv: list[str] | None = None) -> int:
             )
     if args.snapshot:
         # A resumed run keeps the code it started with, wherever HEAD has moved since.
-        commit = before["commit"] if before.get("commit") else snapshot(args.snapshot, work / "code")
+        site = work / "code" / "site" if before.get("commit") else snapshot(args.snapshot, work / "code")
+        commit = (work / "code" / "COMMIT").read_text().strip()
         code = f"commit {commit} (snapshot in {work / 'code'})"
-        env["PYTHONPATH"] = str(work / "code")
+        env["PYTHONPATH"] = str(site)
         cli = [str(REPO / ".venv" / "bin" / "python"), "-m", "distillwatch.cli"]
     else:
         commit, code, cli = None, _working_tree(), [args.bin]

@@ -19,8 +19,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from distillwatch.jobs.daily import STEP_NAMES
+
 from distillwatch.console import emit
-from jobs.daily import STEP_NAMES
 
 log = logging.getLogger(__name__)
 

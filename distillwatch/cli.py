@@ -19,20 +19,20 @@ from distillwatch.errors import UserError
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "simulate": ("jobs.simulate", "write a synthetic world (landing data + ground truth)"),
-    "ingest": ("jobs.ingest", "ingest one delivery date into bronze Delta tables"),
-    "features": ("jobs.features", "build silver_exchanges and account_daily_features for one event date"),
-    "train": ("jobs.train", "train the detectors and register them in MLflow"),
-    "score": ("jobs.score", "score one date's accounts with the champion model"),
-    "attribute": ("jobs.attribute", "discover campaigns and publish the daily attribution table"),
-    "validate": ("jobs.validate", "run one table's Great Expectations suite for one date"),
-    "daily": ("jobs.daily", "run every daily step for one date"),
-    "backfill": ("jobs.daily", "run the daily steps for a range of dates"),
-    "report": ("jobs.report", "render the daily HTML report"),
-    "sql": ("jobs.sql", "run a SQL query against the lakehouse and print the result"),
-    "serve-sql": ("jobs.sql", "serve the lakehouse over Thrift (HiveServer2) on localhost"),
-    "maintain": ("jobs.maintain", "retention, OPTIMIZE and VACUUM"),
-    "run-local": ("jobs.run_local", "the main job on the embedded default (what `make run` runs)"),
+    "simulate": ("distillwatch.jobs.simulate", "write a synthetic world (landing data + ground truth)"),
+    "ingest": ("distillwatch.jobs.ingest", "ingest one delivery date into bronze Delta tables"),
+    "features": ("distillwatch.jobs.features", "build silver_exchanges and account_daily_features for one event date"),
+    "train": ("distillwatch.jobs.train", "train the detectors and register them in MLflow"),
+    "score": ("distillwatch.jobs.score", "score one date's accounts with the champion model"),
+    "attribute": ("distillwatch.jobs.attribute", "discover campaigns and publish the daily attribution table"),
+    "validate": ("distillwatch.jobs.validate", "run one table's Great Expectations suite for one date"),
+    "daily": ("distillwatch.jobs.daily", "run every daily step for one date"),
+    "backfill": ("distillwatch.jobs.daily", "run the daily steps for a range of dates"),
+    "report": ("distillwatch.jobs.report", "render the daily HTML report"),
+    "sql": ("distillwatch.jobs.sql", "run a SQL query against the lakehouse and print the result"),
+    "serve-sql": ("distillwatch.jobs.sql", "serve the lakehouse over Thrift (HiveServer2) on localhost"),
+    "maintain": ("distillwatch.jobs.maintain", "retention, OPTIMIZE and VACUUM"),
+    "run-local": ("distillwatch.jobs.run_local", "the main job on the embedded default (what `make run` runs)"),
 }
 
 

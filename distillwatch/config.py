@@ -13,6 +13,7 @@ import os
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -280,11 +281,16 @@ class Config:
 
 
 def repo_conf_dir() -> Path:
-    """The ``conf/`` folder: ``$DISTILLWATCH_CONF_DIR`` or the one beside the packages."""
+    """The configuration folder: ``$DISTILLWATCH_CONF_DIR``, else the installed ``distillwatch.conf``.
+
+    ``distillwatch.conf`` is the repo's ``conf/`` (base, environments, patterns, expectation
+    suites, simulator settings), shipped in the wheel as package data; in a checkout it is the
+    ``conf/`` folder itself. Installed wheels are unpacked on disk, so its files are plain paths.
+    """
     env = os.environ.get(CONF_DIR_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "conf"
+    return Path(str(resources.files("distillwatch.conf")))
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from distillwatch import tables
 from distillwatch.config import repo_conf_dir
 from distillwatch.context import JobContext
 from distillwatch.lakehouse import Lakehouse
-from pipelines.quality import (
+from distillwatch.pipelines.quality import (
     ExpectationOutcome,
     SuiteSpec,
     VolumeBaseline,

@@ -16,6 +16,8 @@ import datetime as dt
 import logging
 
 from delta.tables import DeltaTable
+from distillwatch.pipelines.attribution import attribute_day
+from distillwatch.pipelines.linkage import materialise
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType
@@ -26,8 +28,6 @@ from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.lakehouse import Lakehouse
 from distillwatch.spark import job_description
-from pipelines.attribution import attribute_day
-from pipelines.linkage import materialise
 
 log = logging.getLogger(__name__)
 

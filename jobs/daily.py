@@ -88,7 +88,7 @@ def _job(module: str, **extra: object) -> Callable[[JobContext, dt.date], int]:
 
 def _validate(table: str) -> Callable[[JobContext, dt.date], int]:
     def call(ctx: JobContext, day: dt.date) -> int:
-        from jobs import validate
+        from distillwatch.jobs import validate
 
         return int(validate.run(ctx, argparse.Namespace(date=day, table=table)) or 0)
 
@@ -97,14 +97,14 @@ def _validate(table: str) -> Callable[[JobContext, dt.date], int]:
 
 def _publish(ctx: JobContext, day: dt.date) -> int:
     """Refresh the analyst views over the published tables (a metadata-only step)."""
-    from jobs.sql import create_views
+    from distillwatch.jobs.sql import create_views
 
     create_views(ctx)
     return 0
 
 
 def _report(ctx: JobContext, day: dt.date) -> int:
-    from jobs import report
+    from distillwatch.jobs import report
 
     out = report_path(ctx, day)
     return int(report.run(ctx, argparse.Namespace(date=day, out=str(out))) or 0)
@@ -115,11 +115,11 @@ def report_path(ctx: JobContext, day: dt.date) -> Path:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("ingest", _job("jobs.ingest")),
+    Step("ingest", _job("distillwatch.jobs.ingest")),
     Step("validate_bronze", _validate(tables.BRONZE_EXCHANGES)),
-    Step("features", _job("jobs.features")),
-    Step("score", _job("jobs.score")),
-    Step("attribute", _job("jobs.attribute")),
+    Step("features", _job("distillwatch.jobs.features")),
+    Step("score", _job("distillwatch.jobs.score")),
+    Step("attribute", _job("distillwatch.jobs.attribute")),
     Step("validate_gold", _validate(tables.CAMPAIGN_ATTRIBUTION_DAILY)),
     Step("publish", _publish),
     Step("report", _report),

@@ -8,16 +8,16 @@ import logging
 from pathlib import Path
 
 import yaml
+from distillwatch.pipelines.features import account_daily_features
+from distillwatch.pipelines.fingerprint import MinHashSpec
+from distillwatch.pipelines.intent import Patterns
+from distillwatch.pipelines.silver import build_silver
 
 from distillwatch import tables
 from distillwatch.config import FeaturesConf, repo_conf_dir
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
-from pipelines.features import account_daily_features
-from pipelines.fingerprint import MinHashSpec
-from pipelines.intent import Patterns
-from pipelines.silver import build_silver
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,13 @@ import logging
 import uuid
 from dataclasses import asdict, dataclass
 
+from distillwatch.pipelines import contract
+from distillwatch.pipelines.ingest import (
+    accepted_records,
+    parse_dimension_lines,
+    parse_exchange_lines,
+    quarantine_records,
+)
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -28,8 +35,6 @@ from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.errors import UserError
 from distillwatch.files import folder_exists, list_files
-from pipelines import contract
-from pipelines.ingest import accepted_records, parse_dimension_lines, parse_exchange_lines, quarantine_records
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame
-
-from distillwatch import tables
-from distillwatch.console import emit
-from distillwatch.context import JobContext
-from distillwatch.days import parse_day
-from distillwatch.errors import UserError
-from pipelines.report import (
+from distillwatch.pipelines.report import (
     ReportData,
     campaign_model_mix,
     campaigns_of_day,
@@ -31,6 +24,13 @@ from pipelines.report import (
     render_report,
     volume_history,
 )
+from pyspark.sql import DataFrame
+
+from distillwatch import tables
+from distillwatch.console import emit
+from distillwatch.context import JobContext
+from distillwatch.days import parse_day
+from distillwatch.errors import UserError
 
 log = logging.getLogger(__name__)
 

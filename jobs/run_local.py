@@ -17,10 +17,11 @@ import logging
 import time
 from pathlib import Path
 
+from distillwatch.jobs import daily
+
 from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
-from jobs import daily
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     if _world_is_current(world, conf.start, days, scale, conf.seed):
         emit(f"simulate: world at {world} is current (seed {conf.seed}); not re-simulated")
     else:
-        from jobs import simulate
+        from distillwatch.jobs import simulate
 
         simulate.run(
             ctx, argparse.Namespace(out=str(world), start=conf.start, days=days, scale=scale, seed=conf.seed)
@@ -74,7 +75,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     first_end = start + dt.timedelta(days=train_after - 1)
     last = start + dt.timedelta(days=days - 1)
     daily.backfill(ctx, start, first_end)
-    from jobs import train
+    from distillwatch.jobs import train
 
     rc = train.run(ctx, argparse.Namespace(as_of=first_end))
     if rc != 0:

@@ -8,6 +8,11 @@ import argparse
 import datetime as dt
 import logging
 
+from distillwatch.jobs.train import tracking_of
+from distillwatch.models.anomaly import fit_anomaly
+from distillwatch.models.encoding import feature_spec_from_schema
+from distillwatch.models.registry import CHAMPION, load_alias
+from distillwatch.models.scoring import score_fallback, score_with_model
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -16,11 +21,6 @@ from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.quality import QualityGateFailed, publish_day
-from jobs.train import tracking_of
-from models.anomaly import fit_anomaly
-from models.encoding import feature_spec_from_schema
-from models.registry import CHAMPION, load_alias
-from models.scoring import score_fallback, score_with_model
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from distillwatch.console import emit
 from distillwatch.context import JobContext
-from pipelines.simulate.world import PROMPT_MODES, World, build_world
+from distillwatch.simulate.world import PROMPT_MODES, World, build_world
 
 log = logging.getLogger(__name__)
 

@@ -29,16 +29,9 @@ import mlflow.xgboost
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from mlflow.exceptions import MlflowException
-from mlflow.models import Model, infer_signature
-from mlflow.tracking import MlflowClient
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-
-from distillwatch.config import ModelsConf
-from models.anomaly import anomaly_score, fit_anomaly
-from models.encoding import KEYS, LABEL_COL, FeatureSpec, encode, feature_spec_from_schema
-from models.evaluation import (
+from distillwatch.models.anomaly import anomaly_score, fit_anomaly
+from distillwatch.models.encoding import KEYS, LABEL_COL, FeatureSpec, encode, feature_spec_from_schema
+from distillwatch.models.evaluation import (
     Threshold,
     calibrate_threshold,
     detection_metrics,
@@ -47,8 +40,8 @@ from models.evaluation import (
     plot_score_distributions,
     recall_by_campaign,
 )
-from models.scoring import booster_scores
-from models.training import (
+from distillwatch.models.scoring import booster_scores
+from distillwatch.models.training import (
     campaigns_of,
     fit_classifier,
     label_counts,
@@ -56,6 +49,13 @@ from models.training import (
     training_set,
     without_campaign,
 )
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model, infer_signature
+from mlflow.tracking import MlflowClient
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from distillwatch.config import ModelsConf
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from distillwatch.models.anomaly import anomaly_reasons, anomaly_score
+from distillwatch.models.encoding import KEYS, FeatureSpec, encode
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
-
-from models.anomaly import anomaly_reasons, anomaly_score
-from models.encoding import KEYS, FeatureSpec, encode
 
 ACCOUNT_SCORES_COLUMNS = (
     "event_date",

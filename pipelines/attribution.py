@@ -5,11 +5,11 @@ hashes, counts and shares leave silver_exchanges.
 
 from __future__ import annotations
 
+from distillwatch.pipelines.linkage import INFRA_TYPES
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf
-from pipelines.linkage import INFRA_TYPES
 
 
 def intel_evidence(hits: DataFrame, members: DataFrame, camp_traffic: DataFrame) -> DataFrame:
@@ -422,8 +422,8 @@ def attribute_day(
     ``campaign_attribution_daily``, ``indicator_popularity_daily`` and
     ``campaign_updates`` (the rows to MERGE into ``campaigns``, merged campaigns included).
     """
-    from pipelines import campaigns as cp
-    from pipelines import linkage as lk
+    from distillwatch.pipelines import campaigns as cp
+    from distillwatch.pipelines import linkage as lk
 
     d = F.lit(day).cast("date")
     ind = lk.materialise(

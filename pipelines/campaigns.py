@@ -7,11 +7,11 @@ All functions are pure DataFrame transformations; ``jobs/attribute.py`` wires th
 
 from __future__ import annotations
 
+from distillwatch.pipelines.linkage import INFRA_TYPES, materialise, tf_weight
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf
-from pipelines.linkage import INFRA_TYPES, materialise, tf_weight
 
 # Columns of silver_exchanges attribution reads. Never ``prompt``/``system_prompt``:
 # raw text stays in silver_exchanges.

@@ -14,18 +14,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame, Window
-from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, IntegerType, LongType, StructType
-
-from pipelines.contract import (
+from distillwatch.pipelines.contract import (
     EXCHANGE_COUNT_FIELDS,
     EXCHANGE_FIELDS,
     EXCHANGE_REQUIRED,
     EXCHANGE_SCHEMA,
     EXCHANGE_TEXT_SCHEMA,
 )
-from pipelines.ip import is_valid_ip
+from distillwatch.pipelines.ip import is_valid_ip
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, IntegerType, LongType, StructType
 
 CORRUPT = "_corrupt_record"
 
@@ -120,7 +119,7 @@ def parse_exchange_lines(
 
 def accepted_records(validated: DataFrame, ingested_at: Column) -> DataFrame:
     """Valid records, one per ``request_id`` (at-least-once delivery repeats some), in bronze column order."""
-    from pipelines.contract import BRONZE_EXCHANGES_SCHEMA
+    from distillwatch.pipelines.contract import BRONZE_EXCHANGES_SCHEMA
 
     ok = validated.where(F.col("reason").isNull())
     # A redelivered record is the same record; keep one deterministically.

@@ -19,10 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from distillwatch.pipelines.views import ATTRIBUTION_COLUMNS
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-
-from pipelines.views import ATTRIBUTION_COLUMNS
 
 CAPABILITIES = (
     "coding",

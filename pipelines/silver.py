@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from distillwatch.pipelines.fingerprint import MinHashSpec, add_fingerprints, normalise_prompt, text_hash
+from distillwatch.pipelines.intent import INTENT_FLAGS, Patterns, add_content_labels, shape_capability
+from distillwatch.pipelines.ip import ip_prefix, ip_version
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-
-from pipelines.fingerprint import MinHashSpec, add_fingerprints, normalise_prompt, text_hash
-from pipelines.intent import INTENT_FLAGS, Patterns, add_content_labels, shape_capability
-from pipelines.ip import ip_prefix, ip_version
 
 SILVER_COLUMNS = (
     "request_id", "event_date", "ts", "account_id", "api_key_id", "model", "client_ip", "user_agent", "tls_fp",

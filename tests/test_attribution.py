@@ -10,6 +10,10 @@ import json
 import zlib
 from typing import Any
 
+from distillwatch.jobs import attribute
+from distillwatch.pipelines import contract
+from distillwatch.pipelines.attribution import attribute_day, choose_actor, release_pivot
+from distillwatch.pipelines.campaigns import campaign_signatures, match_identity, split_campaign_traffic
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -27,10 +31,6 @@ from pyspark.sql.types import (
 from distillwatch import tables
 from distillwatch.config import AttributionConf
 from distillwatch.context import JobContext
-from jobs import attribute
-from pipelines import contract
-from pipelines.attribution import attribute_day, choose_actor, release_pivot
-from pipelines.campaigns import campaign_signatures, match_identity, split_campaign_traffic
 
 # Hubs above 5 accounts: the tiny world's proxy prefix holds 9.
 CONF = dataclasses.replace(AttributionConf(), hub_max_accounts=5)

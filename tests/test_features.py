@@ -14,22 +14,22 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import StructType
-
-from distillwatch import tables
-from jobs import features as features_job
-from pipelines.contract import (
+from distillwatch.jobs import features as features_job
+from distillwatch.pipelines.contract import (
     ACCOUNT_SCHEMA,
     BRONZE_EXCHANGES_SCHEMA,
     IP_INTEL_SCHEMA,
     MODEL_RELEASE_SCHEMA,
     THREAT_INTEL_SCHEMA,
 )
-from pipelines.features import account_daily_features
-from pipelines.fingerprint import MinHashSpec
-from pipelines.intent import Patterns
-from pipelines.silver import SILVER_COLUMNS, build_silver
+from distillwatch.pipelines.features import account_daily_features
+from distillwatch.pipelines.fingerprint import MinHashSpec
+from distillwatch.pipelines.intent import Patterns
+from distillwatch.pipelines.silver import SILVER_COLUMNS, build_silver
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+from distillwatch import tables
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = "2026-02-03"

@@ -7,10 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from distillwatch.pipelines.fingerprint import MinHashSpec, add_fingerprints, minhash_bands, normalise_prompt
+from distillwatch.pipelines.intent import Patterns
 from pyspark.sql import functions as F
-
-from pipelines.fingerprint import MinHashSpec, add_fingerprints, minhash_bands, normalise_prompt
-from pipelines.intent import Patterns
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = MinHashSpec()

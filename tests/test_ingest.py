@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
+from distillwatch.jobs.ingest import ingest
+from distillwatch.pipelines.contract import BRONZE_EXCHANGES_SCHEMA
 from pyspark.sql import functions as F
 
 from distillwatch import tables
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
-from jobs.ingest import ingest
-from pipelines.contract import BRONZE_EXCHANGES_SCHEMA
 
 DAY = dt.date(2026, 2, 3)
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from pipelines.intent import (
+from distillwatch.pipelines.intent import (
     CAPABILITIES,
     INTENT_FLAGS,
     UNDETERMINED_LANG,
@@ -188,10 +187,10 @@ def test_unknown_intent_in_patterns_is_an_error() -> None:
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_labels_once_per_distinct_prompt_equal_labels_per_exchange(spark, version) -> None:  # type: ignore[no-untyped-def]
-    from pipelines.fingerprint import MinHashSpec, add_fingerprints
+    from distillwatch.pipelines.fingerprint import MinHashSpec, add_fingerprints
 
     patterns = _load(version)
-    from pipelines.silver import add_content
+    from distillwatch.pipelines.silver import add_content
 
     schema = "id int, prompt string, system_prompt string, n_tools int, tool_calls int, has_image boolean"
     fix = "Fix this Python function: def f(x): return x+1"
@@ -308,8 +307,9 @@ def test_unknown_key_in_patterns_is_an_error() -> None:
 
 
 def test_default_patterns_version_is_v2_and_v1_still_loads() -> None:
+    from distillwatch.jobs.features import load_patterns
+
     from distillwatch.config import load_config
-    from jobs.features import load_patterns
 
     version = load_config("local").features.patterns_version
     assert version == "v2"

@@ -7,6 +7,19 @@ import datetime as dt
 import logging
 
 import pytest
+from distillwatch.pipelines import contract
+from distillwatch.pipelines.linkage import (
+    account_indicators,
+    connected_components,
+    group_seeds,
+    intel_hits,
+    link_accounts,
+    materialise,
+    member_evidence,
+    popularity_baseline,
+    prune_hubs,
+    seed_accounts,
+)
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
     ArrayType,
@@ -20,19 +33,6 @@ from pyspark.sql.types import (
 )
 
 from distillwatch.config import AttributionConf
-from pipelines import contract
-from pipelines.linkage import (
-    account_indicators,
-    connected_components,
-    group_seeds,
-    intel_hits,
-    link_accounts,
-    materialise,
-    member_evidence,
-    popularity_baseline,
-    prune_hubs,
-    seed_accounts,
-)
 
 CONF = dataclasses.replace(AttributionConf(), hub_max_accounts=5, hub_keep_seed_share=0.5)
 DAY = dt.date(2026, 2, 3)
@@ -159,7 +159,7 @@ def test_components_follow_chains_of_shared_values_and_take_the_min_account_id(s
 def test_component_iteration_cap_is_reported(spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:
     rows = [(f"n{i}", "payment_fp", f"p{i // 2}") for i in range(1, 9)]
     rows += [(f"n{i}", "tls_fp", f"k{(i + 1) // 2}") for i in range(1, 9)]
-    with caplog.at_level(logging.WARNING, logger="pipelines.linkage"):
+    with caplog.at_level(logging.WARNING, logger="distillwatch.pipelines.linkage"):
         comps = connected_components(_inds(spark, rows), max_iterations=1)
     assert "iteration cap" in caplog.text
     assert comps.select("component").distinct().count() > 1  # not converged yet

@@ -19,6 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from distillwatch.jobs import score as score_job
+from distillwatch.jobs import train as train_job
+from distillwatch.models.encoding import FeatureSpec, encode, feature_spec_from_schema
+from distillwatch.models.evaluation import calibrate_threshold, detection_metrics
+from distillwatch.models.training import training_set
+from distillwatch.pipelines.contract import LABEL_SCHEMA
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pyspark.sql import SparkSession
@@ -28,12 +34,6 @@ from pyspark.sql.types import DateType, DoubleType, LongType, StringType, Struct
 from distillwatch import tables
 from distillwatch.config import ModelsConf
 from distillwatch.context import JobContext
-from jobs import score as score_job
-from jobs import train as train_job
-from models.encoding import FeatureSpec, encode, feature_spec_from_schema
-from models.evaluation import calibrate_threshold, detection_metrics
-from models.training import training_set
-from pipelines.contract import LABEL_SCHEMA
 
 START = dt.date(2026, 2, 1)
 DAYS = 10
@@ -317,7 +317,7 @@ def test_challenger_below_the_floors_is_not_the_first_champion(world: JobContext
 
 
 def test_floors_name_each_miss() -> None:
-    from models.registry import below_floors
+    from distillwatch.models.registry import below_floors
 
     conf = replace(
         ModelsConf(), promote_min_pr_auc=0.9, promote_min_recall_at_target=0.5, promote_min_loco_recall=0.3

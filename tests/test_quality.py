@@ -14,6 +14,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from distillwatch.jobs import validate as validate_job
+from distillwatch.pipelines.contract import BRONZE_EXCHANGES_SCHEMA, THREAT_INTEL_SCHEMA
+from distillwatch.pipelines.quality import (
+    available_suites,
+    load_suite,
+    parse_suite,
+    to_gx_suite,
+    volume_baseline,
+)
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -30,15 +39,6 @@ from distillwatch import tables
 from distillwatch.config import ConfigError, QualityConf, repo_conf_dir
 from distillwatch.context import JobContext
 from distillwatch.quality import QualityGateFailed, publish_day, validate_table
-from jobs import validate as validate_job
-from pipelines.contract import BRONZE_EXCHANGES_SCHEMA, THREAT_INTEL_SCHEMA
-from pipelines.quality import (
-    available_suites,
-    load_suite,
-    parse_suite,
-    to_gx_suite,
-    volume_baseline,
-)
 
 DAY = dt.date(2026, 2, 8)
 

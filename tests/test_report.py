@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
+from distillwatch.jobs.report import run
+from distillwatch.pipelines.report import campaign_model_mix, dq_status
 from pyspark.sql import SparkSession
 from test_sql import D1, D2, write_gold
 
@@ -16,8 +18,6 @@ from distillwatch import tables
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
 from distillwatch.quality import DQ_RESULTS_SCHEMA
-from jobs.report import run
-from pipelines.report import campaign_model_mix, dq_status
 
 TS = dt.datetime(2026, 2, 11, 12, 0)
 

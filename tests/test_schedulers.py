@@ -89,7 +89,7 @@ def test_dag_is_a_daily_catchup_chain_one_run_at_a_time(dag_shape: dict[str, Any
 
 
 def test_dag_commands_are_real_cli_invocations_for_the_interval_day(dag_shape: dict[str, Any]) -> None:
-    from jobs.daily import STEP_NAMES
+    from distillwatch.jobs.daily import STEP_NAMES
 
     for name, task in dag_shape["dags"]["distillwatch_daily"]["tasks"].items():
         argv = task["rendered"].split()

@@ -8,15 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
+from distillwatch.jobs import simulate as job
+from distillwatch.pipelines.contract import EXCHANGE_TEXT_SCHEMA
+from distillwatch.pipelines.ip import ip_prefix
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from distillwatch.context import JobContext
-from jobs import simulate as job
-from pipelines.contract import EXCHANGE_TEXT_SCHEMA
-from pipelines.ip import ip_prefix
-from pipelines.simulate.populations import ACTORS
-from pipelines.simulate.world import NEW_MODEL, build_world, plan_world
+from distillwatch.simulate.populations import ACTORS
+from distillwatch.simulate.world import NEW_MODEL, build_world, plan_world
 
 START, DAYS, SCALE, SEED = "2026-02-01", 3, 0.002, 11
 A, B, C, D = (ACTORS[k][0] for k in "ABCD")

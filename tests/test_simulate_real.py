@@ -11,16 +11,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from distillwatch.jobs import simulate as job
+from distillwatch.pipelines.contract import EXCHANGE_TEXT_SCHEMA
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from distillwatch.context import JobContext
-from jobs import simulate as job
-from pipelines.contract import EXCHANGE_TEXT_SCHEMA
-from pipelines.simulate.corpora import load_corpora, source_specs
-from pipelines.simulate.populations import ACTORS
-from pipelines.simulate.realtext import RealText, plan_real
-from pipelines.simulate.world import build_world
+from distillwatch.simulate.corpora import load_corpora, source_specs
+from distillwatch.simulate.populations import ACTORS
+from distillwatch.simulate.realtext import RealText, plan_real
+from distillwatch.simulate.world import build_world
 
 START, DAYS, SCALE, SEED = "2026-02-01", 3, 0.002, 11
 A, B, C = (ACTORS[k][0] for k in "ABC")

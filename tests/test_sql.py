@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from distillwatch.jobs.sql import create_views, format_table, run_sql, wait_for_port
+from distillwatch.pipelines.views import FORBIDDEN_COLUMNS, view_statements
 from pyspark.sql import SparkSession
 from pyspark.sql.types import (
     BooleanType,
@@ -28,8 +30,6 @@ from pyspark.sql.types import (
 from distillwatch import tables
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
-from jobs.sql import create_views, format_table, run_sql, wait_for_port
-from pipelines.views import FORBIDDEN_COLUMNS, view_statements
 
 REPO = Path(__file__).resolve().parent.parent
 D1, D2 = dt.date(2026, 2, 10), dt.date(2026, 2, 11)

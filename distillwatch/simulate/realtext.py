@@ -27,8 +27,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from distillwatch.config import repo_conf_dir
-from pipelines.simulate.corpora import CorpusItem, load_conf, load_corpora
-from pipelines.simulate.prompts import pick
+from distillwatch.simulate.corpora import CorpusItem, load_conf, load_corpora
+from distillwatch.simulate.prompts import pick
 
 _CORPUS_SCHEMA = StructType(
     [

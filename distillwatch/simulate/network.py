@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, IntegerType, LongType, StringType, StructField, StructType
 
-from pipelines.simulate.prompts import literal_array
+from distillwatch.simulate.prompts import literal_array
 
 # First octets used for synthetic IPv4 space: public-looking, no private/reserved ranges.
 _FREE_OCTETS = [o for o in range(11, 224) if o not in (100, 127, 169, 172, 192, 198, 203)]

@@ -19,11 +19,11 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.contract import EXCHANGE_FIELDS
-from pipelines.simulate import populations as P
-from pipelines.simulate.network import NetworkPlan, address_expr, ip_intel, network_attr, prefix_expr
-from pipelines.simulate.prompts import PromptBank, literal_array, load_bank, pick, render
-from pipelines.simulate.realtext import RealText, plan_real
+from distillwatch.pipelines.contract import EXCHANGE_FIELDS
+from distillwatch.simulate import populations as P
+from distillwatch.simulate.network import NetworkPlan, address_expr, ip_intel, network_attr, prefix_expr
+from distillwatch.simulate.prompts import PromptBank, literal_array, load_bank, pick, render
+from distillwatch.simulate.realtext import RealText, plan_real
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000

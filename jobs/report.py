@@ -2,9 +2,11 @@
 self-contained HTML page (plots inline), from campaign_attribution_daily, campaigns'
 exchanges (model only), model_releases and dq_results.
 
-Every aggregate collected here has one row per campaign, per (campaign, day), per
-(day, model) or per expectation, so collecting them is bounded by the number of
-campaigns and days in the window, not by traffic.
+Reads the tables through the lakehouse, runs the Spark aggregations of
+``distillwatch.pipelines.report``, collects their small results and renders them with
+``distillwatch.render``. Every aggregate collected here has one row per campaign, per
+(campaign, day), per (day, model) or per expectation, so collecting them is bounded by
+the number of campaigns and days in the window, not by traffic.
 """
 
 from __future__ import annotations
@@ -16,12 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from distillwatch.pipelines.report import (
-    ReportData,
     campaign_model_mix,
     campaigns_of_day,
     dq_status,
     releases_in_window,
-    render_report,
     volume_history,
 )
 from pyspark.sql import DataFrame
@@ -31,6 +31,7 @@ from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.errors import UserError
+from distillwatch.render import ReportData, render_report
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,15 @@
-"""The daily HTML report: rendered from small literal Delta tables, checked for content."""
+"""The daily HTML report: the job end to end over small literal Delta tables, the Spark
+aggregations on their own, and the renderer on literal rows (no Spark)."""
 
 from __future__ import annotations
 
 import argparse
 import base64
 import datetime as dt
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,7 @@ from distillwatch import tables
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
 from distillwatch.quality import DQ_RESULTS_SCHEMA
+from distillwatch.render import ReportData, evidence_summary, render_report
 
 TS = dt.datetime(2026, 2, 11, 12, 0)
 
@@ -172,3 +177,69 @@ def test_report_of_a_quiet_day_still_renders(job_ctx: JobContext, tmp_path: Path
     assert "No campaign detected on this day." in page
     assert "No data-quality results for this day." in page
     assert "Tables not available" in page
+
+
+def _literal_report() -> ReportData:
+    campaigns = [
+        {
+            "campaign_id": "c1",
+            "actor": "ACME",
+            "confidence": 0.8,
+            "status": "new",
+            "first_seen": D1,
+            "n_accounts": 4,
+            "n_exchanges": 60,
+            "top_capability": "coding",
+            "cot_share": 0.5,
+            "release_pivot": True,
+            "new_model_share": 0.7,
+            "population_new_model_share": 0.2,
+            "capability_mix": json.dumps({"coding": 0.75, "other": 0.25}),
+            "evidence": json.dumps({"signals": ["content"], "top_templates": [{"template_hash": "h<1>"}]}),
+            "shared_infrastructure": json.dumps({"payment_fp": [{"value": "pf1", "n_accounts": 4}]}),
+        },
+        {"campaign_id": "c2", "n_exchanges": 7, "evidence": "not json", "capability_mix": None},
+    ]
+    history = [
+        {"event_date": D1, "campaign_id": "c1", "n_exchanges": 30},
+        {"event_date": D2, "campaign_id": "c1", "n_exchanges": 60},
+    ]
+    mix = [{"event_date": D2, "model": "m-new", "n_exchanges": 2}]
+    releases = [{"model": "m-new", "released_at": dt.datetime(2026, 2, 10, 18)}]
+    dq = [
+        {
+            "table_name": "bronze_exchanges",
+            "run_id": "run2",
+            "expectation": "volume_not_collapsed",
+            "critical": True,
+            "success": False,
+            "observed_value": "12",
+        }
+    ]
+    return ReportData(D2, campaigns, history, mix, releases, dq, ["model_releases"])
+
+
+def test_renderer_on_literal_rows() -> None:
+    page = render_report(_literal_report())
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</body></html>")
+    rows = re.findall(r"<tr><td>(c\d)</td><td>([^<]+)</td><td>([^<]+)</td>", page)
+    assert rows == [("c1", "ACME", "0.80"), ("c2", "unattributed", "&ndash;")]
+    assert "campaigns<b>2</b>" in page and "exchanges<b>67</b>" in page and "release pivots<b>1</b>" in page
+    assert "data quality<b>failed</b>" in page and "<td class='fail'>failed</td>" in page
+    assert "Tables not available: model_releases" in page
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 3
+    # Evidence is escaped HTML; unparsable evidence renders as a dash.
+    assert evidence_summary(_literal_report().campaigns[0]) == (
+        "<b>signals</b> content<br><b>shared</b> payment_fp: pf1 (4)<br><b>templates</b> h&lt;1&gt;"
+    )
+    assert evidence_summary({"evidence": "not json"}) == "&ndash;"
+
+
+def test_renderer_imports_no_spark_nor_pipeline_layers() -> None:
+    code = (
+        "import sys, distillwatch.render; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pyspark' "
+        "or m.startswith(('distillwatch.jobs', 'distillwatch.pipelines', 'distillwatch.models'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

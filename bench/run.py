@@ -28,10 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-from distillwatch.jobs.daily import STEP_NAMES
-
-from distillwatch.config import load_config
 from distillwatch.console import emit
+from distillwatch.jobs.daily import STEP_NAMES
+from distillwatch.simulate.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=str(REPO / "bench" / "out"))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--date", default=None, help="the benchmarked day (default: the day after conf simulate.start)"
+        "--date",
+        default=None,
+        help="the benchmarked day (default: the day after the simulator's start, conf/simulate/world.yaml)",
     )
     parser.add_argument(
         "--keep-lakes", action="store_true", help="keep each run's lakehouse (disk: ~GBs at 10M)"
@@ -307,10 +308,7 @@ def bench(args: argparse.Namespace) -> str:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
-    day = (
-        args.date
-        or (dt.date.fromisoformat(load_config("local").simulate.start) + dt.timedelta(days=1)).isoformat()
-    )
+    day = args.date or (dt.date.fromisoformat(load_settings().start) + dt.timedelta(days=1)).isoformat()
     bench_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     common = {"bench_id": bench_id, "commit": code_version()}
     emit(

@@ -1,9 +1,16 @@
-"""Layered configuration: ``conf/base.yaml`` plus ``conf/<env>.yaml``, parsed once into
-frozen typed objects. Unknown keys anywhere are an error, so a typo never silently
-falls back to a default.
+"""Configuration: the defaults of the dataclasses below, overridden by ``conf/<env>.yaml``
+(``local``, ``databricks``), parsed once into frozen typed objects. Unknown keys anywhere
+are an error, so a typo never silently falls back to a default.
 
-Each pipeline area owns one section (a dataclass below). To add a setting, add the
-field to its dataclass and the key to ``conf/base.yaml``.
+The dataclasses are the one place defaults live (each field's comment says what it
+means). Each pipeline area owns one section (a dataclass below); to add a setting, add
+the field, its default and its comment to that dataclass, and only an environment that
+needs another value names the key in its file. An optional ``conf/base.yaml`` would hold
+values that differ from the defaults in every environment (today there are none, so the
+file does not exist); it must never repeat a default (``tests/test_config.py``).
+
+The simulator's settings are not production configuration: see
+``distillwatch.simulate.settings`` (``conf/simulate/world.yaml``).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from typing import Any
 import yaml
 
 CONF_DIR_ENV = "DISTILLWATCH_CONF_DIR"
+# Optional layer under every environment: values that differ from the dataclass defaults.
+BASE_LAYER = "base"
 
 
 class ConfigError(ValueError):
@@ -28,12 +37,20 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SparkConf:
+    """The Spark session (``distillwatch.spark``)."""
+
+    # None: the platform's session (Databricks); no master is set.
     master: str | None = "local[*]"
     app_name: str = "distillwatch"
+    # Shuffle partitions: small on a laptop, raise on a cluster (2-3x the cores).
     shuffle_partitions: int = 8
     driver_memory: str = "6g"
+    # Delta jars: a folder of jars fetched once by the Makefile (None: use the platform's
+    # own Delta, as on Databricks).
     jars_dir: str | None = None
+    # Use Spark's embedded Hive metastore (Derby) under the lakehouse folder.
     local_metastore: bool = True
+    # Further spark.* settings, passed to the session as they are.
     extra_conf: dict[str, str] = field(default_factory=dict)
 
 
@@ -41,22 +58,18 @@ class SparkConf:
 class PathsConf:
     landing: str = "data/world/landing"
     lakehouse: str = "data/lakehouse"
+    # None: sqlite:///<lakehouse>/mlflow/mlflow.db; MLFLOW_TRACKING_URI overrides.
     mlflow_tracking_uri: str | None = None
 
 
 @dataclass(frozen=True)
 class IngestConf:
+    # A record whose ts is older than this many days before its delivery date is quarantined.
     max_lateness_days: int = 3
+    # A ts later than the end of the delivery date plus this skew is "in the future".
     max_future_skew_minutes: int = 15
+    # Parquet or JSONL files: glob patterns looked for in a delivery folder.
     exchange_globs: tuple[str, ...] = ("*.jsonl.gz", "*.jsonl", "*.parquet")
-
-
-@dataclass(frozen=True)
-class SimulateConf:
-    start: str = "2026-02-01"
-    days: int = 14
-    scale: float = 0.01
-    seed: int = 7
 
 
 @dataclass(frozen=True)
@@ -65,22 +78,25 @@ class ModelsConf:
 
     registered_model: str = "distillwatch-account-detector"
     experiment: str = "distillwatch-account-detector"
-    # The last this-many days up to --as-of are the time-based holdout.
+    # The last this-many days up to --as-of are the time-based holdout; the threshold and
+    # promotion are measured on it.
     holdout_days: int = 3
     # The decision threshold is the lowest score whose holdout precision reaches this.
     target_precision: float = 0.95
     # A challenger takes `champion` only if its holdout PR-AUC beats the champion's by more.
     min_improvement: float = 0.0
-    # Absolute floors every challenger must clear to be promoted, the first one included
-    # (otherwise the champion, or with none the fallback scorer, stays): holdout PR-AUC,
-    # holdout recall at the calibrated target-precision threshold, and the lowest
-    # leave-one-campaign-out recall where one can be measured.
+    # Absolute floors every challenger must clear to be promoted, the first one included:
+    # holdout PR-AUC, holdout recall at the calibrated target-precision threshold (0 when
+    # the target is not reached), and the lowest leave-one-campaign-out recall where one
+    # can be measured. A challenger below any floor is registered but not promoted: the
+    # champion stays, or with none the fallback scorer.
     promote_min_pr_auc: float = 0.9
     promote_min_recall_at_target: float = 0.5
     promote_min_loco_recall: float = 0.3
     # Training refuses to run on fewer labelled positives/negatives than this.
     min_positives: int = 5
     min_negatives: int = 5
+    # xgboost.spark; raise num_workers to the executors' task slots on a cluster.
     n_estimators: int = 60
     max_depth: int = 4
     learning_rate: float = 0.2
@@ -90,9 +106,32 @@ class ModelsConf:
     max_loco_campaigns: int = 10
     # Features never used (e.g. a column known to leak the label).
     exclude_features: tuple[str, ...] = ()
-    # Fixed one-hot vocabularies of the string features; other values fall into "other".
-    categorical_levels: dict[str, list[str]] = field(default_factory=dict)
-    # Anomaly scorer: robust z-scores clipped at this value, combined as their RMS / clip.
+    # Fixed one-hot vocabularies of the string features; unseen values become
+    # "<feature>=other". A string feature without a vocabulary is not used.
+    categorical_levels: dict[str, list[str]] = field(
+        default_factory=lambda: {
+            "top_capability": [
+                "coding",
+                "agentic_tool_use",
+                "reasoning_math",
+                "data_analysis",
+                "vision_computer_use",
+                "writing_chat",
+                "translation",
+                "other",
+            ],
+            "signup_path": [
+                "self_serve",
+                "education",
+                "security_research",
+                "startup_program",
+                "enterprise",
+                "cloud_partner",
+            ],
+        }
+    )
+    # Anomaly scorer: per-feature robust z-scores (median/IQR) clipped at this value,
+    # combined as their RMS / clip, in [0, 1].
     anomaly_clip: float = 10.0
     anomaly_rel_error: float = 0.001
     # Fallback (no champion): flag when the anomaly score or the intel confidence reaches these.
@@ -110,7 +149,8 @@ class AttributionConf:
     seed_anomaly_min: float = 0.9
     seed_intel_min_confidence: float = 0.5
     # A value links accounts only when at least hub_keep_seed_share of its accounts are
-    # seeds, and it is used by at most hub_max_accounts accounts unless intel lists it.
+    # seeds, and it is used by at most hub_max_accounts accounts (more only when a
+    # confident intel listing names it).
     hub_max_accounts: int = 50
     hub_keep_seed_share: float = 0.5
     # Content values (a reseller shares prompts with its customers) need a higher seed share.
@@ -120,15 +160,18 @@ class AttributionConf:
     # common, and a 2-account content value is how a falsely flagged account bridges campaigns.
     content_min_accounts: int = 3
     # An account without shared infrastructure joins a group through content only with at
-    # least this many distinct content values (one LSH band in common is a coincidence).
+    # least this many distinct content values (one LSH band in common is a coincidence: an
+    # eval lab shares one with a harvesting set by chance).
     loose_min_content_values: int = 3
     # Evidence weighed by how common a value is (a term-frequency adjustment): a value's
     # popularity is the most unrelated accounts (not seeds, not linked to seeds by
     # infrastructure, not campaign members) that used it on one day, today or within the
-    # last popularity_lookback_days; its link weight is 1 / (1 + popularity). Content
-    # values (templates, LSH bands) link only with at least content_min_tf_weight,
-    # infrastructure values with at least infra_min_tf_weight (from past days only: today
-    # the value itself is what relates its users).
+    # last popularity_lookback_days (table indicator_popularity_daily); its link weight is
+    # 1 / (1 + popularity). Popular prompts (a HumanEval problem, a GSM8K question, an
+    # "act as" prompt) are sent by many strangers and link nobody. Content values
+    # (templates, LSH bands) link only with at least content_min_tf_weight, infrastructure
+    # values with at least infra_min_tf_weight (from past days only: today the value itself
+    # is what relates its users).
     popularity_lookback_days: int = 7
     content_min_tf_weight: float = 0.34
     # Today's strangers exclude accounts that mostly write seed-dominated content (an
@@ -143,7 +186,8 @@ class AttributionConf:
     # Values shared by unrelated tenants of a cloud or NAT, or by every user of one SDK
     # (user agents), link only when listed.
     listed_only_indicator_types: tuple[str, ...] = ("ip_prefix", "asn", "user_agent")
-    # Label propagation stops when no label changes or after this many rounds.
+    # Connected components: label propagation stops when no label changes or after this
+    # many rounds.
     max_iterations: int = 20
     # Campaign signature: a template / LSH band used this often by this many members.
     signature_min_exchanges: int = 3
@@ -160,7 +204,8 @@ class AttributionConf:
     group_min_accounts: int = 3
     group_min_network_share: float = 0.5
     group_min_signals: int = 1
-    # Evidence filter.
+    # Evidence filter: at least min_accounts accounts and at least min_signals of content,
+    # capability, intent, sync, flagged and intel (the shares and thresholds below).
     min_accounts: int = 3
     min_signals: int = 3
     content_min_share: float = 0.2
@@ -203,7 +248,7 @@ class QualityConf:
     freshness_lag_hours: float = 6.0
     # How many offending values a failed expectation reports (never for redacted columns).
     partial_unexpected_count: int = 5
-    # Columns whose values must never reach dq_results or Data Docs.
+    # Columns whose values (raw prompt text) must never reach dq_results or Data Docs.
     redacted_columns: tuple[str, ...] = ("prompt", "system_prompt")
     # Under the lakehouse: staged days and the Data Docs site.
     staging_dir: str = "_staging"
@@ -216,12 +261,16 @@ class QualityConf:
 class FeaturesConf:
     """silver_exchanges and account_daily_features (pipelines/silver.py, features.py)."""
 
+    # Content rules: conf/patterns/<version>.yaml (the version is stored per silver row).
     patterns_version: str = "v2"
+    # MinHash/LSH near-duplicates: num_hashes / band_rows bands; Jaccard s collides with
+    # probability 1-(1-s^band_rows)^bands (0.89 at s=0.7, 0.06 at s=0.3 with 32/4).
     minhash_num_hashes: int = 32
     minhash_band_rows: int = 4
     minhash_shingle_size: int = 2
     minhash_max_tokens: int = 512
     minhash_seed: int = 7
+    # is_new_model: an exchange within this many hours after the model's release.
     new_model_hours: int = 48
 
 
@@ -265,11 +314,11 @@ class RetentionConf:
 
 @dataclass(frozen=True)
 class Config:
-    spark: SparkConf
-    paths: PathsConf
-    database: str
-    ingest: IngestConf
-    simulate: SimulateConf
+    spark: SparkConf = field(default_factory=SparkConf)
+    paths: PathsConf = field(default_factory=PathsConf)
+    # The metastore database (schema) the tables are registered in.
+    database: str = "distillwatch"
+    ingest: IngestConf = field(default_factory=IngestConf)
     models: ModelsConf = field(default_factory=ModelsConf)
     attribution: AttributionConf = field(default_factory=AttributionConf)
     quality: QualityConf = field(default_factory=QualityConf)
@@ -283,7 +332,7 @@ class Config:
 def repo_conf_dir() -> Path:
     """The configuration folder: ``$DISTILLWATCH_CONF_DIR``, else the installed ``distillwatch.conf``.
 
-    ``distillwatch.conf`` is the repo's ``conf/`` (base, environments, patterns, expectation
+    ``distillwatch.conf`` is the repo's ``conf/`` (environments, patterns, expectation
     suites, simulator settings), shipped in the wheel as package data; in a checkout it is the
     ``conf/`` folder itself. Installed wheels are unpacked on disk, so its files are plain paths.
     """
@@ -339,6 +388,15 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
+def from_mapping(cls: Any, raw: dict[str, Any], where: str) -> Any:
+    """Build the frozen dataclass ``cls`` from ``raw`` (a parsed YAML mapping): fields not
+    in ``raw`` keep their defaults; unknown keys and wrong types are a :class:`ConfigError`
+    naming ``where`` (the file or section)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    return _build(cls, raw, where)
+
+
 def _build(cls: Any, raw: dict[str, Any], where: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -352,17 +410,34 @@ def _build(cls: Any, raw: dict[str, Any], where: str) -> Any:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def load_config(env: str = "local", conf_dir: Path | None = None) -> Config:
-    """Parse ``base.yaml`` and the overrides of ``env`` into a frozen :class:`Config`."""
+def environments(conf_dir: Path | None = None) -> list[str]:
+    """The environments of ``conf_dir``: its ``<env>.yaml`` files (``base.yaml`` is none)."""
     conf_dir = conf_dir or repo_conf_dir()
-    base_file = conf_dir / "base.yaml"
+    return sorted(p.stem for p in conf_dir.glob("*.yaml") if p.stem != BASE_LAYER)
+
+
+def _read_layer(file: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def load_config(env: str = "local", conf_dir: Path | None = None) -> Config:
+    """The dataclass defaults, overridden by ``base.yaml`` where it exists and then by
+    ``<env>.yaml``, as a frozen :class:`Config`."""
+    conf_dir = conf_dir or repo_conf_dir()
     env_file = conf_dir / f"{env}.yaml"
-    if not base_file.is_file():
-        raise ConfigError(f"missing configuration file {base_file}")
-    if not env_file.is_file():
-        known = sorted(p.stem for p in conf_dir.glob("*.yaml") if p.stem != "base")
-        raise ConfigError(f"unknown environment {env!r}: no {env_file} (known: {known})")
-    raw = yaml.safe_load(base_file.read_text()) or {}
-    raw = _deep_merge(raw, yaml.safe_load(env_file.read_text()) or {})
+    if env == BASE_LAYER or not env_file.is_file():
+        raise ConfigError(f"unknown environment {env!r}: no {env_file} (known: {environments(conf_dir)})")
+    base_file = conf_dir / f"{BASE_LAYER}.yaml"
+    raw = _read_layer(base_file) if base_file.is_file() else {}
+    raw = _deep_merge(raw, _read_layer(env_file))
+    if "env" in raw:
+        raise ConfigError(f"{env_file}: 'env' is not a setting (it is the environment's file name)")
     raw["env"] = env
-    return _build(Config, raw, "conf")  # type: ignore[no-any-return]
+    cfg: Config = _build(Config, raw, "conf")
+    return cfg

@@ -1,6 +1,6 @@
 """``distillwatch run-local``: the main job on the embedded default (what ``make run`` runs).
 
-Simulate a world (conf ``simulate``: 14 days at scale 0.01 by default) next to the
+Simulate a world (``distillwatch.simulate.settings``: 14 days at scale 0.01 by default) next to the
 landing folder, backfill its first half, train the detector as of the last day of that
 half, backfill the second half with the trained champion, then print the last day's
 campaign attribution table and where the report, the tables and the MLflow runs are.
@@ -17,18 +17,20 @@ import logging
 import time
 from pathlib import Path
 
-from distillwatch.jobs import daily
-
 from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
+from distillwatch.jobs import daily
+from distillwatch.simulate.settings import load_settings
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=int, help="days to simulate (default: conf simulate.days)")
-    parser.add_argument("--scale", type=float, help="simulation scale (default: conf simulate.scale)")
+    parser.add_argument("--days", type=int, help="days to simulate (default: conf/simulate/world.yaml days)")
+    parser.add_argument(
+        "--scale", type=float, help="simulation scale (default: conf/simulate/world.yaml scale)"
+    )
     parser.add_argument("--train-after", type=int, help="train after this many days (default: half)")
 
 
@@ -55,7 +57,7 @@ def _world_is_current(world: Path, start: str, days: int, scale: float, seed: in
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    conf = ctx.cfg.simulate
+    conf = load_settings()
     days = args.days or conf.days
     scale = args.scale or conf.scale
     start = dt.date.fromisoformat(conf.start)
@@ -66,11 +68,9 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     if _world_is_current(world, conf.start, days, scale, conf.seed):
         emit(f"simulate: world at {world} is current (seed {conf.seed}); not re-simulated")
     else:
-        from distillwatch.jobs import simulate
+        from distillwatch.simulate.writer import simulate
 
-        simulate.run(
-            ctx, argparse.Namespace(out=str(world), start=conf.start, days=days, scale=scale, seed=conf.seed)
-        )
+        emit(simulate(ctx.spark, str(world), conf.override(days=days, scale=scale)).summary())
     train_after = args.train_after or max(1, days // 2)
     first_end = start + dt.timedelta(days=train_after - 1)
     last = start + dt.timedelta(days=days - 1)

@@ -42,7 +42,6 @@ from typing import Any
 import yaml
 
 from distillwatch.config import repo_conf_dir
-from distillwatch.console import emit
 
 log = logging.getLogger(__name__)
 
@@ -431,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, items in corpora.items():
         spec = conf.sources[name]
         pin = conf.packages[spec.package]
-        emit(f"{name:22s} {len(items):6d}  {spec.lang}  {spec.capability:18s} {pin.name}=={pin.version}")
+        line = f"{name:22s} {len(items):6d}  {spec.lang}  {spec.capability:18s} {pin.name}=={pin.version}"
+        sys.stdout.write(line + "\n")  # the report is the output (the package has no console)
     return 0
 
 

@@ -45,12 +45,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from distillwatch.jobs.features import minhash_spec
-from distillwatch.pipelines.intent import CAPABILITIES, INTENT_FLAGS, Patterns
-from distillwatch.pipelines.silver import add_content
 
 from distillwatch.config import load_config, repo_conf_dir
 from distillwatch.console import emit
+from distillwatch.jobs.features import minhash_spec
+from distillwatch.pipelines.intent import CAPABILITIES, INTENT_FLAGS, Patterns
+from distillwatch.pipelines.silver import add_content
 from distillwatch.simulate.corpora import CorpusItem, load_conf, load_corpora
 from distillwatch.spark import build_spark
 

@@ -66,7 +66,7 @@ def _events(path: Path) -> Any:
 
 def _job_label(props: dict[str, Any], group: str) -> str:
     """What a job did: its description when the code set one other than the step's own
-    (``pipelines.linkage.materialise`` labels each checkpoint, ``Lakehouse`` each write), else
+    (``distillwatch.spark.materialise`` labels each checkpoint, ``Lakehouse`` each write), else
     its call site (``count at jobs/attribute.py:147``; repo-relative), else its SQL execution."""
     desc = props.get("spark.job.description")
     if desc and desc != group:

@@ -19,9 +19,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from distillwatch.jobs.daily import STEP_NAMES
-
 from distillwatch.console import emit
+from distillwatch.jobs.daily import STEP_NAMES
 
 log = logging.getLogger(__name__)
 

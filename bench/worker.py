@@ -57,8 +57,9 @@ def spark_peer_aggregation(silver: Any, newest_model: str | None) -> Any:
     must time exactly the code the features step runs, restricted to the columns DuckDB
     computes too.
     """
-    from distillwatch.pipelines.features import _base, _sharing, _timing
     from pyspark.sql import functions as F
+
+    from distillwatch.pipelines.features import _base, _sharing, _timing
 
     base = _base(silver, F.lit(newest_model) if newest_model is not None else F.lit(None).cast("string"))
     return (
@@ -166,11 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("py4j", "alembic", "urllib3", "great_expectations", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    from distillwatch.jobs import daily
-
     from distillwatch import tables
     from distillwatch.config import load_config, repo_conf_dir
     from distillwatch.context import JobContext
+    from distillwatch.jobs import daily
 
     lake_root = Path(args.lakehouse).resolve()
     run_dir = lake_root.parent
@@ -257,9 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         _explain_features(ctx, args.date, run_dir / "plans")
 
     if args.gx:
-        from distillwatch.pipelines.quality import available_suites
-
-        from distillwatch.quality import validate_table
+        from distillwatch.quality import available_suites, validate_table
 
         for table in available_suites(repo_conf_dir()):
             if not ctx.lake.exists(table):
@@ -334,9 +332,8 @@ def _newest_model(ctx: Any, day: dt.date) -> str | None:
 
 def _explain_features(ctx: Any, day: dt.date, folder: Path) -> None:
     """The formatted physical plan of account_daily_features over the written silver day."""
-    from distillwatch.pipelines.features import account_daily_features
-
     from distillwatch import tables
+    from distillwatch.pipelines.features import account_daily_features
 
     folder.mkdir(parents=True, exist_ok=True)
     silver = ctx.lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day.isoformat()}'")

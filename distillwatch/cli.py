@@ -1,43 +1,136 @@
 """``distillwatch [--landing DIR] [--lakehouse DIR] [--env NAME] COMMAND [options]``.
 
-Every command is a module in ``jobs/`` with ``add_arguments(parser)`` and
-``run(ctx, args) -> int``; Airflow, Databricks wheel tasks and tests call the same
-functions. Modules are imported only when their command runs, so ``--help`` is fast.
+Every command is a function pair in ``distillwatch.jobs`` (``jobs/``): one that adds its
+arguments to a parser and one that runs it, ``run(ctx, args) -> int``; Airflow, Databricks
+tasks and tests call the same functions. :data:`COMMANDS` is the explicit table; a
+command's module is imported only when that command runs, so ``--help`` is fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from distillwatch.config import ConfigError, load_config
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
 
-# command -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "simulate": ("distillwatch.jobs.simulate", "write a synthetic world (landing data + ground truth)"),
-    "ingest": ("distillwatch.jobs.ingest", "ingest one delivery date into bronze Delta tables"),
-    "features": ("distillwatch.jobs.features", "build silver_exchanges and account_daily_features for one event date"),
-    "train": ("distillwatch.jobs.train", "train the detectors and register them in MLflow"),
-    "score": ("distillwatch.jobs.score", "score one date's accounts with the champion model"),
-    "attribute": ("distillwatch.jobs.attribute", "discover campaigns and publish the daily attribution table"),
-    "validate": ("distillwatch.jobs.validate", "run one table's Great Expectations suite for one date"),
-    "daily": ("distillwatch.jobs.daily", "run every daily step for one date"),
-    "backfill": ("distillwatch.jobs.daily", "run the daily steps for a range of dates"),
-    "report": ("distillwatch.jobs.report", "render the daily HTML report"),
-    "sql": ("distillwatch.jobs.sql", "run a SQL query against the lakehouse and print the result"),
-    "serve-sql": ("distillwatch.jobs.sql", "serve the lakehouse over Thrift (HiveServer2) on localhost"),
-    "maintain": ("distillwatch.jobs.maintain", "retention, OPTIMIZE and VACUUM"),
-    "run-local": ("distillwatch.jobs.run_local", "the main job on the embedded default (what `make run` runs)"),
+if TYPE_CHECKING:
+    AddArguments = Callable[[argparse.ArgumentParser], None]
+    Run = Callable[[JobContext, argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    # returns the command's (add_arguments, run), importing its job module
+    load: Callable[[], tuple[AddArguments, Run]]
+
+
+def _simulate() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import simulate
+
+    return simulate.add_arguments, simulate.run
+
+
+def _ingest() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import ingest
+
+    return ingest.add_arguments, ingest.run
+
+
+def _features() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import features
+
+    return features.add_arguments, features.run
+
+
+def _train() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import train
+
+    return train.add_arguments, train.run
+
+
+def _score() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import score
+
+    return score.add_arguments, score.run
+
+
+def _attribute() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import attribute
+
+    return attribute.add_arguments, attribute.run
+
+
+def _validate() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import validate
+
+    return validate.add_arguments, validate.run
+
+
+def _daily() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import daily
+
+    return daily.add_daily_arguments, daily.run_daily
+
+
+def _backfill() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import daily
+
+    return daily.add_backfill_arguments, daily.run_backfill
+
+
+def _report() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import report
+
+    return report.add_arguments, report.run
+
+
+def _sql() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import sql
+
+    return sql.add_sql_arguments, sql.run_sql
+
+
+def _serve_sql() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import sql
+
+    return sql.add_serve_sql_arguments, sql.run_serve_sql
+
+
+def _maintain() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import maintain
+
+    return maintain.add_arguments, maintain.run
+
+
+def _run_local() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import run_local
+
+    return run_local.add_arguments, run_local.run
+
+
+COMMANDS: dict[str, Command] = {
+    "simulate": Command("write a synthetic world (landing data + ground truth)", _simulate),
+    "ingest": Command("ingest one delivery date into bronze Delta tables", _ingest),
+    "features": Command("build silver_exchanges and account_daily_features for one event date", _features),
+    "train": Command("train the detectors and register them in MLflow", _train),
+    "score": Command("score one date's accounts with the champion model", _score),
+    "attribute": Command("discover campaigns and publish the daily attribution table", _attribute),
+    "validate": Command("run one table's Great Expectations suite for one date", _validate),
+    "daily": Command("run every daily step for one date", _daily),
+    "backfill": Command("run the daily steps for a range of dates", _backfill),
+    "report": Command("render the daily HTML report", _report),
+    "sql": Command("run a SQL query against the lakehouse and print the result", _sql),
+    "serve-sql": Command("serve the lakehouse over Thrift (HiveServer2) on localhost", _serve_sql),
+    "maintain": Command("retention, OPTIMIZE and VACUUM", _maintain),
+    "run-local": Command("the main job on the embedded default (what `make run` runs)", _run_local),
 }
-
-
-def _module(command: str) -> object:
-    return importlib.import_module(COMMANDS[command][0])
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -49,12 +142,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     # Only the chosen command's module is imported (imports pull in Spark, MLflow...).
     chosen = next((a for a in (argv or []) if a in COMMANDS), None)
-    for name, (_, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.help, description=command.help)
         if name == chosen:
-            mod = _module(name)
-            adder = getattr(mod, f"add_{name.replace('-', '_')}_arguments", None) or mod.add_arguments  # type: ignore[attr-defined]
-            adder(p)
+            add_arguments, _ = command.load()
+            add_arguments(p)
     return parser
 
 
@@ -78,10 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         landing=args.landing or cfg.paths.landing,
         lakehouse_root=args.lakehouse or cfg.paths.lakehouse,
     )
-    mod = _module(args.command)
-    runner = getattr(mod, f"run_{args.command.replace('-', '_')}", None) or mod.run  # type: ignore[attr-defined]
+    _, run = COMMANDS[args.command].load()
     try:
-        return int(runner(ctx, args) or 0)
+        return int(run(ctx, args) or 0)
     except UserError as exc:
         sys.stderr.write(f"distillwatch {args.command}: error: {exc}\n")
         return exc.exit_code

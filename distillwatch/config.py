@@ -52,6 +52,12 @@ class SparkConf:
     local_metastore: bool = True
     # Further spark.* settings, passed to the session as they are.
     extra_conf: dict[str, str] = field(default_factory=dict)
+    # How builders cut lineage (distillwatch.spark.materialise): "local" (localCheckpoint,
+    # executor storage) or "reliable" (checkpoint to checkpoint_dir: clusters whose
+    # executors can be lost).
+    lineage: str = "local"
+    # Reliable checkpoints' folder (None: <lakehouse>/_checkpoints).
+    checkpoint_dir: str | None = None
 
 
 @dataclass(frozen=True)

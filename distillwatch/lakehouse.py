@@ -4,6 +4,11 @@ registered. Transformations in ``pipelines/`` never touch paths; jobs call this.
 Every table is an external Delta table stored at ``<lakehouse>/<name>`` and registered
 by name in the configured database, so both ``spark.table("distillwatch.x")`` and any
 Delta reader pointed at the path (delta-rs, DuckDB) find it.
+
+Jobs publish through :meth:`Lakehouse.publish`, which takes the table's schema, partition
+column and write mode from the catalog (:mod:`distillwatch.tables`) and refuses rows whose
+columns drift from it. The lower-level writes (``replace_where``, ``append``...) are for the
+few writes the catalog cannot express alone (bronze's insert-only dedup) and for tests.
 """
 
 from __future__ import annotations
@@ -18,9 +23,15 @@ from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from distillwatch import tables
+from distillwatch.errors import UserError
 from distillwatch.spark import job_description
 
 log = logging.getLogger(__name__)
+
+
+class SchemaDrift(UserError):
+    """Rows about to be published do not have the catalog's columns."""
 
 
 class Lakehouse:
@@ -82,15 +93,64 @@ class Lakehouse:
             f"CREATE TABLE IF NOT EXISTS {self.qualified(table)} USING DELTA LOCATION '{self.path(table)}'"
         )
 
-    def create_if_missing(self, table: str, schema: StructType, partition_by: Sequence[str] = ()) -> None:
-        """Create an empty Delta table with an explicit schema (the first MERGE needs a target)."""
+    def create_if_missing(
+        self, table: str, schema: StructType | None = None, partition_by: Sequence[str] | None = None
+    ) -> None:
+        """Create an empty Delta table (the first MERGE needs a target); schema and
+        partitioning default to the catalog's."""
         if self.exists(table):
             return
+        if schema is None or partition_by is None:
+            entry = tables.table(table)
+            schema = entry.schema if schema is None else schema
+            partition_by = entry.partition_by if partition_by is None else partition_by
         empty = self.spark.createDataFrame([], schema)
         writer = empty.write.format("delta").mode("ignore")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         self._save(writer, table, f"create {table}")
+
+    # -- publication -------------------------------------------------------------
+    def conform(self, df: DataFrame, table: str) -> DataFrame:
+        """``df`` with the catalog's columns in the catalog's order, or :class:`SchemaDrift`
+        naming every missing, unexpected or retyped column."""
+        drift = tables.schema_drift(table, df.schema)
+        if drift:
+            raise SchemaDrift(f"rows for {table} do not match the catalog: {'; '.join(drift)}")
+        return df.select(*tables.schema(table).fieldNames())
+
+    def publish(self, df: DataFrame, table: str, day: str | None = None) -> int | None:
+        """Write ``df`` to ``table`` the way the catalog declares it (``Table.write``), in
+        one Delta commit, after :meth:`conform`: ``day`` replaces that partition (``day``
+        required), ``replace`` the whole table, ``merge`` upserts on the key, ``insert``
+        adds the rows whose key is new (returns how many), ``append`` adds every row."""
+        entry = tables.table(table)
+        rows = self.conform(df, table)
+        if entry.write == "day":
+            if day is None or entry.partition is None:
+                raise ValueError(f"{table} is replaced by day ({entry.partition}): publish needs the day")
+            self.replace_day(rows, table, day, entry.partition)
+        elif entry.write == "replace":
+            self.overwrite(rows, table, entry.partition_by)
+        elif entry.write == "merge":
+            self.upsert(rows, table, entry.key)
+        elif entry.write == "insert":
+            self.create_if_missing(table)
+            return self.insert_new(rows, table, entry.key)
+        elif entry.write == "append":
+            self.append(rows, table, entry.partition_by)
+        else:
+            raise ValueError(f"{table}: unknown write {entry.write!r}")
+        return None
+
+    def upsert(self, df: DataFrame, table: str, keys: Sequence[str]) -> None:
+        """MERGE on ``keys``: matched rows are replaced by the new ones, others inserted."""
+        self.create_if_missing(table)
+        cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        target = DeltaTable.forPath(self.spark, self.path(table)).alias("t")
+        with job_description(self.spark, f"write {table} (merge)"):
+            target.merge(df.alias("s"), cond).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+        self.register(table)
 
     # -- writes ------------------------------------------------------------------
     def _save(self, writer: DataFrameWriter, table: str, label: str) -> None:

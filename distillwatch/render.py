@@ -17,18 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# The capability classes of the intent classifier (distillwatch.pipelines.intent), in the
-# order the capability-mix plot stacks them; repeated here so rendering needs no Spark.
-CAPABILITIES = (
-    "coding",
-    "agentic_tool_use",
-    "reasoning_math",
-    "data_analysis",
-    "vision_computer_use",
-    "writing_chat",
-    "translation",
-    "other",
-)
+from distillwatch.vocabulary import CAPABILITIES
 
 
 @dataclass(frozen=True)

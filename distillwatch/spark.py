@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from distillwatch.config import Config
 
@@ -67,6 +67,7 @@ def spark_settings(cfg: Config, lakehouse: str) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         "spark.databricks.delta.retentionDurationCheck.enabled": "true",
+        LINEAGE_KEY: cfg.spark.lineage,
     }
     jars = _jars(cfg.spark.jars_dir)
     if jars:
@@ -85,6 +86,32 @@ def spark_settings(cfg: Config, lakehouse: str) -> dict[str, str]:
         )
     settings.update(cfg.spark.extra_conf)
     return settings
+
+
+LINEAGE_KEY = "spark.distillwatch.lineage"
+
+
+def materialise(df: DataFrame, why: str) -> DataFrame:
+    """Compute ``df`` once and cut its lineage: the one place the pipeline materialises.
+
+    Builders call this where a result feeds several consumers or an iteration (label
+    propagation re-reads its edges every round; without a cut the plan grows each round).
+    The policy is the session's ``spark.lineage`` setting (``SparkConf.lineage``):
+    ``local`` (default) is ``localCheckpoint``, kept in executor storage, enough for a
+    batch job that is rerun on failure; ``reliable`` is ``checkpoint`` to
+    ``SparkConf.checkpoint_dir`` (default ``<lakehouse>/_checkpoints``), for clusters whose
+    executors can be lost (preemptible or autoscaled workers).
+    """
+    log.debug("checkpoint: %s", why)
+    policy = df.sparkSession.conf.get(LINEAGE_KEY, "local")
+    # The reason labels the Spark jobs (UI, event log): every checkpoint is called from
+    # this line, so the call site alone cannot tell them apart.
+    with job_description(df.sparkSession, f"checkpoint: {why}"):
+        if policy == "reliable":
+            return df.checkpoint(eager=True)
+        if policy != "local":
+            raise ValueError(f"spark.lineage must be 'local' or 'reliable', not {policy!r}")
+        return df.localCheckpoint(eager=True)
 
 
 def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None) -> SparkSession:
@@ -110,5 +137,7 @@ def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if cfg.spark.lineage == "reliable":
+        spark.sparkContext.setCheckpointDir(cfg.spark.checkpoint_dir or f"{lakehouse.rstrip('/')}/_checkpoints")
     log.info("spark %s session up (master=%s)", spark.version, cfg.spark.master)
     return spark

@@ -20,42 +20,27 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import json
 import logging
-import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType, TimestampType
+import yaml
 
 from distillwatch import tables
+from distillwatch.config import repo_conf_dir
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.errors import UserError
+from distillwatch.locks import day_lock
 
 log = logging.getLogger(__name__)
 
-RUNS_SCHEMA = StructType(
-    [
-        StructField("run_id", StringType(), False),
-        StructField("run_date", DateType(), False),
-        StructField("step", StringType(), False),
-        StructField("status", StringType(), False),  # ok | failed
-        StructField("started_at", TimestampType(), False),
-        StructField("finished_at", TimestampType(), False),
-        StructField("duration_s", DoubleType(), False),
-        StructField("counts", StringType(), True),  # JSON: rows written per table
-        StructField("message", StringType(), True),
-        StructField("host", StringType(), True),
-    ]
-)
 
 # Tables whose day-partition row count is reported after each step.
 STEP_TABLES: dict[str, tuple[str, ...]] = {
@@ -78,21 +63,42 @@ class Step:
     run: Callable[[JobContext, dt.date], int]
 
 
-def _job(module: str, **extra: object) -> Callable[[JobContext, dt.date], int]:
-    def call(ctx: JobContext, day: dt.date) -> int:
-        mod = importlib.import_module(module)
-        return int(mod.run(ctx, argparse.Namespace(date=day, **extra)) or 0)
+# Each step is the command of the same name, called with that command's arguments for the
+# day. Job modules are imported when their step runs (they pull in MLflow, GX...).
+def _ingest(ctx: JobContext, day: dt.date) -> int:
+    from distillwatch.jobs import ingest
 
-    return call
+    return ingest.run(ctx, argparse.Namespace(date=day))
 
 
-def _validate(table: str) -> Callable[[JobContext, dt.date], int]:
-    def call(ctx: JobContext, day: dt.date) -> int:
-        from distillwatch.jobs import validate
+def _validate_bronze(ctx: JobContext, day: dt.date) -> int:
+    from distillwatch.jobs import validate
 
-        return int(validate.run(ctx, argparse.Namespace(date=day, table=table)) or 0)
+    return validate.run(ctx, argparse.Namespace(date=day, table=tables.BRONZE_EXCHANGES))
 
-    return call
+
+def _features(ctx: JobContext, day: dt.date) -> int:
+    from distillwatch.jobs import features
+
+    return features.run(ctx, argparse.Namespace(date=day))
+
+
+def _score(ctx: JobContext, day: dt.date) -> int:
+    from distillwatch.jobs import score
+
+    return score.run(ctx, argparse.Namespace(date=day))
+
+
+def _attribute(ctx: JobContext, day: dt.date) -> int:
+    from distillwatch.jobs import attribute
+
+    return attribute.run(ctx, argparse.Namespace(date=day))
+
+
+def _validate_gold(ctx: JobContext, day: dt.date) -> int:
+    from distillwatch.jobs import validate
+
+    return validate.run(ctx, argparse.Namespace(date=day, table=tables.CAMPAIGN_ATTRIBUTION_DAILY))
 
 
 def _publish(ctx: JobContext, day: dt.date) -> int:
@@ -106,71 +112,36 @@ def _publish(ctx: JobContext, day: dt.date) -> int:
 def _report(ctx: JobContext, day: dt.date) -> int:
     from distillwatch.jobs import report
 
-    out = report_path(ctx, day)
-    return int(report.run(ctx, argparse.Namespace(date=day, out=str(out))) or 0)
+    return report.run(ctx, argparse.Namespace(date=day, out=str(report_path(ctx, day))))
 
 
 def report_path(ctx: JobContext, day: dt.date) -> Path:
     return ctx.lake.local_dir("reports") / f"report-{day.isoformat()}.html"
 
 
-STEPS: tuple[Step, ...] = (
-    Step("ingest", _job("distillwatch.jobs.ingest")),
-    Step("validate_bronze", _validate(tables.BRONZE_EXCHANGES)),
-    Step("features", _job("distillwatch.jobs.features")),
-    Step("score", _job("distillwatch.jobs.score")),
-    Step("attribute", _job("distillwatch.jobs.attribute")),
-    Step("validate_gold", _validate(tables.CAMPAIGN_ATTRIBUTION_DAILY)),
-    Step("publish", _publish),
-    Step("report", _report),
-)
-STEP_NAMES = tuple(s.name for s in STEPS)
+def step_names(conf_dir: Path | None = None) -> tuple[str, ...]:
+    """The daily steps in run order, from ``conf/schedule/daily_steps.yaml``: the list the
+    Airflow DAG and the Databricks bundle are built from."""
+    file = (conf_dir or repo_conf_dir()) / "schedule" / "daily_steps.yaml"
+    return tuple(str(n) for n in yaml.safe_load(file.read_text(encoding="utf-8"))["daily"])
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextmanager
-def day_lock(ctx: JobContext, day: dt.date) -> Iterator[Path]:
-    """An exclusive lock on one day of one lakehouse (O_EXCL file create).
-
-    A second run of the same day refuses with a clear message; a lock whose process has
-    died (kill -9) is taken over.
-    """
-    folder = ctx.lake.local_dir("_locks")
-    path = folder / f"daily-{day.isoformat()}.lock"
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                held = json.loads(path.read_text() or "{}")
-            except (OSError, json.JSONDecodeError):
-                held = {}
-            same_host = held.get("host") == me["host"]
-            if same_host and held.get("pid") and not _pid_alive(int(held["pid"])):
-                log.warning("taking over the lock of a dead run (pid %s) for %s", held.get("pid"), day)
-                path.unlink(missing_ok=True)
-                continue
-            raise UserError(
-                f"another distillwatch run holds {day.isoformat()} (pid {held.get('pid')} on {held.get('host')}, "
-                f"lock {path}); refusing to run the same day twice at once"
-            ) from None
-        with os.fdopen(fd, "w") as fh:
-            json.dump(me, fh)
-        break
-    try:
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
+_RUNNERS: dict[str, Callable[[JobContext, dt.date], int]] = {
+    "ingest": _ingest,
+    "validate_bronze": _validate_bronze,
+    "features": _features,
+    "score": _score,
+    "attribute": _attribute,
+    "validate_gold": _validate_gold,
+    "publish": _publish,
+    "report": _report,
+}
+STEP_NAMES = step_names()
+if set(STEP_NAMES) != set(_RUNNERS):
+    raise RuntimeError(
+        f"conf/schedule/daily_steps.yaml lists {sorted(STEP_NAMES)}, jobs/daily.py runs {sorted(_RUNNERS)}"
+    )
+STEPS: tuple[Step, ...] = tuple(Step(name, _RUNNERS[name]) for name in STEP_NAMES)
 
 
 def _counts(ctx: JobContext, step: str, day: dt.date) -> dict[str, int]:
@@ -182,14 +153,14 @@ def _counts(ctx: JobContext, step: str, day: dt.date) -> dict[str, int]:
 
 
 def _record(ctx: JobContext, rows: list[tuple]) -> None:  # type: ignore[type-arg]
-    ctx.lake.append(ctx.spark.createDataFrame(rows, RUNS_SCHEMA), tables.RUNS)
+    ctx.lake.publish(ctx.spark.createDataFrame(rows, tables.schema(tables.RUNS)), tables.RUNS)
 
 
 def run_day(ctx: JobContext, day: dt.date, steps: tuple[str, ...] = STEP_NAMES) -> None:
     """Run the steps of one day in order; raises :class:`StepFailed` on the first failure."""
     run_id = uuid.uuid4().hex[:12]
     host = socket.gethostname()
-    with day_lock(ctx, day):
+    with day_lock(ctx.lake, day):
         for step in STEPS:
             if step.name not in steps:
                 continue
@@ -197,7 +168,7 @@ def run_day(ctx: JobContext, day: dt.date, steps: tuple[str, ...] = STEP_NAMES) 
             t0 = time.perf_counter()
             status, message = "ok", None
             try:
-                rc = step.run(ctx, day)
+                rc = int(step.run(ctx, day) or 0)
                 if rc != 0:
                     status, message = "failed", f"exit status {rc}"
             except UserError as exc:

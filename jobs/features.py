@@ -8,16 +8,16 @@ import logging
 from pathlib import Path
 
 import yaml
-from distillwatch.pipelines.features import account_daily_features
-from distillwatch.pipelines.fingerprint import MinHashSpec
-from distillwatch.pipelines.intent import Patterns
-from distillwatch.pipelines.silver import build_silver
 
 from distillwatch import tables
 from distillwatch.config import FeaturesConf, repo_conf_dir
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
+from distillwatch.pipelines.features import account_daily_features
+from distillwatch.pipelines.fingerprint import MinHashSpec
+from distillwatch.pipelines.intent import Patterns
+from distillwatch.pipelines.silver import silver_exchanges
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     patterns = load_patterns(conf.patterns_version)
     bronze = lake.read(tables.BRONZE_EXCHANGES).where(f"event_date = DATE'{day}'")
     releases = lake.read(tables.MODEL_RELEASES)
-    silver = build_silver(
+    silver = silver_exchanges(
         bronze,
         lake.read(tables.ACCOUNTS),
         lake.read(tables.IP_INTEL),
@@ -65,7 +65,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         minhash_spec(conf),
         conf.new_model_hours,
     )
-    lake.replace_day(silver, tables.SILVER_EXCHANGES, day)
+    lake.publish(silver, tables.SILVER_EXCHANGES, day)
     # Features read the written silver day back (the fingerprints are computed once), and
     # do not cache it: each sub-aggregation reads only its own columns from the Parquet
     # files. A cached day stops fitting a driver's storage memory somewhere above 3M
@@ -73,7 +73,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     # on a 9.8M-exchange day the aggregation took ~1,550 s cached and 582 s uncached
     # (docs/benchmarks.md, "Findings").
     silver_day = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'")
-    lake.replace_day(account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day)
+    lake.publish(account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day)
     n_ex = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'").count()
     n_acc = lake.read(tables.ACCOUNT_DAILY_FEATURES).where(f"event_date = DATE'{day}'").count()
     log.info("features %s: patterns %s", day, patterns.version)

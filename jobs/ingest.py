@@ -17,24 +17,23 @@ import logging
 import uuid
 from dataclasses import asdict, dataclass
 
-from distillwatch.pipelines import contract
-from distillwatch.pipelines.ingest import (
-    accepted_records,
-    parse_dimension_lines,
-    parse_exchange_lines,
-    quarantine_records,
-)
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from distillwatch import tables
+from distillwatch import contract, tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.errors import UserError
 from distillwatch.files import folder_exists, list_files
+from distillwatch.pipelines.bronze import (
+    bronze_exchanges,
+    bronze_quarantine,
+    dimension_records,
+    parse_exchange_lines,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,29 +48,6 @@ DIMENSIONS = {
 }
 JSON_GLOBS = ("*.jsonl.gz", "*.jsonl")
 
-INGEST_LOG_SCHEMA = StructType.fromJson(
-    {
-        "type": "struct",
-        "fields": [
-            {"name": n, "type": t, "nullable": True, "metadata": {}}
-            for n, t in [
-                ("run_id", "string"),
-                ("delivery_date", "date"),
-                ("files", "long"),
-                ("read", "long"),
-                ("new", "long"),
-                ("duplicates", "long"),
-                ("quarantined", "long"),
-                ("quarantined_by_reason", "string"),
-                ("event_dates", "string"),
-                ("account_rows", "long"),
-                ("dimension_quarantined", "long"),
-                ("started_at", "timestamp"),
-                ("finished_at", "timestamp"),
-            ]
-        ],
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -154,11 +130,11 @@ def ingest(ctx: JobContext, delivery_date: dt.date) -> IngestResult:
         valid = counts.pop(None, 0)
         quarantined = sum(counts.values())
 
-        lake.create_if_missing(tables.BRONZE_EXCHANGES, contract.BRONZE_EXCHANGES_SCHEMA, ("event_date",))
+        lake.create_if_missing(tables.BRONZE_EXCHANGES)
         lo = delivery_date - dt.timedelta(days=icfg.max_lateness_days)
         hi = delivery_date + dt.timedelta(days=1)
         new = lake.insert_new(
-            accepted_records(validated, ingested_at),
+            lake.conform(bronze_exchanges(validated, ingested_at), tables.BRONZE_EXCHANGES),
             tables.BRONZE_EXCHANGES,
             keys=("request_id",),
             prune=F.expr(f"t.event_date BETWEEN DATE'{lo}' AND DATE'{hi}'"),
@@ -166,13 +142,12 @@ def ingest(ctx: JobContext, delivery_date: dt.date) -> IngestResult:
         event_dates = sorted(
             str(r[0]) for r in validated.where("reason IS NULL").select("event_date").distinct().collect()
         )
-        quarantine_parts = [quarantine_records(validated, "exchanges", ingested_at)]
+        quarantine_parts = [bronze_quarantine(validated, "exchanges", ingested_at)]
         account_rows, dim_bad = _ingest_dimensions(ctx, delivery_date, ingested_at, quarantine_parts)
         q = quarantine_parts[0]
         for extra in quarantine_parts[1:]:
             q = q.unionByName(extra)
-        lake.create_if_missing(tables.BRONZE_QUARANTINE, contract.QUARANTINE_SCHEMA, ("delivery_date",))
-        lake.replace_where(q, tables.BRONZE_QUARANTINE, f"delivery_date = DATE'{day}'", ("delivery_date",))
+        lake.publish(q, tables.BRONZE_QUARANTINE, day)
     finally:
         validated.unpersist()
 
@@ -196,7 +171,8 @@ def ingest(ctx: JobContext, delivery_date: dt.date) -> IngestResult:
         started_at=started,
         finished_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
     )
-    lake.append(spark.createDataFrame([tuple(asdict(result).values())], INGEST_LOG_SCHEMA), tables.INGEST_LOG)
+    log_row = spark.createDataFrame([tuple(asdict(result).values())], tables.schema(tables.INGEST_LOG))
+    lake.publish(log_row, tables.INGEST_LOG)
     return result
 
 
@@ -214,15 +190,14 @@ def _ingest_dimensions(
     # Accounts: a full registry snapshot per delivery date.
     acc_folder = f"{ctx.landing.rstrip('/')}/accounts/date={day}"
     account_rows = 0
-    snapshot_schema = StructType(list(contract.ACCOUNT_SCHEMA.fields)).add("snapshot_date", "date")
-    lake.create_if_missing(tables.ACCOUNTS, snapshot_schema, ("snapshot_date",))
+    lake.create_if_missing(tables.ACCOUNTS)
     if folder_exists(spark, acc_folder):
         lines = _read_lines(ctx, list_files(spark, acc_folder, JSON_GLOBS))
-        good, bad = parse_dimension_lines(
+        good, bad = dimension_records(
             lines, contract.ACCOUNT_SCHEMA, contract.ACCOUNT_REQUIRED, "accounts", delivery_date, ingested_at
         )
         good = good.dropDuplicates(["account_id"]).withColumn("snapshot_date", F.lit(delivery_date))
-        lake.replace_where(good, tables.ACCOUNTS, f"snapshot_date = DATE'{day}'", ("snapshot_date",))
+        lake.publish(good, tables.ACCOUNTS, day)
         account_rows = int(lake.last_operation_metrics(tables.ACCOUNTS).get("numOutputRows", 0))
         bad = bad.persist(StorageLevel.MEMORY_AND_DISK)
         bad_total += bad.count()
@@ -237,12 +212,12 @@ def _ingest_dimensions(
         files = list_files(spark, folder, JSON_GLOBS) if folder_exists(spark, folder) else []
         if not files:
             log.warning("no %s files in %s: keeping the table as it is", sub, folder)
-            lake.create_if_missing(table, schema)
+            lake.create_if_missing(table)
             continue
-        good, bad = parse_dimension_lines(
+        good, bad = dimension_records(
             _read_lines(ctx, files), schema, required, sub, delivery_date, ingested_at
         )
-        lake.overwrite(good.dropDuplicates(), table)
+        lake.publish(good.dropDuplicates(), table)
         bad = bad.persist(StorageLevel.MEMORY_AND_DISK)
         bad_total += bad.count()
         quarantine_parts.append(bad)

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from delta.tables import DeltaTable
-from distillwatch.pipelines.views import FORBIDDEN_COLUMNS, all_tables
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -34,6 +33,7 @@ from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.errors import UserError
 from distillwatch.lakehouse import Lakehouse
+from distillwatch.pipelines.views import FORBIDDEN_COLUMNS, all_tables
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from distillwatch.pipelines.report import (
-    campaign_model_mix,
-    campaigns_of_day,
-    dq_status,
-    releases_in_window,
-    volume_history,
-)
 from pyspark.sql import DataFrame
 
 from distillwatch import tables
@@ -31,6 +24,13 @@ from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.errors import UserError
+from distillwatch.pipelines.report import (
+    campaign_model_mix,
+    campaigns_of_day,
+    dq_status,
+    releases_in_window,
+    volume_history,
+)
 from distillwatch.render import ReportData, render_report
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,6 @@ import argparse
 import datetime as dt
 import logging
 
-from distillwatch.jobs.train import tracking_of
-from distillwatch.models.anomaly import fit_anomaly
-from distillwatch.models.encoding import feature_spec_from_schema
-from distillwatch.models.registry import CHAMPION, load_alias
-from distillwatch.models.scoring import score_fallback, score_with_model
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -20,6 +15,9 @@ from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
+from distillwatch.jobs.train import tracking_of
+from distillwatch.models.registry import CHAMPION, load_alias
+from distillwatch.models.scores import account_scores
 from distillwatch.quality import QualityGateFailed, publish_day
 
 log = logging.getLogger(__name__)
@@ -39,33 +37,12 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         return 2
     features = ctx.lake.read(tables.ACCOUNT_DAILY_FEATURES).where(F.col("event_date") == F.lit(day))
     champion = load_alias(tracking_of(ctx), conf.registered_model, CHAMPION)
-    if champion is not None:
-        scores = score_with_model(
-            features,
-            champion.booster_raw,
-            champion.spec,
-            champion.anomaly,
-            champion.threshold,
-            champion.version,
-            conf.top_reasons,
-        )
-        how = f"models:/{conf.registered_model}@{CHAMPION} (v{champion.version}, threshold {champion.threshold:.4f})"
-    else:
+    if champion is None:
         emit(
             f"score: no champion registered for {conf.registered_model} (run `distillwatch train` first); "
             "falling back to the anomaly scorer and threat intel"
         )
-        spec = feature_spec_from_schema(features.schema, conf.categorical_levels, conf.exclude_features)
-        # Without a trained model the anomaly scorer is fitted on this day's accounts.
-        anomaly = fit_anomaly(features, spec.numeric, conf.anomaly_clip, conf.anomaly_rel_error)
-        scores = score_fallback(
-            features,
-            anomaly,
-            conf.fallback_anomaly_threshold,
-            conf.fallback_intel_threshold,
-            conf.top_reasons,
-        )
-        how = "fallback:anomaly+intel"
+    scores, how = account_scores(features, conf, champion)
     try:
         _publish(ctx, scores, day)
     except QualityGateFailed as exc:

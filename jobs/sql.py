@@ -26,13 +26,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from distillwatch.pipelines.views import all_tables, view_sources, view_statements
-
 from distillwatch.config import Config
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
 from distillwatch.lakehouse import Lakehouse
+from distillwatch.pipelines.views import all_tables, view_sources, view_statements
 from distillwatch.spark import spark_settings
 
 log = logging.getLogger(__name__)

@@ -8,12 +8,11 @@ import argparse
 import datetime as dt
 import logging
 
-from distillwatch.models.registry import TableLineage, Tracking, train_and_register
-
 from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
+from distillwatch.models.registry import TableLineage, Tracking, train_and_register
 
 log = logging.getLogger(__name__)
 

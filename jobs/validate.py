@@ -8,13 +8,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from distillwatch.pipelines.quality import available_suites
-
 from distillwatch.config import repo_conf_dir
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
-from distillwatch.quality import validate_table
+from distillwatch.quality import available_suites, validate_table
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,13 @@ import mlflow.xgboost
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model, infer_signature
+from mlflow.tracking import MlflowClient
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from distillwatch.config import ModelsConf
 from distillwatch.models.anomaly import anomaly_score, fit_anomaly
 from distillwatch.models.encoding import KEYS, LABEL_COL, FeatureSpec, encode, feature_spec_from_schema
 from distillwatch.models.evaluation import (
@@ -40,7 +47,7 @@ from distillwatch.models.evaluation import (
     plot_score_distributions,
     recall_by_campaign,
 )
-from distillwatch.models.scoring import booster_scores
+from distillwatch.models.scores import booster_scores
 from distillwatch.models.training import (
     campaigns_of,
     fit_classifier,
@@ -49,13 +56,6 @@ from distillwatch.models.training import (
     training_set,
     without_campaign,
 )
-from mlflow.exceptions import MlflowException
-from mlflow.models import Model, infer_signature
-from mlflow.tracking import MlflowClient
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-
-from distillwatch.config import ModelsConf
 
 log = logging.getLogger(__name__)
 

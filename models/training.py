@@ -13,12 +13,12 @@ import logging
 from collections.abc import Sequence
 
 import xgboost as xgb
-from distillwatch.models.encoding import KEYS, LABEL_COL, FeatureSpec, encode
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from xgboost.spark import SparkXGBClassifier
 
 from distillwatch.config import ModelsConf
+from distillwatch.models.encoding import KEYS, LABEL_COL, FeatureSpec, encode
 
 log = logging.getLogger(__name__)
 

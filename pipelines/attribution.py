@@ -5,11 +5,11 @@ hashes, counts and shares leave silver_exchanges.
 
 from __future__ import annotations
 
-from distillwatch.pipelines.linkage import INFRA_TYPES
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf
+from distillwatch.vocabulary import INFRA_TYPES
 
 
 def intel_evidence(hits: DataFrame, members: DataFrame, camp_traffic: DataFrame) -> DataFrame:
@@ -395,125 +395,3 @@ def daily_rows(
         "shared_infrastructure",
         ev_json.alias("evidence"),
     )
-
-
-def attribute_day(
-    exchanges: DataFrame,
-    features: DataFrame,
-    scores: DataFrame,
-    threat_intel: DataFrame,
-    prev_members: DataFrame,
-    prev_indicators: DataFrame,
-    prior_actors: DataFrame,
-    first_seen: DataFrame,
-    day: str,
-    conf: AttributionConf,
-    popularity: DataFrame | None = None,
-) -> dict[str, DataFrame]:
-    """One day's campaign discovery and attribution, wired from the pure steps.
-
-    Inputs are the day's silver_exchanges, account_daily_features and account_scores,
-    the threat_intel dimension, and the earlier state: latest members (campaign_id,
-    account_id) and indicators (campaign_id, ind_type, ind_value) within the lookback,
-    earlier actors (campaign_id, actor, confidence) and first sightings (campaign_id,
-    first_seen), and ``popularity``, the rows of ``indicator_popularity_daily`` of the
-    lookback (values weighed by how many strangers use them). Returns the DataFrames of
-    ``campaign_members``, ``campaign_exchanges``, ``campaign_indicators``,
-    ``campaign_attribution_daily``, ``indicator_popularity_daily`` and
-    ``campaign_updates`` (the rows to MERGE into ``campaigns``, merged campaigns included).
-    """
-    from distillwatch.pipelines import campaigns as cp
-    from distillwatch.pipelines import linkage as lk
-
-    d = F.lit(day).cast("date")
-    ind = lk.materialise(
-        lk.account_indicators(exchanges), "indicators feed intel hits, hub pruning and edges"
-    )
-    baseline = None if popularity is None else lk.popularity_baseline(popularity)
-    clusters, edges, hits = lk.link_accounts(
-        ind, scores, threat_intel, conf, features, baseline, prev_members.select("account_id").distinct()
-    )
-    # The members' exchanges (a scan of the day and a shuffle on account_id) feed the
-    # signatures and the traffic split, which read them several times: compute them once.
-    mx = lk.materialise(
-        cp.member_exchanges(exchanges, clusters), "member exchanges feed signatures and split"
-    )
-    sigs = cp.campaign_signatures(mx, conf, cp.content_value_accounts(ind, conf, baseline))
-    traffic = lk.materialise(
-        cp.split_campaign_traffic(mx, sigs),
-        "campaign traffic feeds evidence, identity, attribution and three outputs",
-    )
-    # Evidence is small (one row per cluster) but its plan aggregates traffic eight ways;
-    # identity, the actor and the daily rows all read it.
-    ev = lk.materialise(
-        cp.cluster_evidence(traffic, features, hits, edges.join(clusters, "account_id"), conf),
-        "evidence feeds the keep decision, identity and the daily rows",
-    )
-    kept = ev.where("is_campaign")
-    camp = traffic.where("is_campaign").join(kept.select("cluster_id"), "cluster_id")
-    today_members = camp.select("cluster_id", "account_id").distinct()
-    today_edges = edges.join(today_members, "account_id")
-    ids, merges, overlaps = cp.match_identity(
-        today_members, today_edges, prev_members, prev_indicators, day, conf
-    )
-    # Identity feeds every output below; without this each of the five writes would
-    # recompute the graph, the evidence and the matching from scratch.
-    ids = lk.materialise(ids, "campaign ids feed members, exchanges, indicators, daily rows and updates")
-    merges = lk.materialise(merges, "merges feed campaign updates")
-    camp = lk.materialise(
-        camp.join(ids.select("cluster_id", "campaign_id"), "cluster_id"),
-        "campaign traffic with ids feeds exchanges, members, pivot, content and intel evidence",
-    )
-    members = today_members.join(ids.select("cluster_id", "campaign_id"), "cluster_id")
-    member_edges = today_edges.join(ids.select("cluster_id", "campaign_id"), "cluster_id")
-    intel = intel_evidence(hits, members, camp)
-    overlaps_by_id = overlaps.join(ids.select("cluster_id", "campaign_id"), "cluster_id").select(
-        "campaign_id", "prev_id", "overlap"
-    )
-    actors = choose_actor(intel.unionByName(prior_evidence(overlaps_by_id, prior_actors, conf)), conf)
-    evidence = kept.join(ids, "cluster_id")
-    daily = daily_rows(
-        evidence,
-        actors,
-        release_pivot(camp, exchanges, conf),
-        infrastructure(member_edges, conf),
-        content_profile(camp, conf),
-        intel,
-        first_seen,
-        day,
-    )
-    indicators = member_edges.groupBy("campaign_id", "ind_type", "ind_value").agg(
-        F.countDistinct("account_id").alias("n_accounts")
-    )
-    updates = daily.join(evidence.select("campaign_id", "split_from"), "campaign_id").select(
-        "campaign_id",
-        "first_seen",
-        d.alias("last_seen"),
-        "actor",
-        "status",
-        F.lit(None).cast("string").alias("merged_into"),
-        "split_from",
-        d.alias("updated_on"),
-    )
-    merged = merges.select(
-        "campaign_id",
-        F.lit(None).cast("date").alias("first_seen"),
-        F.lit(None).cast("date").alias("last_seen"),
-        F.lit(None).cast("string").alias("actor"),
-        F.lit("merged").alias("status"),
-        "merged_into",
-        F.lit(None).cast("string").alias("split_from"),
-        d.alias("updated_on"),
-    )
-    return {
-        "campaign_members": member_rows(camp, traffic, scores, clusters, hits, day),
-        "indicator_popularity_daily": indicator_popularity(
-            ind, members, lk.seed_accounts(scores, hits, conf), day
-        ),
-        "campaign_exchanges": camp.select(d.alias("event_date"), "campaign_id", "request_id", "account_id"),
-        "campaign_indicators": indicators.select(
-            d.alias("event_date"), "campaign_id", "ind_type", "ind_value", "n_accounts"
-        ),
-        "campaign_attribution_daily": daily,
-        "campaign_updates": updates.unionByName(merged),
-    }

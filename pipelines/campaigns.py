@@ -1,425 +1,204 @@
-"""From linked clusters to campaigns: which exchanges of a cluster are the campaign's own
-traffic, which clusters carry campaign evidence, and which existing campaign each one
-continues (stable ``campaign_id`` across days, merges and splits recorded).
+"""The campaigns family: ``campaigns_day`` builds one day of ``campaign_members``,
+``campaign_exchanges``, ``campaign_indicators``, ``campaign_attribution_daily`` and
+``indicator_popularity_daily`` from the day's silver rows, features and scores; ``campaigns``
+builds the rows that update the one-row-per-campaign ``campaigns`` table.
 
-All functions are pure DataFrame transformations; ``jobs/attribute.py`` wires them.
+The steps it wires are in :mod:`distillwatch.pipelines.linkage` (the account graph),
+:mod:`distillwatch.pipelines.discovery` (signatures, evidence, identity) and
+:mod:`distillwatch.pipelines.attribution` (actor, pivot, the daily rows). No raw prompt text
+leaves silver_exchanges: only hashes, counts and shares.
 """
 
 from __future__ import annotations
 
-from distillwatch.pipelines.linkage import INFRA_TYPES, materialise, tf_weight
-from pyspark.sql import Column, DataFrame, Window
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf
-
-# Columns of silver_exchanges attribution reads. Never ``prompt``/``system_prompt``:
-# raw text stays in silver_exchanges.
-EXCHANGE_COLUMNS = (
-    "request_id",
-    "event_date",
-    "ts",
-    "account_id",
-    "org_id",
-    "verified",
-    "model",
-    "model_released_at",
-    "is_new_model",
-    "ip_prefix",
-    "asn",
-    "payment_fp",
-    "template_hash",
-    "lsh_bands",
-    "cot_elicitation",
-    "rubric_grading",
-    "sensitive_rewrite",
-    "capability",
-    "intel_actor",
-    "intel_confidence",
-    "intel_types",
+from distillwatch.pipelines import discovery as cp
+from distillwatch.pipelines import linkage as lk
+from distillwatch.pipelines.attribution import (
+    choose_actor,
+    content_profile,
+    daily_rows,
+    indicator_popularity,
+    infrastructure,
+    intel_evidence,
+    member_rows,
+    prior_evidence,
+    release_pivot,
 )
+from distillwatch.spark import materialise
 
 
-def _intent(prefix: str = "") -> Column:
-    return (
-        F.coalesce(F.col(f"{prefix}cot_elicitation"), F.lit(False))
-        | F.coalesce(F.col(f"{prefix}rubric_grading"), F.lit(False))
-        | F.coalesce(F.col(f"{prefix}sensitive_rewrite"), F.lit(False))
-    )
+@dataclass(frozen=True)
+class CampaignTables:
+    """One day of the campaigns family, each field named after the table it is published to
+    (``campaign_updates`` feeds :func:`campaigns`)."""
+
+    campaign_members: DataFrame
+    campaign_exchanges: DataFrame
+    campaign_indicators: DataFrame
+    campaign_attribution_daily: DataFrame
+    indicator_popularity_daily: DataFrame
+    campaign_updates: DataFrame
+
+    def daily_tables(self) -> dict[str, DataFrame]:
+        """The tables replaced by day, by name."""
+        return {
+            "campaign_members": self.campaign_members,
+            "campaign_exchanges": self.campaign_exchanges,
+            "campaign_indicators": self.campaign_indicators,
+            "campaign_attribution_daily": self.campaign_attribution_daily,
+            "indicator_popularity_daily": self.indicator_popularity_daily,
+        }
 
 
-def member_exchanges(exchanges: DataFrame, clusters: DataFrame) -> DataFrame:
-    """One row per exchange of an account in a seeded cluster (no prompt text)."""
-    return exchanges.select(*EXCHANGE_COLUMNS).join(
-        clusters.select("cluster_id", "account_id", "is_seed"), "account_id"
-    )
+def campaigns(previous: DataFrame, updates: DataFrame) -> DataFrame:
+    """The ``campaigns`` rows today's updates change, to upsert on ``campaign_id``.
 
-
-def content_value_accounts(
-    indicators: DataFrame, conf: AttributionConf, baseline: DataFrame | None = None
-) -> DataFrame:
-    """Per content value (template hash, LSH band) of the day: how many accounts used it
-    (``value_accounts``) and, given the popularity ``baseline``
-    (:func:`pipelines.linkage.popularity_baseline`), the most unrelated accounts that used
-    it on one past day (``base_popularity``). ``indicators`` has one row per (account,
-    type, value) (:func:`pipelines.linkage.account_indicators`), so a row count is the
-    account count: one group-by, no distinct aggregation."""
-    counts = (
-        indicators.where(F.col("ind_type").isin(*conf.content_indicator_types))
-        .groupBy("ind_type", "ind_value")
-        .agg(F.count(F.lit(1)).alias("value_accounts"))
-    )
-    if baseline is None:
-        counts = counts.withColumn("base_popularity", F.lit(0).cast("bigint"))
-    else:
-        counts = counts.join(baseline, ["ind_type", "ind_value"], "left")
-    return counts.select(
-        F.col("ind_type").alias("sig_type"),
-        F.col("ind_value").alias("sig_value"),
-        "value_accounts",
-        F.coalesce(F.col("base_popularity"), F.lit(0)).alias("base_popularity"),
-    )
-
-
-def campaign_signatures(
-    mx: DataFrame, conf: AttributionConf, value_accounts: DataFrame | None = None
-) -> DataFrame:
-    """One row per (cluster, signature value): a template hash or LSH band that the
-    cluster's accounts use at least ``signature_min_exchanges`` times from at least
-    ``signature_min_accounts`` accounts. Resold one-off traffic mixed in by a proxy
-    rarely repeats across accounts, the campaign's templated harvesting does.
-
-    With ``value_accounts`` (:func:`content_value_accounts`), a value is part of the
-    signature only when the cluster's accounts are at least ``signature_min_value_share``
-    of all accounts that used it that day: a hydra proxy's resold customers write the
-    same everyday prompts (chat, homework, writing) as thousands of ordinary users, so
-    those values belong to the population, not to the campaign, even when the proxy's
-    accounts repeat them. Nor is a value that many unrelated accounts used on a past day
-    (``base_popularity`` with a tf weight below ``content_min_tf_weight``): a popular
-    benchmark question a proxy's customers resend is not the campaign's.
+    ``previous`` is the table as it stands (one row per campaign); ``updates`` are
+    :attr:`CampaignTables.campaign_updates`. A campaign seen today widens its first/last
+    seen, keeps an actor it had unless today names one, keeps where it split from, and is
+    active again; a campaign merged into another keeps its history with status
+    ``merged`` and ``merged_into``; a merge of a campaign never stored is dropped.
     """
-    templates = mx.where(F.col("template_hash").isNotNull()).select(
-        "cluster_id",
-        "account_id",
-        F.lit("template_hash").alias("sig_type"),
-        F.col("template_hash").cast("string").alias("sig_value"),
-    )
-    bands = mx.select(
-        "cluster_id",
-        "account_id",
-        F.lit("lsh_band").alias("sig_type"),
-        F.explode(F.transform("lsh_bands", lambda b: b.cast("string"))).alias("sig_value"),
-    )
-    sigs = (
-        templates.unionByName(bands)
-        .groupBy("cluster_id", "sig_type", "sig_value")
-        .agg(F.count(F.lit(1)).alias("sig_exchanges"), F.countDistinct("account_id").alias("sig_accounts"))
-        .where(
-            (F.col("sig_exchanges") >= conf.signature_min_exchanges)
-            & (F.col("sig_accounts") >= conf.signature_min_accounts)
-        )
-    )
-    if value_accounts is None:
-        return sigs
-    if "base_popularity" not in value_accounts.columns:
-        value_accounts = value_accounts.withColumn("base_popularity", F.lit(0))
-    return (
-        sigs.join(value_accounts, ["sig_type", "sig_value"], "left")
-        .where(
-            (
-                F.col("sig_accounts")
-                >= F.coalesce(F.col("value_accounts"), F.col("sig_accounts")) * conf.signature_min_value_share
-            )
-            & (tf_weight(F.col("base_popularity")) >= conf.content_min_tf_weight)
-        )
-        .drop("value_accounts", "base_popularity")
+    t = previous.alias("t")
+    s = updates.alias("s")
+    merged = F.col("s.status") == F.lit("merged")
+    known = F.col("t.campaign_id").isNotNull()
+    joined = s.join(t, F.col("s.campaign_id") == F.col("t.campaign_id"), "left").where(~merged | known)
+
+    def pick(if_merged: str, otherwise: object) -> F.Column:
+        return F.when(merged, F.col(if_merged)).otherwise(otherwise)
+
+    return joined.select(
+        F.col("s.campaign_id").alias("campaign_id"),
+        pick("t.first_seen", F.least("t.first_seen", "s.first_seen")).alias("first_seen"),
+        pick("t.last_seen", F.greatest("t.last_seen", "s.last_seen")).alias("last_seen"),
+        pick("t.actor", F.coalesce("s.actor", "t.actor")).alias("actor"),
+        F.col("s.status").alias("status"),
+        pick("s.merged_into", F.lit(None).cast("string")).alias("merged_into"),
+        pick("t.split_from", F.coalesce("t.split_from", "s.split_from")).alias("split_from"),
+        F.col("s.updated_on").alias("updated_on"),
     )
 
 
-def split_campaign_traffic(mx: DataFrame, signatures: DataFrame) -> DataFrame:
-    """``mx`` plus ``is_campaign`` and ``match`` (template | near_duplicate | capability_focus).
-
-    Inside a cluster only its own traffic is campaign traffic: its signature templates,
-    near-duplicates of them (a shared LSH band), or intent-flagged traffic in the
-    campaign's capability focus (the top capability of its signature traffic).
-    """
-    tmpl = signatures.where(F.col("sig_type") == "template_hash").select(
-        "cluster_id", F.col("sig_value").alias("_t"), F.lit(True).alias("_tmatch")
-    )
-    band = signatures.where(F.col("sig_type") == "lsh_band").select(
-        "cluster_id", F.col("sig_value").alias("_b")
-    )
-    near = (
-        mx.select(
-            "cluster_id",
-            "request_id",
-            F.explode(F.transform("lsh_bands", lambda b: b.cast("string"))).alias("_b"),
-        )
-        .join(band, ["cluster_id", "_b"])
-        .select("cluster_id", "request_id")
-        .distinct()
-        .withColumn("_nmatch", F.lit(True))
-    )
-    tagged = (
-        mx.withColumn("_t", F.col("template_hash").cast("string"))
-        .join(tmpl, ["cluster_id", "_t"], "left")
-        .join(near, ["cluster_id", "request_id"], "left")
-        .withColumn("_sig", F.coalesce("_tmatch", F.lit(False)) | F.coalesce("_nmatch", F.lit(False)))
-    )
-    focus = (
-        tagged.where("_sig")
-        .groupBy("cluster_id", "capability")
-        .agg(F.count(F.lit(1)).alias("_n"))
-        .withColumn(
-            "_r", F.row_number().over(Window.partitionBy("cluster_id").orderBy(F.desc("_n"), "capability"))
-        )
-        .where("_r = 1")
-        .select("cluster_id", F.col("capability").alias("focus_capability"))
-    )
-    tagged = tagged.join(focus, "cluster_id", "left")
-    match = (
-        F.when(F.coalesce("_tmatch", F.lit(False)), "template")
-        .when(F.coalesce("_nmatch", F.lit(False)), "near_duplicate")
-        .when((F.col("capability") == F.col("focus_capability")) & _intent(), "capability_focus")
-    )
-    return (
-        tagged.withColumn("match", match)
-        .withColumn("is_campaign", F.col("match").isNotNull())
-        .drop("_t", "_tmatch", "_nmatch", "_sig")
-    )
-
-
-def _top_share(df: DataFrame, key: str, name: str) -> DataFrame:
-    """Per cluster: the most common ``key`` value and its share of the rows."""
-    counts = df.groupBy("cluster_id", key).agg(F.count(F.lit(1)).alias("_n"))
-    w = Window.partitionBy("cluster_id")
-    return (
-        counts.withColumn("_tot", F.sum("_n").over(w))
-        .withColumn("_r", F.row_number().over(w.orderBy(F.desc("_n"), F.col(key).cast("string"))))
-        .where("_r = 1")
-        .select("cluster_id", F.col(key).alias(name), (F.col("_n") / F.col("_tot")).alias(f"{name}_share"))
-    )
-
-
-def cluster_evidence(
-    traffic: DataFrame, features: DataFrame, hits: DataFrame, cluster_edges: DataFrame, conf: AttributionConf
-) -> DataFrame:
-    """One row per seeded cluster with its campaign evidence and the keep decision.
-
-    Members are the cluster's accounts with campaign traffic. Signals: content (share
-    of member traffic matching the signature), capability focus, intent flags,
-    synchronisation, flagged share, strong intel. A cluster is a campaign with
-    ``min_accounts`` members and ``min_signals`` signals, except a legitimate group
-    (verified accounts mostly of one organisation: an enterprise, a university, an eval
-    lab) which needs strong intel, and a cluster linked by content alone (no network,
-    client, billing or sign-up value shared by two members: developers using the same SDK
-    prompts, say), which needs strong intel too. An operator runs its accounts from
-    something it controls; prompt similarity alone is not an operator.
-
-    ``cluster_edges``: the kept linkage edges with their ``cluster_id``.
-    """
-    camp = traffic.where("is_campaign")
-    members = camp.groupBy("cluster_id", "account_id").agg(
-        F.count(F.lit(1)).alias("n_campaign"),
-        F.max(F.col("is_seed").cast("int")).alias("is_seed"),
-        F.first("org_id", ignorenulls=True).alias("org_id"),
-        F.max(F.coalesce(F.col("verified"), F.lit(False)).cast("int")).alias("verified"),
-    )
-    sync = features.select("account_id", F.coalesce(F.col("sync_score"), F.lit(0.0)).alias("sync_score"))
-    per_cluster = (
-        members.join(sync, "account_id", "left")
-        .groupBy("cluster_id")
-        .agg(
-            F.count(F.lit(1)).alias("n_accounts"),
-            F.avg("is_seed").alias("flagged_share"),
-            F.avg("verified").alias("verified_share"),
-            F.avg(F.coalesce(F.col("sync_score"), F.lit(0.0))).alias("sync_mean"),
-        )
-    )
-    org = _top_share(members.fillna({"org_id": "<none>"}), "org_id", "top_org")
-    volume = traffic.groupBy("cluster_id").agg(
-        F.count(F.lit(1)).alias("n_member_exchanges"),
-        F.count(F.when(F.col("is_campaign"), 1)).alias("n_exchanges"),
-        F.count(F.when(F.col("match") == "template", 1)).alias("n_template"),
-        F.count(F.when(F.col("match") == "near_duplicate", 1)).alias("n_near_duplicate"),
-    )
-    flags = camp.groupBy("cluster_id").agg(
-        F.avg(F.coalesce("cot_elicitation", F.lit(False)).cast("double")).alias("cot_share"),
-        F.avg(F.coalesce("rubric_grading", F.lit(False)).cast("double")).alias("rubric_share"),
-        F.avg(F.coalesce("sensitive_rewrite", F.lit(False)).cast("double")).alias("sensitive_share"),
-        F.avg(_intent().cast("double")).alias("intent_share"),
-    )
-    cap = _top_share(camp, "capability", "top_capability")
-    tmpl = _top_share(camp.where(F.col("template_hash").isNotNull()), "template_hash", "top_template").drop(
-        "top_template"
-    )
-    intel = (
-        hits.join(members.select("cluster_id", "account_id"), "account_id")
-        .groupBy("cluster_id")
-        .agg(
-            F.countDistinct("ind_type", "ind_value").alias("intel_indicators"),
-            F.max("confidence").alias("intel_max_confidence"),
-        )
-    )
-    infra = (
-        cluster_edges.where(F.col("ind_type").isin(*INFRA_TYPES))
-        .groupBy("cluster_id", "ind_type", "ind_value")
-        .agg(F.countDistinct("account_id").alias("_n"))
-        .where(F.col("_n") >= 2)
-        .groupBy("cluster_id")
-        .agg(F.count(F.lit(1)).alias("shared_infra_values"))
-    )
-    ev = (
-        per_cluster.join(org, "cluster_id", "left")
-        .join(infra, "cluster_id", "left")
-        .join(volume, "cluster_id")
-        .join(flags, "cluster_id", "left")
-        .join(cap, "cluster_id", "left")
-        .join(tmpl, "cluster_id", "left")
-        .join(intel, "cluster_id", "left")
-        .fillna(
-            {
-                "intel_indicators": 0,
-                "intel_max_confidence": 0.0,
-                "top_template_share": 0.0,
-                "shared_infra_values": 0,
-            }
-        )
-        .withColumn(
-            "content_share", (F.col("n_template") + F.col("n_near_duplicate")) / F.col("n_member_exchanges")
-        )
-    )
-    intel_strong = (F.col("intel_indicators") >= conf.actor_min_indicators) | (
-        F.col("intel_max_confidence") >= conf.actor_single_indicator_min_confidence
-    )
-    signals = {
-        "content": F.col("content_share") >= conf.content_min_share,
-        "capability": F.col("top_capability_share") >= conf.capability_min_share,
-        "intent": F.col("intent_share") >= conf.intent_min_share,
-        "sync": F.col("sync_mean") >= conf.sync_min,
-        "flagged": F.col("flagged_share") >= conf.flagged_min_share,
-        "intel": intel_strong,
-    }
-    signal_list = F.filter(
-        F.array(*[F.when(F.coalesce(c, F.lit(False)), F.lit(n)) for n, c in signals.items()]),
-        lambda s: s.isNotNull(),
-    )
-    legit_group = (
-        (F.col("top_org") != "<none>")
-        & (F.col("top_org_share") >= conf.single_org_min_share)
-        & (F.col("verified_share") >= conf.single_org_min_share)
-    )
-    ev = (
-        ev.withColumn("signals", signal_list)
-        .withColumn("legit_group", legit_group)
-        .withColumn("intel_strong", intel_strong)
-    )
-    reject = (
-        F.when(F.col("n_accounts") < conf.min_accounts, "too_few_accounts")
-        .when(F.size("signals") < conf.min_signals, "too_few_signals")
-        .when(F.col("legit_group") & ~F.col("intel_strong"), "single_organisation_group")
-        .when((F.col("shared_infra_values") == 0) & ~F.col("intel_strong"), "content_only_link")
-    )
-    return ev.withColumn("reject_reason", reject).withColumn("is_campaign", F.col("reject_reason").isNull())
-
-
-def new_campaign_id(day: Column, cluster_id: Column) -> Column:
-    """Deterministic id of a campaign founded today: ``C-`` + hash of (day, founding member)."""
-    return F.concat(
-        F.lit("C-"), F.substring(F.sha2(F.concat_ws("|", day.cast("string"), cluster_id), 256), 1, 12)
-    )
-
-
-def match_identity(
-    today_members: DataFrame,
-    today_indicators: DataFrame,
+def campaigns_day(
+    exchanges: DataFrame,
+    features: DataFrame,
+    scores: DataFrame,
+    threat_intel: DataFrame,
     prev_members: DataFrame,
     prev_indicators: DataFrame,
+    prior_actors: DataFrame,
+    first_seen: DataFrame,
     day: str,
     conf: AttributionConf,
-) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """Give each of today's campaign clusters its campaign_id.
+    popularity: DataFrame | None = None,
+) -> CampaignTables:
+    """One day's campaign discovery and attribution, wired from the pure steps: the
+    builder of every table of the campaigns family but ``campaigns`` itself.
 
-    Inputs: today's (cluster_id, account_id) and (cluster_id, ind_type, ind_value);
-    the latest earlier (campaign_id, account_id) and (campaign_id, ind_type, ind_value).
-    Overlap of a (cluster, campaign) pair = the larger of shared members / the smaller
-    member set and shared indicators / the smaller indicator set (equi-joins on account
-    and value, never all pairs). A cluster continues its best campaign with overlap of
-    at least ``identity_min_overlap`` (most shared members and indicators first); when several clusters continue one campaign (a
-    split) the best keeps the id and the others are new with ``split_from``; other
-    campaigns a cluster overlaps (a merge) get ``merged_into``.
-
-    Returns ``(ids, merges, overlaps)``: ids (cluster_id, campaign_id, continued_from,
-    split_from); merges (campaign_id, merged_into); overlaps (cluster_id, prev_id, overlap).
+    Inputs are the day's silver_exchanges, account_daily_features and account_scores,
+    the threat_intel dimension, and the earlier state: latest members (campaign_id,
+    account_id) and indicators (campaign_id, ind_type, ind_value) within the lookback,
+    earlier actors (campaign_id, actor, confidence) and first sightings (campaign_id,
+    first_seen), and ``popularity``, the rows of ``indicator_popularity_daily`` of the
+    lookback (values weighed by how many strangers use them).
     """
-    tm = today_members.select("cluster_id", "account_id").distinct()
-    ti = today_indicators.select("cluster_id", "ind_type", "ind_value").distinct()
-    pm = prev_members.select(F.col("campaign_id").alias("prev_id"), "account_id").distinct()
-    pi = prev_indicators.select(F.col("campaign_id").alias("prev_id"), "ind_type", "ind_value").distinct()
-    n_tm = tm.groupBy("cluster_id").agg(F.count(F.lit(1)).alias("n_tm"))
-    n_ti = ti.groupBy("cluster_id").agg(F.count(F.lit(1)).alias("n_ti"))
-    n_pm = pm.groupBy("prev_id").agg(F.count(F.lit(1)).alias("n_pm"))
-    n_pi = pi.groupBy("prev_id").agg(F.count(F.lit(1)).alias("n_pi"))
-    sm = tm.join(pm, "account_id").groupBy("cluster_id", "prev_id").agg(F.count(F.lit(1)).alias("shared_m"))
-    si = (
-        ti.join(pi, ["ind_type", "ind_value"])
-        .groupBy("cluster_id", "prev_id")
-        .agg(F.count(F.lit(1)).alias("shared_i"))
+
+    d = F.lit(day).cast("date")
+    ind = materialise(
+        lk.account_indicators(exchanges), "indicators feed intel hits, hub pruning and edges"
     )
-    overlaps = (
-        sm.join(si, ["cluster_id", "prev_id"], "full")
-        .join(n_tm, "cluster_id", "left")
-        .join(n_ti, "cluster_id", "left")
-        .join(n_pm, "prev_id", "left")
-        .join(n_pi, "prev_id", "left")
-        .fillna(0)
-        .select(
-            "cluster_id",
-            "prev_id",
-            F.greatest(
-                F.coalesce(F.try_divide("shared_m", F.least("n_tm", "n_pm")), F.lit(0.0)),
-                F.coalesce(F.try_divide("shared_i", F.least("n_ti", "n_pi")), F.lit(0.0)),
-            ).alias("overlap"),
-            (F.coalesce("shared_m", F.lit(0)) + F.coalesce("shared_i", F.lit(0))).alias("shared"),
-        )
-        .where(F.col("overlap") >= conf.identity_min_overlap)
+    baseline = None if popularity is None else lk.popularity_baseline(popularity)
+    clusters, edges, hits = lk.link_accounts(
+        ind, scores, threat_intel, conf, features, baseline, prev_members.select("account_id").distinct()
     )
-    # ids, merges and the caller's prior-actor evidence all read the overlaps (a few rows
-    # per campaign): compute them once.
-    overlaps = materialise(overlaps, "identity overlaps feed ids, merges and prior-actor evidence")
-    best = (
-        overlaps.withColumn(
-            "_r",
-            F.row_number().over(
-                Window.partitionBy("cluster_id").orderBy(F.desc("shared"), F.desc("overlap"), "prev_id")
-            ),
-        )
-        .where("_r = 1")
-        .withColumn(
-            "_k",
-            F.row_number().over(
-                Window.partitionBy("prev_id").orderBy(F.desc("shared"), F.desc("overlap"), "cluster_id")
-            ),
-        )
+    # The members' exchanges (a scan of the day and a shuffle on account_id) feed the
+    # signatures and the traffic split, which read them several times: compute them once.
+    mx = materialise(
+        cp.member_exchanges(exchanges, clusters), "member exchanges feed signatures and split"
     )
-    fresh = new_campaign_id(F.lit(day), F.col("cluster_id"))
-    clusters = tm.select("cluster_id").distinct()
-    ids = clusters.join(best.select("cluster_id", "prev_id", "_k"), "cluster_id", "left").select(
-        "cluster_id",
-        F.when(F.col("_k") == 1, F.col("prev_id")).otherwise(fresh).alias("campaign_id"),
-        F.when(F.col("_k") == 1, F.col("prev_id")).alias("continued_from"),
-        F.when(F.col("_k") > 1, F.col("prev_id")).alias("split_from"),
+    sigs = cp.campaign_signatures(mx, conf, cp.content_value_accounts(ind, conf, baseline))
+    traffic = materialise(
+        cp.split_campaign_traffic(mx, sigs),
+        "campaign traffic feeds evidence, identity, attribution and three outputs",
     )
-    continued = ids.where(F.col("continued_from").isNotNull()).select(
-        F.col("continued_from").alias("prev_id")
+    # Evidence is small (one row per cluster) but its plan aggregates traffic eight ways;
+    # identity, the actor and the daily rows all read it.
+    ev = materialise(
+        cp.cluster_evidence(traffic, features, hits, edges.join(clusters, "account_id"), conf),
+        "evidence feeds the keep decision, identity and the daily rows",
     )
-    merges = (
-        overlaps.join(continued, "prev_id", "left_anti")
-        .join(ids.select("cluster_id", F.col("campaign_id").alias("merged_into")), "cluster_id")
-        .withColumn(
-            "_r", F.row_number().over(Window.partitionBy("prev_id").orderBy(F.desc("overlap"), "merged_into"))
-        )
-        .where("_r = 1")
-        .select(F.col("prev_id").alias("campaign_id"), "merged_into")
+    kept = ev.where("is_campaign")
+    camp = traffic.where("is_campaign").join(kept.select("cluster_id"), "cluster_id")
+    today_members = camp.select("cluster_id", "account_id").distinct()
+    today_edges = edges.join(today_members, "account_id")
+    ids, merges, overlaps = cp.match_identity(
+        today_members, today_edges, prev_members, prev_indicators, day, conf
     )
-    return ids, merges, overlaps
+    # Identity feeds every output below; without this each of the five writes would
+    # recompute the graph, the evidence and the matching from scratch.
+    ids = materialise(ids, "campaign ids feed members, exchanges, indicators, daily rows and updates")
+    merges = materialise(merges, "merges feed campaign updates")
+    camp = materialise(
+        camp.join(ids.select("cluster_id", "campaign_id"), "cluster_id"),
+        "campaign traffic with ids feeds exchanges, members, pivot, content and intel evidence",
+    )
+    members = today_members.join(ids.select("cluster_id", "campaign_id"), "cluster_id")
+    member_edges = today_edges.join(ids.select("cluster_id", "campaign_id"), "cluster_id")
+    intel = intel_evidence(hits, members, camp)
+    overlaps_by_id = overlaps.join(ids.select("cluster_id", "campaign_id"), "cluster_id").select(
+        "campaign_id", "prev_id", "overlap"
+    )
+    actors = choose_actor(intel.unionByName(prior_evidence(overlaps_by_id, prior_actors, conf)), conf)
+    evidence = kept.join(ids, "cluster_id")
+    daily = daily_rows(
+        evidence,
+        actors,
+        release_pivot(camp, exchanges, conf),
+        infrastructure(member_edges, conf),
+        content_profile(camp, conf),
+        intel,
+        first_seen,
+        day,
+    )
+    indicators = member_edges.groupBy("campaign_id", "ind_type", "ind_value").agg(
+        F.countDistinct("account_id").alias("n_accounts")
+    )
+    updates = daily.join(evidence.select("campaign_id", "split_from"), "campaign_id").select(
+        "campaign_id",
+        "first_seen",
+        d.alias("last_seen"),
+        "actor",
+        "status",
+        F.lit(None).cast("string").alias("merged_into"),
+        "split_from",
+        d.alias("updated_on"),
+    )
+    merged = merges.select(
+        "campaign_id",
+        F.lit(None).cast("date").alias("first_seen"),
+        F.lit(None).cast("date").alias("last_seen"),
+        F.lit(None).cast("string").alias("actor"),
+        F.lit("merged").alias("status"),
+        "merged_into",
+        F.lit(None).cast("string").alias("split_from"),
+        d.alias("updated_on"),
+    )
+    return CampaignTables(
+        campaign_members=member_rows(camp, traffic, scores, clusters, hits, day),
+        campaign_exchanges=camp.select(d.alias("event_date"), "campaign_id", "request_id", "account_id"),
+        campaign_indicators=indicators.select(
+            d.alias("event_date"), "campaign_id", "ind_type", "ind_value", "n_accounts"
+        ),
+        campaign_attribution_daily=daily,
+        indicator_popularity_daily=indicator_popularity(
+            ind, members, lk.seed_accounts(scores, hits, conf), day
+        ),
+        campaign_updates=updates.unionByName(merged),
+    )

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from distillwatch.pipelines.silver import INTEL_KEYS
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+
+from distillwatch.pipelines.silver import INTEL_KEYS
 
 SHARED_VALUES: dict[str, str] = {
     "n_accounts_same_prefix": "ip_prefix",

@@ -30,20 +30,12 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from distillwatch.vocabulary import CAPABILITIES
+
 if TYPE_CHECKING:
     from lingua import LanguageDetector
 
 INTENT_FLAGS = ("cot_elicitation", "rubric_grading", "sensitive_rewrite")
-CAPABILITIES = (
-    "coding",
-    "agentic_tool_use",
-    "reasoning_math",
-    "data_analysis",
-    "vision_computer_use",
-    "writing_chat",
-    "translation",
-    "other",
-)
 # ``lang`` of a text no language is confidently detected in (too short, no letters, a
 # language outside the configured set), as v1's rules already wrote it.
 UNDETERMINED_LANG = "other"

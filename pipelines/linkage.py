@@ -15,13 +15,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf
-from distillwatch.spark import job_description
+from distillwatch.spark import materialise
 
 log = logging.getLogger(__name__)
 
 INDICATOR_COLUMNS = ("account_id", "ind_type", "ind_value", "n_exchanges")
-# Indicators an operator controls (network, client, billing, sign-up); the others are content.
-INFRA_TYPES = ("ip_prefix", "asn", "payment_fp", "tls_fp", "user_agent", "email_domain")
 
 
 def _ind(kind: str, value: Column) -> Column:
@@ -286,21 +284,6 @@ def prune_hubs(
         )
     )
 
-
-def materialise(df: DataFrame, why: str) -> DataFrame:
-    """The one place linkage materialises a DataFrame.
-
-    Label propagation re-reads the edges every round and each round's labels feed the
-    next: without truncating lineage the plan grows with every round. A local
-    checkpoint (executor storage) is enough for a batch job that is simply rerun on
-    failure; on a cluster with preemptible workers switch to ``checkpoint()`` with a
-    reliable checkpoint dir.
-    """
-    log.debug("checkpoint: %s", why)
-    # The reason labels the Spark jobs (UI, event log): every checkpoint is called from
-    # this line, so the call site alone cannot tell them apart.
-    with job_description(df.sparkSession, f"checkpoint: {why}"):
-        return df.localCheckpoint(eager=True)
 
 
 def connected_components(edges: DataFrame, max_iterations: int) -> DataFrame:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from distillwatch.pipelines.views import ATTRIBUTION_COLUMNS
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+
+from distillwatch.pipelines.views import ATTRIBUTION_COLUMNS
 
 # The published attribution columns (one list, shared with the analyst views), less the date.
 CAMPAIGN_COLUMNS = tuple(c for c in ATTRIBUTION_COLUMNS if c != "event_date")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
 from distillwatch.pipelines.fingerprint import MinHashSpec, add_fingerprints, normalise_prompt, text_hash
 from distillwatch.pipelines.intent import INTENT_FLAGS, Patterns, add_content_labels, shape_capability
 from distillwatch.pipelines.ip import ip_prefix, ip_version
-from pyspark.sql import Column, DataFrame, Window
-from pyspark.sql import functions as F
 
 SILVER_COLUMNS = (
     "request_id", "event_date", "ts", "account_id", "api_key_id", "model", "client_ip", "user_agent", "tls_fp",
@@ -159,7 +160,7 @@ def add_content(ex: DataFrame, patterns: Patterns, spec: MinHashSpec) -> DataFra
     )
 
 
-def build_silver(
+def silver_exchanges(
     bronze_day: DataFrame,
     accounts: DataFrame,
     ip_intel: DataFrame,

@@ -10,27 +10,16 @@ import json
 import zlib
 from typing import Any
 
-from distillwatch.jobs import attribute
-from distillwatch.pipelines import contract
-from distillwatch.pipelines.attribution import attribute_day, choose_actor, release_pivot
-from distillwatch.pipelines.campaigns import campaign_signatures, match_identity, split_campaign_traffic
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    ArrayType,
-    BooleanType,
-    DateType,
-    DoubleType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
 
-from distillwatch import tables
+from distillwatch import contract, tables
 from distillwatch.config import AttributionConf
 from distillwatch.context import JobContext
+from distillwatch.jobs import attribute
+from distillwatch.pipelines.attribution import choose_actor, release_pivot
+from distillwatch.pipelines.campaigns import campaigns, campaigns_day
+from distillwatch.pipelines.discovery import campaign_signatures, match_identity, split_campaign_traffic
 
 # Hubs above 5 accounts: the tiny world's proxy prefix holds 9.
 CONF = dataclasses.replace(AttributionConf(), hub_max_accounts=5)
@@ -38,58 +27,48 @@ D1 = dt.date(2026, 2, 3)
 D2 = dt.date(2026, 2, 4)
 RELEASE = dt.datetime(2026, 2, 3, 0, 0)
 
-SILVER = StructType(
-    [
-        StructField("request_id", StringType()),
-        StructField("event_date", DateType()),
-        StructField("ts", TimestampType()),
-        StructField("account_id", StringType()),
-        StructField("org_id", StringType()),
-        StructField("verified", BooleanType()),
-        StructField("model", StringType()),
-        StructField("model_released_at", TimestampType()),
-        StructField("is_new_model", BooleanType()),
-        StructField("ip_prefix", StringType()),
-        StructField("asn", LongType()),
-        StructField("tls_fp", StringType()),
-        StructField("user_agent", StringType()),
-        StructField("payment_fp", StringType()),
-        StructField("email_domain", StringType()),
-        StructField("is_free_mail", BooleanType()),
-        StructField("template_hash", LongType()),
-        StructField("lsh_bands", ArrayType(LongType())),
-        StructField("cot_elicitation", BooleanType()),
-        StructField("rubric_grading", BooleanType()),
-        StructField("sensitive_rewrite", BooleanType()),
-        StructField("capability", StringType()),
-        StructField("intel_actor", StringType()),
-        StructField("intel_confidence", DoubleType()),
-        StructField("intel_types", ArrayType(StringType())),
-        StructField("prompt", StringType()),
-    ]
+SILVER = tables.subset(
+    tables.SILVER_EXCHANGES,
+    "request_id",
+    "event_date",
+    "ts",
+    "account_id",
+    "org_id",
+    "verified",
+    "model",
+    "model_released_at",
+    "is_new_model",
+    "ip_prefix",
+    "asn",
+    "tls_fp",
+    "user_agent",
+    "payment_fp",
+    "email_domain",
+    "is_free_mail",
+    "template_hash",
+    "lsh_bands",
+    "cot_elicitation",
+    "rubric_grading",
+    "sensitive_rewrite",
+    "capability",
+    "intel_actor",
+    "intel_confidence",
+    "intel_types",
+    "prompt",
 )
-FEATURES = StructType(
-    [
-        StructField("event_date", DateType()),
-        StructField("account_id", StringType()),
-        StructField("sync_score", DoubleType()),
-        StructField("hosting_ip_share", DoubleType()),
-        StructField("proxy_ip_share", DoubleType()),
-        StructField("top_capability_share", DoubleType()),
-        StructField("cot_share", DoubleType()),
-        StructField("rubric_share", DoubleType()),
-        StructField("sensitive_share", DoubleType()),
-    ]
+FEATURES = tables.subset(
+    tables.ACCOUNT_DAILY_FEATURES,
+    "event_date",
+    "account_id",
+    "sync_score",
+    "hosting_ip_share",
+    "proxy_ip_share",
+    "top_capability_share",
+    "cot_share",
+    "rubric_share",
+    "sensitive_share",
 )
-SCORES = StructType(
-    [
-        StructField("event_date", DateType()),
-        StructField("account_id", StringType()),
-        StructField("score", DoubleType()),
-        StructField("anomaly_score", DoubleType()),
-        StructField("flagged", BooleanType()),
-    ]
-)
+SCORES = tables.subset(tables.ACCOUNT_SCORES, "event_date", "account_id", "score", "anomaly_score", "flagged")
 
 
 def _ex(rid: str, acct: str, day: dt.date = D1, **kw: Any) -> dict[str, Any]:
@@ -340,10 +319,10 @@ def test_identity_continues_splits_and_merges(spark: SparkSession) -> None:
     assert {r.cluster_id: r.campaign_id for r in again.collect()}["d"] == got["d"][0]  # deterministic
 
 
-def test_attribute_day_finds_campaigns_and_rejects_legitimate_groups(spark: SparkSession) -> None:
+def test_campaigns_day_finds_campaigns_and_rejects_legitimate_groups(spark: SparkSession) -> None:
     rows, scores, features = _world(D1, ["k1", "k2", "k3"], ["h1", "h2", "h3"])
     empty = spark.createDataFrame([], "campaign_id string, account_id string")
-    out = attribute_day(
+    out = campaigns_day(
         _silver(spark, rows),
         spark.createDataFrame(features, FEATURES),
         spark.createDataFrame(scores, SCORES),
@@ -355,7 +334,7 @@ def test_attribute_day_finds_campaigns_and_rejects_legitimate_groups(spark: Spar
         D1.isoformat(),
         CONF,
     )
-    members = out["campaign_members"].collect()
+    members = out.campaign_members.collect()
     by_campaign: dict[str, set[str]] = {}
     for m in members:
         by_campaign.setdefault(m.campaign_id, set()).add(m.account_id)
@@ -364,14 +343,14 @@ def test_attribute_day_finds_campaigns_and_rejects_legitimate_groups(spark: Spar
         {"k1", "k2", "k3"},
         {"n1", "n2", "n3"},
     ]
-    daily = {r.top_capability: r for r in out["campaign_attribution_daily"].collect()}
+    daily = {r.top_capability: r for r in out.campaign_attribution_daily.collect()}
     k, h, n = daily["reasoning_math"], daily["coding"], daily["data_analysis"]
     assert n.actor is None and n.n_accounts == 3  # seeded by its group alone, unattributed
     assert (k.actor, k.confidence, k.status) == ("kestrel", 0.88, "new")
     assert h.actor is None  # no intel: found and left unattributed
     assert k.release_pivot and not h.release_pivot
     assert (k.n_exchanges, h.n_exchanges) == (12, 9)  # hydra: resold traffic not counted
-    ex = out["campaign_exchanges"].where(F.col("campaign_id") == h.campaign_id).collect()
+    ex = out.campaign_exchanges.where(F.col("campaign_id") == h.campaign_id).collect()
     assert {r.request_id.split("-")[-1][0] for r in ex} == {"h"}
     ev = json.loads(k.evidence)
     assert {(i["ind_type"], i["value"]) for i in ev["matched_indicators"]} == {
@@ -380,6 +359,35 @@ def test_attribute_day_finds_campaigns_and_rejects_legitimate_groups(spark: Spar
     }
     assert "secret" not in k.evidence + (k.shared_infrastructure or "") + k.capability_mix
     assert json.loads(k.shared_infrastructure)["payment_fp"][0] == {"value": "pay-K", "n_accounts": 3}
+
+
+def test_campaigns_rows_widen_keep_the_actor_and_record_merges(spark: SparkSession) -> None:
+    schema = tables.schema(tables.CAMPAIGNS)
+    previous = spark.createDataFrame(
+        [
+            ("C-1", D1, D1, "kestrel", "new", None, None, D1),
+            ("C-2", D1, D1, None, "new", None, "C-0", D1),
+            ("C-3", D1, D1, "heron", "new", None, None, D1),
+        ],
+        schema,
+    )
+    updates = spark.createDataFrame(
+        [
+            ("C-1", D1, D2, None, "active", None, None, D2),  # seen again, no actor today
+            ("C-2", D1, D2, "heron", "active", None, "C-9", D2),  # attributed today
+            ("C-3", None, None, None, "merged", "C-2", None, D2),  # merged into C-2
+            ("C-8", None, None, None, "merged", "C-2", None, D2),  # merge of one never stored
+            ("C-4", D2, D2, None, "new", None, "C-1", D2),  # new today, split from C-1
+        ],
+        schema,
+    )
+    got = {r.campaign_id: tuple(r)[1:] for r in campaigns(previous, updates).collect()}
+    assert got == {
+        "C-1": (D1, D2, "kestrel", "active", None, None, D2),
+        "C-2": (D1, D2, "heron", "active", None, "C-0", D2),
+        "C-3": (D1, D1, "heron", "merged", "C-2", None, D2),
+        "C-4": (D2, D2, None, "new", None, "C-1", D2),
+    }
 
 
 def test_attribute_job_keeps_campaign_ids_across_days_and_reruns_idempotently(job_ctx: JobContext) -> None:

@@ -19,12 +19,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from distillwatch.jobs import daily, simulate
 from pyspark.sql import functions as F
 
 from distillwatch import tables
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
+from distillwatch.jobs import daily, simulate
 
 DAY = dt.date(2026, 2, 1)
 REPO = Path(__file__).resolve().parent.parent

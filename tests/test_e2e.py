@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from distillwatch.jobs import daily, simulate, train
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from distillwatch import tables
 from distillwatch.context import JobContext
+from distillwatch.jobs import daily, simulate, train
 
 pytestmark = pytest.mark.e2e
 

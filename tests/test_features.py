@@ -14,22 +14,21 @@ from pathlib import Path
 
 import pytest
 import yaml
-from distillwatch.jobs import features as features_job
-from distillwatch.pipelines.contract import (
-    ACCOUNT_SCHEMA,
-    BRONZE_EXCHANGES_SCHEMA,
-    IP_INTEL_SCHEMA,
-    MODEL_RELEASE_SCHEMA,
-    THREAT_INTEL_SCHEMA,
-)
-from distillwatch.pipelines.features import account_daily_features
-from distillwatch.pipelines.fingerprint import MinHashSpec
-from distillwatch.pipelines.intent import Patterns
-from distillwatch.pipelines.silver import SILVER_COLUMNS, build_silver
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from distillwatch import tables
+from distillwatch.contract import (
+    ACCOUNT_SCHEMA,
+    IP_INTEL_SCHEMA,
+    MODEL_RELEASE_SCHEMA,
+    THREAT_INTEL_SCHEMA,
+)
+from distillwatch.jobs import features as features_job
+from distillwatch.pipelines.features import account_daily_features
+from distillwatch.pipelines.fingerprint import MinHashSpec
+from distillwatch.pipelines.intent import Patterns
+from distillwatch.pipelines.silver import SILVER_COLUMNS, silver_exchanges
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = "2026-02-03"
@@ -71,7 +70,7 @@ def _world(spark: SparkSession) -> dict[str, DataFrame]:
     b2 = [_ex("b2-0", "B2", T(2026, 2, 3, 11, 0), "9.9.9.9", "Translate into French: good morning", tls="t3")]
     other_day = [_ex("x-0", "A1", T(2026, 2, 2, 10, 0), "1.2.3.10", "hello")[:19]
                  + (dt.date(2026, 2, 2), dt.date(2026, 2, 2), "f", T(2026, 2, 2))]  # fmt: skip
-    bronze = spark.createDataFrame(a1 + a2 + b1 + b2 + other_day, BRONZE_EXCHANGES_SCHEMA)
+    bronze = spark.createDataFrame(a1 + a2 + b1 + b2 + other_day, tables.schema(tables.BRONZE_EXCHANGES))
     acc_schema = StructType(list(ACCOUNT_SCHEMA.fields)).add("snapshot_date", "date")
     created = T(2025, 12, 4)
     accounts = spark.createDataFrame(
@@ -119,7 +118,7 @@ def world(spark):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def silver(world, patterns):  # type: ignore[no-untyped-def]
     w = world
-    df = build_silver(w["bronze"], w["accounts"], w["ip_intel"], w["intel"], w["releases"], DAY, patterns,
+    df = silver_exchanges(w["bronze"], w["accounts"], w["ip_intel"], w["intel"], w["releases"], DAY, patterns,
                       MinHashSpec())  # fmt: skip
     return df.cache()
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from pyspark.sql import functions as F
+
 from distillwatch.pipelines.fingerprint import MinHashSpec, add_fingerprints, minhash_bands, normalise_prompt
 from distillwatch.pipelines.intent import Patterns
-from pyspark.sql import functions as F
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = MinHashSpec()

@@ -8,13 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from distillwatch.jobs.ingest import ingest
-from distillwatch.pipelines.contract import BRONZE_EXCHANGES_SCHEMA
 from pyspark.sql import functions as F
 
 from distillwatch import tables
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
+from distillwatch.jobs.ingest import ingest
 
 DAY = dt.date(2026, 2, 3)
 
@@ -74,7 +73,7 @@ def test_valid_records_land_in_bronze_with_the_contract_schema(job_ctx: JobConte
     assert (r.read, r.new, r.duplicates, r.quarantined) == (2, 2, 0, 0)
     bronze = job_ctx.lake.read(tables.BRONZE_EXCHANGES)
     assert [(f.name, f.dataType) for f in bronze.schema.fields] == [
-        (f.name, f.dataType) for f in BRONZE_EXCHANGES_SCHEMA.fields
+        (f.name, f.dataType) for f in tables.schema(tables.BRONZE_EXCHANGES).fields
     ]
     row = bronze.where("request_id = 'r1'").first()
     assert row["ts"] == dt.datetime(2026, 2, 3, 10, 0, 0)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from distillwatch.pipelines.intent import (
     CAPABILITIES,
     INTENT_FLAGS,
@@ -307,9 +308,8 @@ def test_unknown_key_in_patterns_is_an_error() -> None:
 
 
 def test_default_patterns_version_is_v2_and_v1_still_loads() -> None:
-    from distillwatch.jobs.features import load_patterns
-
     from distillwatch.config import load_config
+    from distillwatch.jobs.features import load_patterns
 
     version = load_config("local").features.patterns_version
     assert version == "v2"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from distillwatch.pipelines.ip import ip_prefix, ip_version, is_valid_ip
 from pyspark.sql import functions as F
+
+from distillwatch.pipelines.ip import ip_prefix, ip_version, is_valid_ip
 
 CASES = [
     # (address, version, prefix)

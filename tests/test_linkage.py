@@ -7,32 +7,30 @@ import datetime as dt
 import logging
 
 import pytest
-from distillwatch.pipelines import contract
-from distillwatch.pipelines.linkage import (
-    account_indicators,
-    connected_components,
-    group_seeds,
-    intel_hits,
-    link_accounts,
-    materialise,
-    member_evidence,
-    popularity_baseline,
-    prune_hubs,
-    seed_accounts,
-)
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
     ArrayType,
     BooleanType,
-    DateType,
-    DoubleType,
     LongType,
     StringType,
     StructField,
     StructType,
 )
 
+from distillwatch import contract, tables
 from distillwatch.config import AttributionConf
+from distillwatch.pipelines.linkage import (
+    account_indicators,
+    connected_components,
+    group_seeds,
+    intel_hits,
+    link_accounts,
+    member_evidence,
+    popularity_baseline,
+    prune_hubs,
+    seed_accounts,
+)
+from distillwatch.spark import materialise
 
 CONF = dataclasses.replace(AttributionConf(), hub_max_accounts=5, hub_keep_seed_share=0.5)
 DAY = dt.date(2026, 2, 3)
@@ -45,14 +43,8 @@ IND_SCHEMA = StructType(
         StructField("n_exchanges", LongType()),
     ]
 )
-SCORE_SCHEMA = StructType(
-    [
-        StructField("event_date", DateType()),
-        StructField("account_id", StringType()),
-        StructField("score", DoubleType()),
-        StructField("anomaly_score", DoubleType()),
-        StructField("flagged", BooleanType()),
-    ]
+SCORE_SCHEMA = tables.subset(
+    tables.ACCOUNT_SCORES, "event_date", "account_id", "score", "anomaly_score", "flagged"
 )
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from distillwatch.jobs.maintain import retention_cutoff, run
 
 from distillwatch import tables
 from distillwatch.config import RetentionConf
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
+from distillwatch.jobs.maintain import retention_cutoff, run
 
 TODAY = dt.date(2026, 3, 31)
 OLD, RECENT = dt.date(2026, 2, 1), dt.date(2026, 3, 30)

@@ -19,21 +19,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, StructField, StructType
+
+from distillwatch import tables
+from distillwatch.config import ModelsConf
+from distillwatch.context import JobContext
+from distillwatch.contract import LABEL_SCHEMA
 from distillwatch.jobs import score as score_job
 from distillwatch.jobs import train as train_job
 from distillwatch.models.encoding import FeatureSpec, encode, feature_spec_from_schema
 from distillwatch.models.evaluation import calibrate_threshold, detection_metrics
 from distillwatch.models.training import training_set
-from distillwatch.pipelines.contract import LABEL_SCHEMA
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType
-
-from distillwatch import tables
-from distillwatch.config import ModelsConf
-from distillwatch.context import JobContext
 
 START = dt.date(2026, 2, 1)
 DAYS = 10
@@ -43,16 +43,21 @@ LATE = "acct_late"
 PR_AUC_BAR = 0.9
 REPO = Path(__file__).resolve().parent.parent
 
+# Catalog columns of account_daily_features, plus "noise" (a feature the model must not need).
+_FEATURE_COLS = (
+    "event_date",
+    "account_id",
+    "n_exchanges",
+    "cot_share",
+    "top_template_share",
+    "noise",
+    "top_capability",
+    "signup_path",
+)
 FEATURE_SCHEMA = StructType(
     [
-        StructField("event_date", DateType()),
-        StructField("account_id", StringType()),
-        StructField("n_exchanges", LongType()),
-        StructField("cot_share", DoubleType()),
-        StructField("top_template_share", DoubleType()),
-        StructField("noise", DoubleType()),
-        StructField("top_capability", StringType()),
-        StructField("signup_path", StringType()),
+        StructField(c, DoubleType()) if c == "noise" else tables.schema(tables.ACCOUNT_DAILY_FEATURES)[c]
+        for c in _FEATURE_COLS
     ]
 )
 

@@ -14,45 +14,37 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from distillwatch.jobs import validate as validate_job
-from distillwatch.pipelines.contract import BRONZE_EXCHANGES_SCHEMA, THREAT_INTEL_SCHEMA
-from distillwatch.pipelines.quality import (
-    available_suites,
-    load_suite,
-    parse_suite,
-    to_gx_suite,
-    volume_baseline,
-)
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    BooleanType,
-    DateType,
-    DoubleType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-)
 
 from distillwatch import tables
 from distillwatch.config import ConfigError, QualityConf, repo_conf_dir
 from distillwatch.context import JobContext
-from distillwatch.quality import QualityGateFailed, publish_day, validate_table
+from distillwatch.contract import THREAT_INTEL_SCHEMA
+from distillwatch.jobs import validate as validate_job
+from distillwatch.quality import (
+    QualityGateFailed,
+    available_suites,
+    load_suite,
+    parse_suite,
+    publish_day,
+    to_gx_suite,
+    validate_table,
+    volume_baseline,
+)
 
 DAY = dt.date(2026, 2, 8)
 
-SCORES_SCHEMA = StructType(
-    [
-        StructField("event_date", DateType()),
-        StructField("account_id", StringType()),
-        StructField("score", DoubleType()),
-        StructField("anomaly_score", DoubleType()),
-        StructField("flagged", BooleanType()),
-        StructField("threshold", DoubleType()),
-        StructField("model_version", StringType()),
-        StructField("reasons", StringType()),
-    ]
+SCORES_SCHEMA = tables.subset(
+    tables.ACCOUNT_SCORES,
+    "event_date",
+    "account_id",
+    "score",
+    "anomaly_score",
+    "flagged",
+    "threshold",
+    "model_version",
+    "reasons",
 )
 
 FEATURE_SHARES = (
@@ -65,41 +57,50 @@ FEATURE_SHARES = (
     "sync_score",
     "intel_max_confidence",
 )
-FEATURES_SCHEMA = StructType(
-    [
-        StructField("event_date", DateType()),
-        StructField("account_id", StringType()),
-        StructField("n_exchanges", LongType()),
-        StructField("top_capability", StringType()),
-        StructField("signup_path", StringType()),
-        *[StructField(c, DoubleType()) for c in FEATURE_SHARES],
-        StructField("intel_matches", LongType()),
-        StructField("n_accounts_same_payment", LongType()),
-        StructField("n_accounts_same_prefix", LongType()),
-    ]
+FEATURES_SCHEMA = tables.subset(
+    tables.ACCOUNT_DAILY_FEATURES,
+    "event_date",
+    "account_id",
+    "n_exchanges",
+    "top_capability",
+    "signup_path",
+    *FEATURE_SHARES,
+    "intel_matches",
+    "n_accounts_same_payment",
+    "n_accounts_same_prefix",
 )
 
-ATTRIBUTION_SCHEMA = StructType(
-    [
-        StructField("event_date", DateType()),
-        StructField("campaign_id", StringType()),
-        StructField("actor", StringType()),
-        StructField("confidence", DoubleType()),
-        StructField("n_accounts", LongType()),
-        StructField("n_exchanges", LongType()),
-        StructField("first_seen", DateType()),
-        StructField("status", StringType()),
-        StructField("top_capability", StringType()),
-        StructField("cot_share", DoubleType()),
-        StructField("rubric_share", DoubleType()),
-        StructField("sensitive_share", DoubleType()),
-        StructField("new_model_share", DoubleType()),
-        StructField("evidence", StringType()),
-    ]
+ATTRIBUTION_SCHEMA = tables.subset(
+    tables.CAMPAIGN_ATTRIBUTION_DAILY,
+    "event_date",
+    "campaign_id",
+    "actor",
+    "confidence",
+    "n_accounts",
+    "n_exchanges",
+    "first_seen",
+    "status",
+    "top_capability",
+    "cot_share",
+    "rubric_share",
+    "sensitive_share",
+    "new_model_share",
+    "evidence",
 )
 
 
 # -- builders ---------------------------------------------------------------------------
+def as_table(df: DataFrame, table: str) -> DataFrame:
+    """``df`` with the catalog's other columns of ``table`` added as typed nulls: the gate
+    publishes only rows with the table's columns."""
+    return df.select(
+        *[
+            F.col(f.name) if f.name in df.columns else F.lit(None).cast(f.dataType).alias(f.name)
+            for f in tables.schema(table).fields
+        ]
+    )
+
+
 def scores(spark: SparkSession, day: dt.date, n: int = 6, **override: object) -> DataFrame:
     rows = [(day, f"acc-{i}", 0.1 * (i % 10), 0.2, i % 3 == 0, 0.5, "v1", "[]") for i in range(n)]
     df = spark.createDataFrame(rows, SCORES_SCHEMA)
@@ -113,7 +114,7 @@ def features(spark: SparkSession, day: dt.date, n: int) -> DataFrame:
         (day, f"acc-{i}", 10 + i, "coding", "self_serve", *[0.25] * len(FEATURE_SHARES), 0, 1, 2)
         for i in range(n)
     ]
-    return spark.createDataFrame(rows, FEATURES_SCHEMA)
+    return as_table(spark.createDataFrame(rows, FEATURES_SCHEMA), tables.ACCOUNT_DAILY_FEATURES)
 
 
 def attribution(
@@ -138,7 +139,7 @@ def attribution(
         ),
         (day, "camp-2", None, 0.2, 3, 90, day, "new", "reasoning_math", 0.2, 0.5, 0.1, 0.0, "{}"),
     ]
-    return spark.createDataFrame(rows, ATTRIBUTION_SCHEMA)
+    return as_table(spark.createDataFrame(rows, ATTRIBUTION_SCHEMA), tables.CAMPAIGN_ATTRIBUTION_DAILY)
 
 
 def bronze(spark: SparkSession, day: dt.date, ids: list[str]) -> DataFrame:
@@ -174,7 +175,7 @@ def bronze(spark: SparkSession, day: dt.date, ids: list[str]) -> DataFrame:
                 ingested_at=now,
             )
         )
-    return spark.createDataFrame(rows, BRONZE_EXCHANGES_SCHEMA)
+    return spark.createDataFrame(rows, tables.schema(tables.BRONZE_EXCHANGES))
 
 
 # -- "byte-for-byte": every file of the table (data + log) hashed, plus version and rows --
@@ -381,3 +382,19 @@ def test_failed_staging_is_removed_when_configured(job_ctx: JobContext, spark: S
         publish_day(ctx2, scores(spark, DAY, score=-0.5), tables.ACCOUNT_SCORES, DAY)
     assert not Path(info.value.result.staging_path or "").exists()
     assert not ctx2.lake.exists(tables.ACCOUNT_SCORES)
+
+
+def test_rows_that_drift_from_the_catalog_are_refused_before_validation(
+    job_ctx: JobContext, spark: SparkSession
+) -> None:
+    from distillwatch.lakehouse import SchemaDrift
+
+    drifted = scores(spark, DAY).drop("reasons").withColumn("score", F.col("score").cast("string"))
+    with pytest.raises(
+        SchemaDrift, match=r"missing reasons string; score is string, the catalog says double"
+    ):
+        publish_day(job_ctx, drifted, tables.ACCOUNT_SCORES, DAY)
+    with pytest.raises(SchemaDrift, match="unexpected extra string"):
+        job_ctx.lake.publish(
+            scores(spark, DAY).withColumn("extra", F.lit("x")), tables.ACCOUNT_SCORES, "2026-02-10"
+        )

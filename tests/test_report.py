@@ -13,15 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from distillwatch.jobs.report import run
-from distillwatch.pipelines.report import campaign_model_mix, dq_status
 from pyspark.sql import SparkSession
 from test_sql import D1, D2, write_gold
 
 from distillwatch import tables
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
-from distillwatch.quality import DQ_RESULTS_SCHEMA
+from distillwatch.jobs.report import run
+from distillwatch.pipelines.report import campaign_model_mix, dq_status
 from distillwatch.render import ReportData, evidence_summary, render_report
 
 TS = dt.datetime(2026, 2, 11, 12, 0)
@@ -118,7 +117,7 @@ def _write_extra(spark: SparkSession, root: Path) -> None:
             TS,
         ),
     ]
-    save(spark.createDataFrame(dq, DQ_RESULTS_SCHEMA), tables.DQ_RESULTS)
+    save(spark.createDataFrame(dq, tables.schema(tables.DQ_RESULTS)), tables.DQ_RESULTS)
 
 
 def test_report_renders_campaigns_plots_and_quality(job_ctx: JobContext, tmp_path: Path) -> None:

@@ -17,21 +17,14 @@ import yaml
 
 from distillwatch.cli import COMMANDS, build_parser
 from distillwatch.days import parse_day
+from distillwatch.jobs.daily import STEP_NAMES, step_names
 
 REPO = Path(__file__).resolve().parent.parent
 AIRFLOW_DIR = REPO / "conf" / "airflow"
 AIRFLOW_VENV = REPO / ".venv-airflow"
 BUNDLE = REPO / "conf" / "databricks" / "databricks.yml"
-DAILY_TASKS = [
-    "ingest",
-    "validate_bronze",
-    "features",
-    "score",
-    "attribute",
-    "validate_gold",
-    "publish",
-    "report",
-]
+# The one step list (conf/schedule/daily_steps.yaml): the DAG's tasks and the bundle's.
+DAILY_TASKS = list(step_names())
 
 
 def _parses(argv: list[str]) -> Any:
@@ -89,8 +82,6 @@ def test_dag_is_a_daily_catchup_chain_one_run_at_a_time(dag_shape: dict[str, Any
 
 
 def test_dag_commands_are_real_cli_invocations_for_the_interval_day(dag_shape: dict[str, Any]) -> None:
-    from distillwatch.jobs.daily import STEP_NAMES
-
     for name, task in dag_shape["dags"]["distillwatch_daily"]["tasks"].items():
         argv = task["rendered"].split()
         assert argv[0] == "distillwatch"
@@ -137,6 +128,11 @@ def test_bundle_daily_job_is_the_step_chain() -> None:
     assert keys[: len(DAILY_TASKS)] == DAILY_TASKS
     for prev, task in zip(tasks, tasks[1:], strict=False):
         assert task["depends_on"] == [{"task_key": prev["task_key"]}]
+    # every step task runs the entry point the Airflow tasks run: `daily --steps STEP`, so
+    # both schedulers take the day lock and write the step's `runs` row
+    for task in tasks[: len(DAILY_TASKS)]:
+        args = _parses([_render(p) for p in task["python_wheel_task"]["parameters"]])
+        assert (args.command, args.steps) == ("daily", task["task_key"])
 
 
 def test_bundle_entry_points_and_commands_exist() -> None:
@@ -158,7 +154,7 @@ def test_bundle_entry_points_and_commands_exist() -> None:
             if hasattr(args, "date") and job_name == "distillwatch_daily":
                 # the daily job processes the last complete day (UTC)
                 assert args.date == dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
-    assert {"ingest", "features", "score", "attribute", "validate", "report", "train"} <= seen
+    assert {"daily", "maintain", "train"} <= seen
 
 
 def test_bundle_command_typo_would_be_caught() -> None:

@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from distillwatch.jobs import simulate as job
-from distillwatch.pipelines.contract import EXCHANGE_TEXT_SCHEMA
-from distillwatch.pipelines.ip import ip_prefix
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from distillwatch.context import JobContext
+from distillwatch.contract import EXCHANGE_TEXT_SCHEMA
+from distillwatch.jobs import simulate as job
+from distillwatch.pipelines.ip import ip_prefix
 from distillwatch.simulate.populations import ACTORS
 from distillwatch.simulate.world import NEW_MODEL, build_world, plan_world
 

@@ -11,12 +11,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from distillwatch.jobs import simulate as job
-from distillwatch.pipelines.contract import EXCHANGE_TEXT_SCHEMA
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from distillwatch.context import JobContext
+from distillwatch.contract import EXCHANGE_TEXT_SCHEMA
+from distillwatch.jobs import simulate as job
 from distillwatch.simulate.corpora import load_corpora, source_specs
 from distillwatch.simulate.populations import ACTORS
 from distillwatch.simulate.realtext import RealText, plan_real

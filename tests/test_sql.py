@@ -14,60 +14,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from distillwatch.jobs.sql import create_views, format_table, run_sql, wait_for_port
-from distillwatch.pipelines.views import FORBIDDEN_COLUMNS, view_statements
 from pyspark.sql import SparkSession
-from pyspark.sql.types import (
-    BooleanType,
-    DateType,
-    DoubleType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-)
 
 from distillwatch import tables
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
+from distillwatch.jobs.sql import create_views, format_table, run_sql, wait_for_port
+from distillwatch.pipelines.views import FORBIDDEN_COLUMNS, view_statements
 
 REPO = Path(__file__).resolve().parent.parent
 D1, D2 = dt.date(2026, 2, 10), dt.date(2026, 2, 11)
 
-DAILY_SCHEMA = StructType(
-    [
-        StructField("event_date", DateType()),
-        StructField("campaign_id", StringType()),
-        StructField("actor", StringType()),
-        StructField("confidence", DoubleType()),
-        StructField("n_accounts", LongType()),
-        StructField("n_exchanges", LongType()),
-        StructField("first_seen", DateType()),
-        StructField("status", StringType()),
-        StructField("top_capability", StringType()),
-        StructField("capability_mix", StringType()),
-        StructField("cot_share", DoubleType()),
-        StructField("rubric_share", DoubleType()),
-        StructField("sensitive_share", DoubleType()),
-        StructField("new_model_share", DoubleType()),
-        StructField("population_new_model_share", DoubleType()),
-        StructField("release_pivot", BooleanType()),
-        StructField("shared_infrastructure", StringType()),
-        StructField("evidence", StringType()),
-    ]
-)
-CAMPAIGNS_SCHEMA = StructType(
-    [
-        StructField("campaign_id", StringType()),
-        StructField("first_seen", DateType()),
-        StructField("last_seen", DateType()),
-        StructField("actor", StringType()),
-        StructField("status", StringType()),
-        StructField("merged_into", StringType()),
-        StructField("split_from", StringType()),
-        StructField("updated_on", DateType()),
-    ]
-)
+DAILY_SCHEMA = tables.schema(tables.CAMPAIGN_ATTRIBUTION_DAILY)
+CAMPAIGNS_SCHEMA = tables.schema(tables.CAMPAIGNS)
 
 
 def _daily(day: dt.date, cid: str, actor: str | None, n_ex: int) -> tuple:

@@ -19,7 +19,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from distillwatch.pipelines.contract import EXCHANGE_FIELDS
+from distillwatch.contract import EXCHANGE_FIELDS
 from distillwatch.simulate import populations as P
 from distillwatch.simulate.network import NetworkPlan, address_expr, ip_intel, network_attr, prefix_expr
 from distillwatch.simulate.prompts import PromptBank, literal_array, load_bank, pick, render

@@ -11,16 +11,24 @@ run of the same day. DAY is the start of the data interval (the day the data is 
   campaigns, so day D+1 must see day D published).
 - retries: a failed step is retried; every step is idempotent (Delta replaceWhere/MERGE).
 
+The tasks are the daily steps of ``conf/schedule/daily_steps.yaml``, the one list
+``distillwatch daily`` and the Databricks bundle also follow. It is found at
+``$DISTILLWATCH_STEPS_FILE``, else in the installed ``distillwatch`` package
+(``distillwatch.conf``), else beside this DAG in a checkout (``conf/schedule/``).
+
 Environment variables read at parse time: ``DISTILLWATCH_BIN`` (the CLI, default
 ``distillwatch`` on PATH), ``DISTILLWATCH_ENV`` (conf environment, default ``local``),
-``DISTILLWATCH_START`` (first day, default 2026-02-01). A manual trigger may override
-``env`` through the DAG params.
+``DISTILLWATCH_START`` (first day, default 2026-02-01), ``DISTILLWATCH_STEPS_FILE``. A
+manual trigger may override ``env`` through the DAG params.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
+
+import yaml
 
 try:  # Airflow 3
     from airflow.providers.standard.operators.bash import BashOperator
@@ -30,17 +38,25 @@ except ImportError:  # Airflow 2
     from airflow.operators.bash import BashOperator
 
 DAG_ID = "distillwatch_daily"
-# (task id, step of `distillwatch daily --steps`) in run order.
-STEPS: tuple[tuple[str, str], ...] = (
-    ("ingest", "ingest"),
-    ("validate_bronze", "validate_bronze"),
-    ("features", "features"),
-    ("score", "score"),
-    ("attribute", "attribute"),
-    ("validate_gold", "validate_gold"),
-    ("publish", "publish"),
-    ("report", "report"),
-)
+
+
+def _steps_file() -> Path:
+    env = os.environ.get("DISTILLWATCH_STEPS_FILE")
+    if env:
+        return Path(env)
+    try:
+        from importlib import resources
+
+        installed = Path(str(resources.files("distillwatch.conf"))) / "schedule" / "daily_steps.yaml"
+        if installed.is_file():
+            return installed
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parents[2] / "schedule" / "daily_steps.yaml"
+
+
+# The daily steps in run order; each is one task running `distillwatch daily --steps STEP`.
+STEPS: tuple[str, ...] = tuple(yaml.safe_load(_steps_file().read_text(encoding="utf-8"))["daily"])
 
 BIN = os.environ.get("DISTILLWATCH_BIN", "distillwatch")
 START = dt.datetime.fromisoformat(os.environ.get("DISTILLWATCH_START", "2026-02-01")).replace(
@@ -67,9 +83,9 @@ with DAG(
     tags=["distillwatch"],
 ) as dag:
     previous = None
-    for task_id, step in STEPS:
+    for step in STEPS:
         task = BashOperator(
-            task_id=task_id,
+            task_id=step,
             bash_command=(
                 f"{BIN} --env {{{{ params.env }}}} daily "
                 f"--date {{{{ data_interval_start | ds }}}} --steps {step}"

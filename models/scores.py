@@ -1,5 +1,5 @@
-"""Batch scoring of account-days: the supervised booster, the anomaly scorer, and the
-fallback used while no champion model exists.
+"""The builder of ``account_scores``: account-days scored by the champion booster, or, while
+no champion exists, by the anomaly scorer and threat intel.
 
 The booster runs in a vectorised ``mapInPandas``: the model's bytes travel in the task
 closure, each Python worker builds the booster once per partition and scores Arrow
@@ -11,27 +11,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from distillwatch.models.anomaly import anomaly_reasons, anomaly_score
-from distillwatch.models.encoding import KEYS, FeatureSpec, encode
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-ACCOUNT_SCORES_COLUMNS = (
-    "event_date",
-    "account_id",
-    "score",
-    "anomaly_score",
-    "flagged",
-    "threshold",
-    "model_version",
-    "reasons",
-)
+from distillwatch.config import ModelsConf
+from distillwatch.models.anomaly import anomaly_reasons, anomaly_score, fit_anomaly
+from distillwatch.models.encoding import KEYS, FeatureSpec, encode, feature_spec_from_schema
+
+if TYPE_CHECKING:
+    from distillwatch.models.registry import LoadedModel
 
 
 def booster_scores(
@@ -134,3 +128,31 @@ def score_fallback(
 
 def _feature_cols(df: DataFrame, spec: FeatureSpec) -> list[str]:
     return [c for c in (*spec.numeric, *spec.categorical) if c in df.columns and c not in KEYS]
+
+
+def account_scores(
+    features: DataFrame, conf: ModelsConf, champion: LoadedModel | None
+) -> tuple[DataFrame, str]:
+    """One day's ``account_scores`` rows and how they were scored (for the log line).
+
+    With a champion: its booster, anomaly model and calibrated threshold. Without one: the
+    anomaly scorer fitted on this day's accounts plus threat intel (``score_fallback``).
+    """
+    if champion is not None:
+        scores = score_with_model(
+            features,
+            champion.booster_raw,
+            champion.spec,
+            champion.anomaly,
+            champion.threshold,
+            champion.version,
+            conf.top_reasons,
+        )
+        how = f"models:/{conf.registered_model}@champion (v{champion.version}, threshold {champion.threshold:.4f})"
+        return scores, how
+    spec = feature_spec_from_schema(features.schema, conf.categorical_levels, conf.exclude_features)
+    anomaly = fit_anomaly(features, spec.numeric, conf.anomaly_clip, conf.anomaly_rel_error)
+    scores = score_fallback(
+        features, anomaly, conf.fallback_anomaly_threshold, conf.fallback_intel_threshold, conf.top_reasons
+    )
+    return scores, "fallback:anomaly+intel"

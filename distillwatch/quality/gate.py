@@ -18,31 +18,29 @@ days of the target table (partition-pruned).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, DateType, StringType, StructField, StructType, TimestampType
 
 from distillwatch import tables
 from distillwatch.config import repo_conf_dir
 from distillwatch.context import JobContext
 from distillwatch.lakehouse import Lakehouse
-from distillwatch.pipelines.quality import (
-    ExpectationOutcome,
+from distillwatch.quality.suites import (
+    ExpectationSpec,
     SuiteSpec,
     VolumeBaseline,
-    failure_message,
     load_suite,
     run_parameters,
-    summarize_result,
     to_gx_suite,
     volume_baseline,
 )
@@ -53,23 +51,60 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
-DQ_RESULTS_SCHEMA = StructType(
-    [
-        StructField("run_id", StringType(), False),
-        StructField("table_name", StringType(), False),
-        StructField("event_date", DateType(), False),
-        StructField("expectation", StringType(), False),
-        StructField("expectation_type", StringType(), False),
-        StructField("column_name", StringType(), True),
-        StructField("critical", BooleanType(), False),
-        StructField("success", BooleanType(), False),
-        StructField("observed_value", StringType(), True),
-        StructField("details", StringType(), True),
-        StructField("mode", StringType(), False),
-        StructField("validated_at", TimestampType(), False),
-    ]
-)
-"""One row of ``dq_results``: one expectation of one validation run of one table-day."""
+
+# -- results -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation's result for one run: what ``dq_results`` stores per row."""
+
+    name: str
+    type: str
+    column: str | None
+    critical: bool
+    success: bool
+    observed: str
+    details: str = field(default="{}", compare=False)
+
+    def line(self) -> str:
+        sev = "CRITICAL" if self.critical else "warning"
+        state = "ok" if self.success else "FAILED"
+        col = f" [{self.column}]" if self.column else ""
+        return f"{state:6} {sev:8} {self.name}{col}: {self.observed}"
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def summarize_result(
+    spec: ExpectationSpec, result: Mapping[str, Any], exception: str | None
+) -> tuple[str, str]:
+    """(short observed value, JSON details) of one GX result dict.
+
+    Offending values are kept only for non-redacted columns.
+    """
+    res = dict(result or {})
+    if exception:
+        return f"error: {exception.splitlines()[0][:300]}", json.dumps({"exception": exception[:2000]})
+    if "observed_value" in res:
+        observed = json.dumps(_jsonable(res["observed_value"]))
+    elif "unexpected_count" in res:
+        n, total = res.get("unexpected_count") or 0, res.get("element_count") or 0
+        pct = res.get("unexpected_percent") or 0.0
+        observed = f"{n} of {total} rows unexpected ({pct:.2f}%)"
+        sample = res.get("partial_unexpected_list") or []
+        if sample:
+            observed += f", e.g. {json.dumps(_jsonable(sample[:5]))}"
+    else:
+        observed = json.dumps(_jsonable(res)) if res else "n/a"
+    return observed, json.dumps(_jsonable(res), sort_keys=True)
+
+
+def failure_message(table: str, day: str, failed: Sequence[ExpectationOutcome]) -> str:
+    """What a blocked gate tells its user: each failed critical expectation and its observed value."""
+    lines = [f"quality gate failed for {table} {day}: {len(failed)} critical expectation(s) failed"]
+    lines += [f"  - {o.name}{f' [{o.column}]' if o.column else ''}: observed {o.observed}" for o in failed]
+    return "\n".join(lines)
 
 
 class QualityGateFailed(RuntimeError):
@@ -114,15 +149,15 @@ def publish_day(
 ) -> GateResult:
     """Stage ``df`` (one day of ``table``), validate it, record results, publish if clean.
 
-    Publication is ``ctx.lake.replace_day`` of exactly the validated (staged) rows: one
-    atomic Delta commit. Raises :class:`QualityGateFailed` when any critical
+    The rows must have the catalog's columns (``Lakehouse.conform``). Publication is a
+    ``replaceWhere`` of exactly the validated (staged) rows: one atomic Delta commit. Raises :class:`QualityGateFailed` when any critical
     expectation fails; the target table then keeps its previous version untouched.
     """
     day_ = _as_date(day)
     spec = _suite(ctx, table)
     run_id = _new_run_id(table, day_)
     path = _staging_path(ctx, table, day_, run_id)
-    staged = _stage(ctx, df, path)
+    staged = _stage(ctx, ctx.lake.conform(df, table), path)
     try:
         outcomes, row_count, baseline, docs = _audit(
             ctx, spec, staged, day_, date_col, run_id, mode="publish"
@@ -176,7 +211,7 @@ def _audit(
     params = run_parameters(day, conf, baseline, actors)
     outcomes, docs = _run_gx(ctx, spec, data, params, run_id)
     row_count = data.count()  # served from the cache
-    _record(ctx, spec.table, day, run_id, outcomes, mode)
+    record_results(ctx, spec.table, day, run_id, outcomes, mode)
     failed = [o for o in outcomes if not o.success]
     for o in failed:
         log.log(logging.ERROR if o.critical else logging.WARNING, "%s %s: %s", spec.table, day, o.line())
@@ -387,7 +422,7 @@ def _known_actors(lake: Lakehouse) -> list[str]:
     return sorted(str(r[0]) for r in rows)
 
 
-def _record(
+def record_results(
     ctx: JobContext, table: str, day: dt.date, run_id: str, outcomes: Sequence[ExpectationOutcome], mode: str
 ) -> None:
     """Append the run's outcomes to ``dq_results`` (insert-only MERGE: a retried write is a no-op)."""
@@ -409,8 +444,11 @@ def _record(
         )
         for o in outcomes
     ]
-    df = ctx.spark.createDataFrame(rows, DQ_RESULTS_SCHEMA)
-    ctx.lake.create_if_missing(tables.DQ_RESULTS, DQ_RESULTS_SCHEMA, partition_by=("event_date",))
+    df = ctx.spark.createDataFrame(rows, tables.schema(tables.DQ_RESULTS))
+    ctx.lake.create_if_missing(tables.DQ_RESULTS)
     ctx.lake.insert_new(
-        df, tables.DQ_RESULTS, keys=("run_id", "expectation"), prune=F.col("t.event_date") == F.lit(day)
+        df,
+        tables.DQ_RESULTS,
+        keys=tables.table(tables.DQ_RESULTS).key,
+        prune=F.col("t.event_date") == F.lit(day),
     )

@@ -1,4 +1,6 @@
-"""Bronze ingestion: raw landing lines -> typed, validated exchange records.
+"""The bronze family: raw landing lines -> typed, validated records of ``bronze_exchanges``,
+``bronze_quarantine`` and the dimension tables (``accounts``, ``ip_intel``, ``threat_intel``,
+``model_releases``, ``labels``).
 
 Every record read ends up either accepted (one row of ``bronze_exchanges``) or in
 quarantine with a single reason, never silently dropped:
@@ -14,7 +16,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from distillwatch.pipelines.contract import (
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, IntegerType, LongType, StructType
+
+from distillwatch import tables
+from distillwatch.contract import (
     EXCHANGE_COUNT_FIELDS,
     EXCHANGE_FIELDS,
     EXCHANGE_REQUIRED,
@@ -22,9 +29,6 @@ from distillwatch.pipelines.contract import (
     EXCHANGE_TEXT_SCHEMA,
 )
 from distillwatch.pipelines.ip import is_valid_ip
-from pyspark.sql import Column, DataFrame, Window
-from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, IntegerType, LongType, StructType
 
 CORRUPT = "_corrupt_record"
 
@@ -117,21 +121,19 @@ def parse_exchange_lines(
     )
 
 
-def accepted_records(validated: DataFrame, ingested_at: Column) -> DataFrame:
+def bronze_exchanges(validated: DataFrame, ingested_at: Column) -> DataFrame:
     """Valid records, one per ``request_id`` (at-least-once delivery repeats some), in bronze column order."""
-    from distillwatch.pipelines.contract import BRONZE_EXCHANGES_SCHEMA
-
     ok = validated.where(F.col("reason").isNull())
     # A redelivered record is the same record; keep one deterministically.
     w = Window.partitionBy("request_id").orderBy("source_file", "raw_hash")
     one = ok.withColumn("_n", F.row_number().over(w)).where("_n = 1")
     return one.withColumn("ingested_at", ingested_at).select(
-        *[F.col(f.name).cast(f.dataType) for f in BRONZE_EXCHANGES_SCHEMA.fields]
+        *[F.col(f.name).cast(f.dataType) for f in tables.schema(tables.BRONZE_EXCHANGES).fields]
     )
 
 
-def quarantine_records(validated: DataFrame, source: str, ingested_at: Column) -> DataFrame:
-    """Rejected records with the raw line and the reason (``QUARANTINE_SCHEMA``)."""
+def bronze_quarantine(validated: DataFrame, source: str, ingested_at: Column) -> DataFrame:
+    """Rejected records with the raw line and the reason (the ``bronze_quarantine`` columns)."""
     return validated.where(F.col("reason").isNotNull()).select(
         F.lit(source).alias("source"),
         "delivery_date",
@@ -143,7 +145,7 @@ def quarantine_records(validated: DataFrame, source: str, ingested_at: Column) -
     )
 
 
-def parse_dimension_lines(
+def dimension_records(
     lines: DataFrame,
     schema: StructType,
     required: Sequence[str],

@@ -1,8 +1,10 @@
-"""The landing contract (see ``docs/data-contract.md``) as explicit Spark schemas.
+"""The landing contract (see ``docs/data-contract.md``) as explicit Spark schemas, and the
+vocabularies every layer shares, each spelled once here.
 
 Other systems write the landing folder; these schemas are the enforcement of its field
 names and types. Unknown extra fields in a record are tolerated and ignored (they are
-simply not in the schema).
+simply not in the schema). The schemas of the tables the pipeline publishes are in
+:mod:`distillwatch.tables`.
 """
 
 from __future__ import annotations
@@ -19,16 +21,13 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-SIGNUP_PATHS = (
-    "self_serve",
-    "education",
-    "security_research",
-    "startup_program",
-    "enterprise",
-    "cloud_partner",
+from distillwatch.vocabulary import (  # noqa: F401  (the contract's vocabularies)
+    CAPABILITIES,
+    INDICATOR_TYPES,
+    INFRA_TYPES,
+    LABELS,
+    SIGNUP_PATHS,
 )
-INDICATOR_TYPES = ("ip_prefix", "asn", "payment_fp", "email_domain", "tls_fp", "user_agent", "prompt_example")
-LABELS = ("distillation", "benign")
 
 
 def _s(name: str, tp: object, nullable: bool = True) -> StructField:
@@ -69,16 +68,6 @@ EXCHANGE_SCHEMA = StructType([_s(n, t) for n, t, _ in EXCHANGE_FIELDS])
 EXCHANGE_TEXT_SCHEMA = StructType([_s(n, StringType()) for n, _, _ in EXCHANGE_FIELDS])
 """Every field as raw text: tells a missing field from one of the wrong type."""
 
-BRONZE_EXCHANGES_SCHEMA = StructType(
-    [_s(n, TimestampType() if n == "ts" else t, not req) for n, t, req in EXCHANGE_FIELDS]
-    + [
-        _s("event_date", DateType(), False),
-        _s("delivery_date", DateType(), False),
-        _s("source_file", StringType(), False),
-        _s("ingested_at", TimestampType(), False),
-    ]
-)
-"""One accepted exchange: the contract fields, ``ts`` parsed, plus lineage."""
 
 ACCOUNT_SCHEMA = StructType(
     [
@@ -131,16 +120,3 @@ LABEL_SCHEMA = StructType(
     ]
 )
 LABEL_REQUIRED = ("account_id", "label", "decided_at")
-
-QUARANTINE_SCHEMA = StructType(
-    [
-        _s("source", StringType(), False),
-        _s("delivery_date", DateType(), False),
-        _s("source_file", StringType(), False),
-        _s("raw", StringType()),
-        _s("reason", StringType(), False),
-        _s("request_id", StringType()),
-        _s("ingested_at", TimestampType(), False),
-    ]
-)
-"""One record that could not be accepted, with its raw text and the reason."""

@@ -1,10 +1,9 @@
 """Data-quality suites: YAML files under ``conf/expectations/`` turned into Great
-Expectations 1.x suites, plus the small pure computations a gate needs (volume bounds,
-run-time parameters, one readable outcome per expectation).
+Expectations 1.x suites, plus the run-time parameters a suite may use (volume bounds,
+day boundaries, known actors).
 
-No I/O on tables here: :mod:`distillwatch.quality` stages, validates, records and
-publishes. ``publish_day``, ``validate_table``, ``GateResult`` and ``QualityGateFailed``
-are re-exported from there (lazily, so importing this module never pulls in GX).
+Pure: no Spark session, no table I/O (GX itself is imported only by :func:`to_gx_suite`).
+:mod:`distillwatch.quality.gate` runs these suites on a day, records and publishes.
 
 Suite file format (one per table)::
 
@@ -26,11 +25,10 @@ by :func:`run_parameters`: ``day``, ``day_start``, ``day_end``, ``fresh_after``,
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,25 +86,6 @@ class SuiteSpec:
     @property
     def parameters(self) -> frozenset[str]:
         return frozenset().union(*(e.parameters for e in self.expectations))
-
-
-@dataclass(frozen=True)
-class ExpectationOutcome:
-    """One expectation's result for one run: what ``dq_results`` stores per row."""
-
-    name: str
-    type: str
-    column: str | None
-    critical: bool
-    success: bool
-    observed: str
-    details: str = field(default="{}", compare=False)
-
-    def line(self) -> str:
-        sev = "CRITICAL" if self.critical else "warning"
-        state = "ok" if self.success else "FAILED"
-        col = f" [{self.column}]" if self.column else ""
-        return f"{state:6} {sev:8} {self.name}{col}: {self.observed}"
 
 
 # -- suite files ------------------------------------------------------------------
@@ -264,49 +243,3 @@ def run_parameters(
         "volume_max": baseline.volume_max,
         "known_actors": sorted(set(known_actors)),
     }
-
-
-# -- results ------------------------------------------------------------------------
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-def summarize_result(
-    spec: ExpectationSpec, result: Mapping[str, Any], exception: str | None
-) -> tuple[str, str]:
-    """(short observed value, JSON details) of one GX result dict.
-
-    Offending values are kept only for non-redacted columns.
-    """
-    res = dict(result or {})
-    if exception:
-        return f"error: {exception.splitlines()[0][:300]}", json.dumps({"exception": exception[:2000]})
-    if "observed_value" in res:
-        observed = json.dumps(_jsonable(res["observed_value"]))
-    elif "unexpected_count" in res:
-        n, total = res.get("unexpected_count") or 0, res.get("element_count") or 0
-        pct = res.get("unexpected_percent") or 0.0
-        observed = f"{n} of {total} rows unexpected ({pct:.2f}%)"
-        sample = res.get("partial_unexpected_list") or []
-        if sample:
-            observed += f", e.g. {json.dumps(_jsonable(sample[:5]))}"
-    else:
-        observed = json.dumps(_jsonable(res)) if res else "n/a"
-    return observed, json.dumps(_jsonable(res), sort_keys=True)
-
-
-def failure_message(table: str, day: str, failed: Sequence[ExpectationOutcome]) -> str:
-    """What a blocked gate tells its user: each failed critical expectation and its observed value."""
-    lines = [f"quality gate failed for {table} {day}: {len(failed)} critical expectation(s) failed"]
-    lines += [f"  - {o.name}{f' [{o.column}]' if o.column else ''}: observed {o.observed}" for o in failed]
-    return "\n".join(lines)
-
-
-def __getattr__(name: str) -> Any:
-    # The runtime half (I/O, GX context) lives in distillwatch.quality; importing it
-    # lazily keeps this module pure and avoids an import cycle.
-    if name in ("publish_day", "validate_table", "GateResult", "QualityGateFailed"):
-        from distillwatch import quality
-
-        return getattr(quality, name)
-    raise AttributeError(name)

@@ -1,0 +1,27 @@
+"""The vocabularies every layer shares, spelled once (plain Python: the renderer and the
+configuration use them without Spark). :mod:`distillwatch.contract` re-exports them."""
+
+SIGNUP_PATHS = (
+    "self_serve",
+    "education",
+    "security_research",
+    "startup_program",
+    "enterprise",
+    "cloud_partner",
+)
+INDICATOR_TYPES = ("ip_prefix", "asn", "payment_fp", "email_domain", "tls_fp", "user_agent", "prompt_example")
+# Indicators an operator controls (network, client, billing, sign-up); the others are content.
+INFRA_TYPES = ("ip_prefix", "asn", "payment_fp", "tls_fp", "user_agent", "email_domain")
+LABELS = ("distillation", "benign")
+# The capability classes of silver_exchanges.capability (pipelines/intent.py), in the
+# order the report's capability-mix plot stacks them.
+CAPABILITIES = (
+    "coding",
+    "agentic_tool_use",
+    "reasoning_math",
+    "data_analysis",
+    "vision_computer_use",
+    "writing_chat",
+    "translation",
+    "other",
+)

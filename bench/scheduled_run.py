@@ -268,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         commit = (work / "code" / "COMMIT").read_text().strip()
         code = f"commit {commit} (snapshot in {work / 'code'})"
         env["PYTHONPATH"] = str(site)
+        if not (site / "distillwatch" / "conf").is_dir():
+            # commits before the configuration shipped as package data read it from conf/
+            env["DISTILLWATCH_CONF_DIR"] = str(work / "code" / "src" / "conf")
         cli = [str(REPO / ".venv" / "bin" / "python"), "-m", "distillwatch.cli"]
     else:
         commit, code, cli = None, _working_tree(), [args.bin]

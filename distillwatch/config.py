@@ -307,11 +307,13 @@ class ReportConf:
 class RetentionConf:
     """``distillwatch maintain``: prompt retention, OPTIMIZE and VACUUM."""
 
-    # Raw prompt text is kept in silver_exchanges for this many days (event_date).
-    silver_prompt_days: int = 30
-    # "null_prompts": older rows keep their features, prompt/system_prompt become null;
-    # "delete": older silver partitions are deleted.
-    silver_action: str = "null_prompts"
+    # Raw prompt text (the raw_text columns of the table catalog: prompt and system_prompt
+    # of bronze_exchanges and silver_exchanges, the raw line of bronze_quarantine) is kept
+    # for this many days of the table's partition date.
+    raw_text_days: int = 30
+    # "null_prompts": older rows stay, their raw-text columns become null; "delete": older
+    # partitions of those tables are deleted.
+    raw_text_action: str = "null_prompts"
     # VACUUM keeps files needed by readers/time travel for this many hours. Below 168 Delta's
     # safety check is switched off for the VACUUM (only safe with no long-running readers).
     vacuum_retain_hours: int = 168

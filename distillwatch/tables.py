@@ -71,6 +71,9 @@ class Table:
     partition: str | None = None
     suite: str | None = None  # conf/expectations/<suite>.yaml, validated before publication
     key: tuple[str, ...] = ()
+    # columns holding raw prompt text: kept for retention.raw_text_days, then scrubbed by
+    # `maintain`; no other table may carry such text
+    raw_text: tuple[str, ...] = ()
     doc: str = ""
 
     @property
@@ -144,6 +147,7 @@ CATALOG: dict[str, Table] = {
             key=("request_id",),
             partition="event_date",
             suite=BRONZE_EXCHANGES,
+            raw_text=("prompt", "system_prompt"),
             doc="one accepted exchange: the contract fields, ts parsed, plus lineage",
         ),
         Table(
@@ -157,6 +161,7 @@ CATALOG: dict[str, Table] = {
             f"{_BRONZE}:bronze_quarantine",
             write="day",
             partition="delivery_date",
+            raw_text=("raw",),
             doc="one record that could not be accepted, with its raw text and the reason",
         ),
         Table(
@@ -213,6 +218,7 @@ CATALOG: dict[str, Table] = {
             write="day",
             partition="event_date",
             suite=SILVER_EXCHANGES,
+            raw_text=("prompt", "system_prompt"),
             doc="exchanges joined with IP, account and release context, content labels and hashes",
         ),
         Table(
@@ -401,6 +407,11 @@ def subset(name: str, *cols: str) -> StructType:
     if missing:
         raise KeyError(f"{name} has no column(s) {', '.join(missing)}")
     return StructType([full[c] for c in cols])
+
+
+def raw_text_tables() -> tuple[Table, ...]:
+    """The tables that hold raw prompt text, each with the columns that do."""
+    return tuple(t for t in CATALOG.values() if t.raw_text)
 
 
 def schema_drift(name: str, actual: StructType) -> list[str]:

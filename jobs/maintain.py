@@ -1,16 +1,17 @@
 """``distillwatch maintain [--date D]``: prompt retention, OPTIMIZE and VACUUM.
 
-1. Retention: raw prompt text lives only in silver_exchanges and only for
-   ``retention.silver_prompt_days`` days. Older partitions get their ``prompt`` and
-   ``system_prompt`` nulled (``null_prompts``: the row and its features stay) or are
-   deleted (``delete``). Files whose rows were soft-deleted by deletion vectors are
-   rewritten (REORG ... APPLY (PURGE)) so no data file still referenced holds old text.
+1. Retention: raw prompt text lives only in the catalog's ``raw_text`` columns
+   (bronze_exchanges, bronze_quarantine, silver_exchanges) and only for
+   ``retention.raw_text_days`` days of each table's partition date. Older partitions get
+   those columns nulled (``null_prompts``: the row and its features stay) or are deleted
+   (``delete``). Files whose rows were soft-deleted by deletion vectors are rewritten
+   (REORG ... APPLY (PURGE)) so no data file still referenced holds old text.
 2. OPTIMIZE (bin-packing) every existing table.
 3. VACUUM every table with ``retention.vacuum_retain_hours``: only after this are the
    old data files that held the text physically gone.
 
 Every statement is idempotent: a rerun finds nothing to scrub and nothing to compact.
-The UPDATE/DELETE is limited to old partitions (``event_date < cutoff``) so Delta reads
+The UPDATE/DELETE is limited to old partitions (partition date < cutoff) so Delta reads
 only those; at billions of rows a day this is one rewrite per day as it ages out.
 """
 
@@ -33,7 +34,7 @@ from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.errors import UserError
 from distillwatch.lakehouse import Lakehouse
-from distillwatch.pipelines.views import FORBIDDEN_COLUMNS, all_tables
+from distillwatch.pipelines.views import all_tables
 
 log = logging.getLogger(__name__)
 
@@ -51,37 +52,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def retention_cutoff(day: dt.date, keep_days: int) -> dt.date:
     """The first event_date whose prompts are kept: partitions before it are scrubbed."""
     if keep_days < 1:
-        raise UserError(f"retention.silver_prompt_days must be at least 1, got {keep_days}")
+        raise UserError(f"retention.raw_text_days must be at least 1, got {keep_days}")
     return day - dt.timedelta(days=keep_days)
 
 
-def scrub_silver_prompts(lake: Lakehouse, cutoff: dt.date, action: str) -> int:
-    """Null (or delete) the prompt text of silver partitions before ``cutoff``; returns
-    the number of rows changed. Only old partitions are read and rewritten."""
+def scrub_raw_text(lake: Lakehouse, table: tables.Table, cutoff: dt.date, action: str) -> int:
+    """Null (or delete) the raw text of ``table``'s partitions before ``cutoff``; returns the
+    number of rows changed. Only old partitions are read and rewritten."""
     if action not in ACTIONS:
-        raise UserError(f"retention.silver_action must be one of {ACTIONS}, got {action!r}")
-    if not lake.exists(tables.SILVER_EXCHANGES):
+        raise UserError(f"retention.raw_text_action must be one of {ACTIONS}, got {action!r}")
+    if not lake.exists(table.name):
         return 0
-    target = DeltaTable.forPath(lake.spark, lake.path(tables.SILVER_EXCHANGES))
-    old = F.col("event_date") < F.lit(cutoff)
-    before = lake.version(tables.SILVER_EXCHANGES)
+    if table.partition is None:
+        raise UserError(f"{table.name} holds raw text but has no partition date to age it by")
+    target = DeltaTable.forPath(lake.spark, lake.path(table.name))
+    old = F.col(table.partition) < F.lit(cutoff)
+    before = lake.version(table.name)
     if action == "delete":
         target.delete(old)
         metric = "numDeletedRows"
     else:
         has_text = F.lit(False)
-        for col in FORBIDDEN_COLUMNS:
+        for col in table.raw_text:
             has_text = has_text | F.col(col).isNotNull()
-        target.update(old & has_text, {c: F.lit(None).cast("string") for c in FORBIDDEN_COLUMNS})
+        target.update(old & has_text, {c: F.lit(None).cast("string") for c in table.raw_text})
         metric = "numUpdatedRows"
-    if lake.version(tables.SILVER_EXCHANGES) == before:
+    if lake.version(table.name) == before:
         return 0
-    changed = int(lake.last_operation_metrics(tables.SILVER_EXCHANGES).get(metric, 0))
+    changed = int(lake.last_operation_metrics(table.name).get(metric, 0))
     if changed:
         # Deletion vectors leave the old rows in place, masked: rewrite those files.
         lake.spark.sql(
-            f"REORG TABLE delta.`{lake.path(tables.SILVER_EXCHANGES)}` "
-            f"WHERE event_date < DATE'{cutoff.isoformat()}' APPLY (PURGE)"
+            f"REORG TABLE delta.`{lake.path(table.name)}` "
+            f"WHERE {table.partition} < DATE'{cutoff.isoformat()}' APPLY (PURGE)"
         )
     return changed
 
@@ -121,9 +124,12 @@ def optimize_and_vacuum(lake: Lakehouse, conf: RetentionConf) -> dict[str, int]:
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
     conf = ctx.cfg.retention
     day = args.date or dt.datetime.now(dt.timezone.utc).date()
-    cutoff = retention_cutoff(day, conf.silver_prompt_days)
-    scrubbed = scrub_silver_prompts(ctx.lake, cutoff, conf.silver_action)
-    emit(f"maintain {day}: silver prompts before {cutoff}: {scrubbed} rows {conf.silver_action}")
+    cutoff = retention_cutoff(day, conf.raw_text_days)
+    if conf.raw_text_action not in ACTIONS:  # before any table is touched
+        raise UserError(f"retention.raw_text_action must be one of {ACTIONS}, got {conf.raw_text_action!r}")
+    for table in tables.raw_text_tables():
+        scrubbed = scrub_raw_text(ctx.lake, table, cutoff, conf.raw_text_action)
+        emit(f"maintain {day}: {table.name} raw text before {cutoff}: {scrubbed} rows {conf.raw_text_action}")
     removed = optimize_and_vacuum(ctx.lake, conf)
     for table, n in sorted(removed.items()):
         log.info("OPTIMIZE %s: %s files compacted", table, n)

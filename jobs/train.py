@@ -31,7 +31,7 @@ def tracking_of(ctx: JobContext) -> Tracking:
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
-    as_of: dt.date = args.as_of or dt.datetime.now(dt.UTC).date()
+    as_of: dt.date = args.as_of or dt.datetime.now(dt.timezone.utc).date()
     lineage = []
     for name in (tables.ACCOUNT_DAILY_FEATURES, tables.LABELS):
         version = ctx.lake.version(name)

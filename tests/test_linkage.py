@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -267,6 +268,23 @@ def test_materialise_labels_its_jobs_and_restores_the_description(spark: SparkSe
         sc.setJobDescription(None)  # type: ignore[arg-type]
     materialise(spark.range(1), "no description before")
     assert sc.getLocalProperty("spark.job.description") is None
+
+
+def test_lineage_policy_is_the_sessions_setting(spark: SparkSession, tmp_path: Path) -> None:
+    from distillwatch.spark import LINEAGE_KEY
+
+    sc = spark.sparkContext
+    before = spark.conf.get(LINEAGE_KEY, "local")
+    try:
+        spark.conf.set(LINEAGE_KEY, "reliable")
+        sc.setCheckpointDir(str(tmp_path / "ckpt"))
+        assert materialise(spark.range(4), "reliable cut").count() == 4
+        assert any((tmp_path / "ckpt").rglob("part-*"))  # written to the reliable folder
+        spark.conf.set(LINEAGE_KEY, "sometimes")
+        with pytest.raises(ValueError, match="must be 'local' or 'reliable'"):
+            materialise(spark.range(1), "bad policy")
+    finally:
+        spark.conf.set(LINEAGE_KEY, before)
 
 
 def _clusters(clusters: DataFrame) -> list[set[str]]:

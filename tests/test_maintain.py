@@ -23,7 +23,7 @@ SCHEMA = "request_id string, event_date date, account_id string, capability stri
 
 
 def _ctx(job_ctx: JobContext, **conf: object) -> JobContext:
-    retention = RetentionConf(silver_prompt_days=30, vacuum_retain_hours=0, **conf)  # type: ignore[arg-type]
+    retention = RetentionConf(raw_text_days=30, vacuum_retain_hours=0, **conf)  # type: ignore[arg-type]
     c = replace(job_ctx, cfg=replace(job_ctx.cfg, retention=retention))
     c.__dict__["spark"] = job_ctx.spark
     return c
@@ -101,7 +101,7 @@ def test_maintain_nulls_old_prompts_and_vacuums_them_away(job_ctx: JobContext) -
 
 
 def test_maintain_delete_mode_drops_old_partitions(job_ctx: JobContext) -> None:
-    ctx = _ctx(job_ctx, silver_action="delete")
+    ctx = _ctx(job_ctx, raw_text_action="delete")
     _write_silver(ctx)
     assert run(ctx, argparse.Namespace(date=TODAY)) == 0
     assert [r.request_id for r in ctx.lake.read(tables.SILVER_EXCHANGES).collect()] == ["r3"]
@@ -109,8 +109,44 @@ def test_maintain_delete_mode_drops_old_partitions(job_ctx: JobContext) -> None:
 
 
 def test_maintain_rejects_an_unknown_action(job_ctx: JobContext) -> None:
-    ctx = _ctx(job_ctx, silver_action="shred")
+    ctx = _ctx(job_ctx, raw_text_action="shred")
     _write_silver(ctx)
-    with pytest.raises(UserError, match="silver_action"):
+    with pytest.raises(UserError, match="raw_text_action"):
         run(ctx, argparse.Namespace(date=TODAY))
     assert "OLD SECRET" in _parquet_text(Path(ctx.lake.path(tables.SILVER_EXCHANGES)))
+
+
+def test_maintain_scrubs_raw_text_in_bronze_and_quarantine_too(job_ctx: JobContext) -> None:
+    ctx = _ctx(job_ctx)
+    ctx.lake.append(
+        ctx.spark.createDataFrame(
+            [("b1", OLD, "OLD BRONZE SECRET", "OLD BRONZE SYSTEM"), ("b2", RECENT, "RECENT bronze", None)],
+            "request_id string, event_date date, prompt string, system_prompt string",
+        ),
+        tables.BRONZE_EXCHANGES,
+        partition_by=("event_date",),
+    )
+    ctx.lake.append(
+        ctx.spark.createDataFrame(
+            [
+                (OLD, '{"prompt": "OLD QUARANTINED SECRET"', "unparseable_json"),
+                (RECENT, "{recent", "unparseable_json"),
+            ],
+            "delivery_date date, raw string, reason string",
+        ),
+        tables.BRONZE_QUARANTINE,
+        partition_by=("delivery_date",),
+    )
+    assert {t.name for t in tables.raw_text_tables()} == {
+        tables.BRONZE_EXCHANGES,
+        tables.BRONZE_QUARANTINE,
+        tables.SILVER_EXCHANGES,
+    }
+    assert run(ctx, argparse.Namespace(date=TODAY)) == 0
+    bronze = sorted(tuple(r) for r in ctx.lake.read(tables.BRONZE_EXCHANGES).collect())
+    assert bronze == [("b1", OLD, None, None), ("b2", RECENT, "RECENT bronze", None)]
+    quarantine = sorted(tuple(r) for r in ctx.lake.read(tables.BRONZE_QUARANTINE).collect())
+    assert quarantine == [(OLD, None, "unparseable_json"), (RECENT, "{recent", "unparseable_json")]
+    for table in (tables.BRONZE_EXCHANGES, tables.BRONZE_QUARANTINE):
+        on_disk = _parquet_text(Path(ctx.lake.path(table)))
+        assert "OLD BRONZE" not in on_disk and "OLD QUARANTINED" not in on_disk

@@ -357,7 +357,7 @@ def _as_date(day: str | dt.date) -> dt.date:
 
 
 def _new_run_id(table: str, day: dt.date) -> str:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return f"{table}-{day.isoformat()}-{stamp}-{uuid.uuid4().hex[:8]}"
 
 
@@ -426,7 +426,7 @@ def record_results(
     ctx: JobContext, table: str, day: dt.date, run_id: str, outcomes: Sequence[ExpectationOutcome], mode: str
 ) -> None:
     """Append the run's outcomes to ``dq_results`` (insert-only MERGE: a retried write is a no-op)."""
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     rows = [
         (
             run_id,

@@ -287,7 +287,7 @@ def report(
         f"## Labels on real text ({meta['date']})",
         "",
         f"Produced by `{meta['command']}` at commit {meta['commit']}: {len(plain)} public texts "
-        f"({meta['per_source']} at most per corpus source of `pipelines/simulate/corpora.py`; packages "
+        f"({meta['per_source']} at most per corpus source of `distillwatch/simulate/corpora.py`; packages "
         f"{meta['packages']}) and {len(samples) - len(plain)} prompts of the real-text world "
         f"({meta['per_family']} per family of `conf/simulate/real_prompts.yaml`, rendered as the world "
         f"renders them), seed {meta['seed']}, labelled by `pipelines.silver.add_content` under each "

@@ -7,6 +7,9 @@ simulated world with two commits (``bench/scheduled_run.py --snapshot REV``), th
 Each table is compared as a multiset of rows (``exceptAll`` both ways, in Spark, so nothing is
 collected but the counts) over the columns both sides have, minus the columns that differ by
 construction between two runs: wall-clock times, run ids, hosts (``--ignore`` adds more).
+Doubles are compared rounded to ``--decimals`` (default 12) places: a sum of doubles depends
+on the order Spark's shuffles deliver its terms, so two runs of the same code differ in the
+last bits (~1e-16) of aggregates such as ``sync_score``.
 Exit status 0 when every table matches, 1 otherwise; one line per table either way.
 """
 
@@ -17,6 +20,8 @@ import sys
 import tempfile
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, FloatType
 
 from distillwatch import tables
 from distillwatch.config import load_config
@@ -45,7 +50,19 @@ def _read(spark: SparkSession, root: str, table: str) -> DataFrame | None:
         return None
 
 
-def compare(spark: SparkSession, a_root: str, b_root: str, ignore: set[str]) -> list[tuple[str, str, bool]]:
+def _rounded(df: DataFrame, cols: list[str], decimals: int) -> DataFrame:
+    kinds = dict((f.name, f.dataType) for f in df.schema.fields)
+    return df.select(
+        *[
+            F.round(c, decimals).alias(c) if isinstance(kinds[c], (DoubleType, FloatType)) else F.col(c)
+            for c in cols
+        ]
+    )
+
+
+def compare(
+    spark: SparkSession, a_root: str, b_root: str, ignore: set[str], decimals: int = 12
+) -> list[tuple[str, str, bool]]:
     out = []
     for table in tables.CATALOG:
         a, b = _read(spark, a_root, table), _read(spark, b_root, table)
@@ -55,7 +72,7 @@ def compare(spark: SparkSession, a_root: str, b_root: str, ignore: set[str]) -> 
             continue
         cols = [c for c in a.columns if c in b.columns and c not in ignore]
         only = sorted(set(a.columns) ^ set(b.columns))
-        a_, b_ = a.select(*cols), b.select(*cols)
+        a_, b_ = _rounded(a, cols, decimals), _rounded(b, cols, decimals)
         n_a, n_b = a_.count(), b_.count()
         missing, extra = a_.exceptAll(b_).count(), b_.exceptAll(a_).count()
         same = missing == 0 and extra == 0 and not only
@@ -71,12 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--ignore", default="", help="further columns to leave out, comma-separated")
+    p.add_argument(
+        "--decimals", type=int, default=12, help="doubles are compared rounded to this many places"
+    )
     args = p.parse_args(argv)
     cfg = load_config("local")
     # the session's own metastore goes to a scratch folder: both lakehouses are only read
     spark = build_spark(cfg, tempfile.mkdtemp(prefix="compare-"))
     ignore = VOLATILE | {c for c in args.ignore.split(",") if c}
-    rows = compare(spark, args.a, args.b, ignore)
+    rows = compare(spark, args.a, args.b, ignore, args.decimals)
     for table, note, same in rows:
         sys.stdout.write(f"{'same' if same else 'DIFF':<5} {table:<28} {note}\n")
     differing = [t for t, _, same in rows if not same]

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from distillwatch import tables
 
 # Columns no view may expose (raw prompt text stays in silver_exchanges).
-FORBIDDEN_COLUMNS: tuple[str, ...] = ("prompt", "system_prompt")
+# No view exposes a raw-text column of any table (the catalog's ``raw_text``).
+FORBIDDEN_COLUMNS: tuple[str, ...] = tuple(sorted({c for t in tables.raw_text_tables() for c in t.raw_text}))
 
 ATTRIBUTION_COLUMNS = (
     "event_date",

@@ -231,3 +231,13 @@ def test_a_drifting_builder_is_named_column_by_column() -> None:
 def test_the_circle_finder_finds_circles() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_raw_text_columns_are_spelled_once() -> None:
+    from distillwatch.config import QualityConf
+    from distillwatch.pipelines.views import FORBIDDEN_COLUMNS
+
+    raw = {c for t in tables.raw_text_tables() for c in t.raw_text}
+    assert set(FORBIDDEN_COLUMNS) == raw == {"prompt", "system_prompt", "raw"}
+    # the suites never echo a prompt value (quality.redacted_columns): the prompt columns
+    assert set(QualityConf().redacted_columns) <= raw

@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from distillwatch.vocabulary import CAPABILITIES, SIGNUP_PATHS
+
 CONF_DIR_ENV = "DISTILLWATCH_CONF_DIR"
 # Optional layer under every environment: values that differ from the dataclass defaults.
 BASE_LAYER = "base"
@@ -116,24 +118,8 @@ class ModelsConf:
     # "<feature>=other". A string feature without a vocabulary is not used.
     categorical_levels: dict[str, list[str]] = field(
         default_factory=lambda: {
-            "top_capability": [
-                "coding",
-                "agentic_tool_use",
-                "reasoning_math",
-                "data_analysis",
-                "vision_computer_use",
-                "writing_chat",
-                "translation",
-                "other",
-            ],
-            "signup_path": [
-                "self_serve",
-                "education",
-                "security_research",
-                "startup_program",
-                "enterprise",
-                "cloud_partner",
-            ],
+            "top_capability": list(CAPABILITIES),
+            "signup_path": list(SIGNUP_PATHS),
         }
     )
     # Anomaly scorer: per-feature robust z-scores (median/IQR) clipped at this value,

@@ -125,7 +125,7 @@ def campaigns_day(
     )
     sigs = cp.campaign_signatures(mx, conf, cp.content_value_accounts(ind, conf, baseline))
     traffic = materialise(
-        cp.split_campaign_traffic(mx, sigs),
+        cp.split_campaign_traffic(mx, sigs, exchanges, conf),
         "campaign traffic feeds evidence, identity, attribution and three outputs",
     )
     # Evidence is small (one row per cluster) but its plan aggregates traffic eight ways;

@@ -30,6 +30,11 @@ EXCHANGE_COLUMNS = (
     "ip_prefix",
     "asn",
     "payment_fp",
+    "user_agent",
+    "tls_fp",
+    "n_messages",
+    "n_tools",
+    "has_image",
     "template_hash",
     "lsh_bands",
     "cot_elicitation",
@@ -50,10 +55,42 @@ def _intent(prefix: str = "") -> Column:
     )
 
 
+def request_shape() -> Column:
+    """The request's shape, a 64-bit hash: the client (user agent, TLS fingerprint),
+    whether it sends tools or an image, and the conversation length in powers of two.
+    A campaign's harvester sends a few shapes over and over; the customers a proxy
+    resells to, or the account owner's own use, send others. Never the text."""
+    msgs = F.floor(F.log2(F.greatest(F.coalesce(F.col("n_messages"), F.lit(1)), F.lit(1)))).cast("int")
+    return F.xxhash64(
+        F.coalesce(F.col("user_agent"), F.lit("")),
+        F.coalesce(F.col("tls_fp"), F.lit("")),
+        F.coalesce(F.col("n_tools"), F.lit(0)) > 0,
+        F.coalesce(F.col("has_image"), F.lit(False)),
+        F.least(msgs, F.lit(6)),
+    )
+
+
 def member_exchanges(exchanges: DataFrame, clusters: DataFrame) -> DataFrame:
-    """One row per exchange of an account in a seeded cluster (no prompt text)."""
-    return exchanges.select(*EXCHANGE_COLUMNS).join(
-        clusters.select("cluster_id", "account_id", "is_seed"), "account_id"
+    """One row per exchange of an account in a seeded cluster (no prompt text), with
+    its :func:`request_shape`."""
+    return (
+        exchanges.select(*EXCHANGE_COLUMNS)
+        .withColumn("request_shape", request_shape())
+        .join(clusters.select("cluster_id", "account_id", "is_seed"), "account_id")
+    )
+
+
+def shape_accounts(exchanges: DataFrame, shapes: DataFrame) -> DataFrame:
+    """Per request shape of ``shapes`` (a small set: the shapes of the clusters'
+    signature traffic), how many accounts sent it today (``shape_accounts``). One scan
+    of the day, filtered by a broadcast of the shapes, and a group-by."""
+    return (
+        exchanges.select("account_id", request_shape().alias("request_shape"))
+        .join(F.broadcast(shapes.select("request_shape").distinct()), "request_shape")
+        .groupBy("request_shape", "account_id")
+        .agg(F.count(F.lit(1)).alias("_n"))
+        .groupBy("request_shape")
+        .agg(F.count(F.lit(1)).alias("shape_accounts"))
     )
 
 
@@ -138,12 +175,28 @@ def campaign_signatures(
     )
 
 
-def split_campaign_traffic(mx: DataFrame, signatures: DataFrame) -> DataFrame:
-    """``mx`` plus ``is_campaign`` and ``match`` (template | near_duplicate | capability_focus).
+def split_campaign_traffic(
+    mx: DataFrame,
+    signatures: DataFrame,
+    exchanges: DataFrame | None = None,
+    conf: AttributionConf | None = None,
+) -> DataFrame:
+    """``mx`` plus ``is_campaign`` and ``match`` (template | near_duplicate |
+    request_shape | capability_focus).
 
     Inside a cluster only its own traffic is campaign traffic: its signature templates,
-    near-duplicates of them (a shared LSH band), or intent-flagged traffic in the
-    campaign's capability focus (the top capability of its signature traffic).
+    near-duplicates of them (a shared LSH band), exchanges in one of the campaign's own
+    request shapes, or intent-flagged traffic in the campaign's capability focus (the
+    top capability of its signature traffic).
+
+    With the day's ``exchanges`` and ``conf``, a request shape (:func:`request_shape`) is
+    the campaign's when its signature traffic sends it at least
+    ``signature_min_exchanges`` times from ``signature_min_accounts`` accounts and the
+    cluster's accounts are at least ``signature_min_value_share`` of the accounts that
+    sent it that day: a harvester's own client, not an SDK everyone uses. An exchange of a
+    member in such a shape is campaign traffic even when its text is popular or new (a
+    benchmark question many strangers also send); a proxy's resold customers and an
+    owner's own use arrive in other shapes and stay out.
     """
     tmpl = signatures.where(F.col("sig_type") == "template_hash").select(
         "cluster_id", F.col("sig_value").alias("_t"), F.lit(True).alias("_tmatch")
@@ -179,15 +232,40 @@ def split_campaign_traffic(mx: DataFrame, signatures: DataFrame) -> DataFrame:
         .select("cluster_id", F.col("capability").alias("focus_capability"))
     )
     tagged = tagged.join(focus, "cluster_id", "left")
+    shape_match = F.lit(False)
+    if exchanges is not None and conf is not None:
+        tagged = tagged.join(campaign_shapes(tagged, exchanges, conf), ["cluster_id", "request_shape"], "left")
+        shape_match = F.coalesce(F.col("_smatch"), F.lit(False))
     match = (
         F.when(F.coalesce("_tmatch", F.lit(False)), "template")
         .when(F.coalesce("_nmatch", F.lit(False)), "near_duplicate")
+        .when(shape_match, "request_shape")
         .when((F.col("capability") == F.col("focus_capability")) & _intent(), "capability_focus")
     )
     return (
         tagged.withColumn("match", match)
         .withColumn("is_campaign", F.col("match").isNotNull())
-        .drop("_t", "_tmatch", "_nmatch", "_sig")
+        .drop("_t", "_tmatch", "_nmatch", "_sig", "_smatch")
+    )
+
+
+def campaign_shapes(tagged: DataFrame, exchanges: DataFrame, conf: AttributionConf) -> DataFrame:
+    """(cluster_id, request_shape, ``_smatch``): the request shapes that are a cluster's
+    own (see :func:`split_campaign_traffic`). ``tagged`` is the member traffic with its
+    signature flag ``_sig``. Group-bys over member traffic and one filtered group-by over
+    the day; the result has a few rows per cluster."""
+    candidates = (
+        tagged.where("_sig")
+        .groupBy("cluster_id", "request_shape")
+        .agg(F.count(F.lit(1)).alias("_sn"), F.countDistinct("account_id").alias("_sa"))
+        .where((F.col("_sn") >= conf.signature_min_exchanges) & (F.col("_sa") >= conf.signature_min_accounts))
+    )
+    senders = tagged.groupBy("cluster_id", "request_shape").agg(F.countDistinct("account_id").alias("_ca"))
+    return (
+        candidates.join(senders, ["cluster_id", "request_shape"])
+        .join(shape_accounts(exchanges, candidates), "request_shape")
+        .where(F.col("_ca") >= F.col("shape_accounts") * conf.signature_min_value_share)
+        .select("cluster_id", "request_shape", F.lit(True).alias("_smatch"))
     )
 
 

@@ -19,7 +19,12 @@ from distillwatch.context import JobContext
 from distillwatch.jobs import attribute
 from distillwatch.pipelines.attribution import choose_actor, release_pivot
 from distillwatch.pipelines.campaigns import campaigns, campaigns_day
-from distillwatch.pipelines.discovery import campaign_signatures, match_identity, split_campaign_traffic
+from distillwatch.pipelines.discovery import (
+    campaign_signatures,
+    match_identity,
+    request_shape,
+    split_campaign_traffic,
+)
 
 # Hubs above 5 accounts: the tiny world's proxy prefix holds 9.
 CONF = dataclasses.replace(AttributionConf(), hub_max_accounts=5)
@@ -45,6 +50,9 @@ SILVER = tables.subset(
     "payment_fp",
     "email_domain",
     "is_free_mail",
+    "n_messages",
+    "n_tools",
+    "has_image",
     "template_hash",
     "lsh_bands",
     "cot_elicitation",
@@ -89,6 +97,9 @@ def _ex(rid: str, acct: str, day: dt.date = D1, **kw: Any) -> dict[str, Any]:
         "payment_fp": f"pay-{acct}",
         "email_domain": "gmail.com",
         "is_free_mail": True,
+        "n_messages": 1,
+        "n_tools": 0,
+        "has_image": False,
         "template_hash": zlib.crc32(f"{rid}|{acct}".encode()),
         "lsh_bands": [],
         "cot_elicitation": False,
@@ -233,6 +244,40 @@ def test_split_keeps_campaign_templates_and_drops_resold_traffic(spark: SparkSes
         "cf": "capability_focus",
         "nh10": None, "nh11": None, "nh20": None, "nh21": None,
     }  # fmt: skip
+
+
+def test_split_takes_the_campaigns_own_request_shapes(spark: SparkSession) -> None:
+    # h1, h2 harvest through their own client with tools: signature template 200, and new
+    # texts (one-off templates) in the same shape. Their resold customers come through the
+    # same client without tools. Template 300 is sent through the common SDK, which six
+    # outsiders use too: that shape is not the campaign's.
+    bot = {"user_agent": "harvester/1", "tls_fp": "tls-H", "n_tools": 3, "n_messages": 4}
+    sdk = {"user_agent": "sdk/1", "tls_fp": "tls-sdk"}
+    rows = [_ex(f"s{a}{i}", a, template_hash=200, **bot) for a in ("h1", "h2") for i in range(2)]
+    rows += [_ex(f"q{a}{i}", a, template_hash=300, **sdk) for a in ("h1", "h2") for i in range(2)]
+    rows += [_ex(f"new{a}", a, template_hash=700 + len(a), **bot) for a in ("h1", "h2")]
+    rows += [_ex("long", "h1", template_hash=710, **{**bot, "n_messages": 5})]  # same power of two
+    rows += [_ex(f"resold{a}", a, template_hash=800 + len(a), **{**bot, "n_tools": 0}) for a in ("h1", "h2")]
+    rows += [_ex(f"own{a}", a, template_hash=900 + len(a), **sdk) for a in ("h1", "h2")]
+    mx = _silver(spark, rows)
+    day = mx.unionByName(_silver(spark, [_ex(f"o{j}", f"o{j}", template_hash=950 + j, **sdk) for j in range(6)]))
+    mx = (
+        mx.withColumn("request_shape", request_shape())
+        .withColumn("cluster_id", F.lit("h1"))
+        .withColumn("is_seed", F.lit(True))
+    )
+    conf = dataclasses.replace(CONF, signature_min_exchanges=3, signature_min_value_share=0.5)
+    sigs = campaign_signatures(mx, conf)
+    got = {r.request_id: r.match for r in split_campaign_traffic(mx, sigs, day, conf).collect()}
+    assert got == {
+        "sh10": "template", "sh11": "template", "sh20": "template", "sh21": "template",
+        "qh10": "template", "qh11": "template", "qh20": "template", "qh21": "template",
+        "newh1": "request_shape", "newh2": "request_shape", "long": "request_shape",
+        "resoldh1": None, "resoldh2": None, "ownh1": None, "ownh2": None,
+    }  # fmt: skip
+    # without the day's traffic there is no shape evidence (the split of older callers)
+    plain = {r.request_id: r.match for r in split_campaign_traffic(mx, sigs).collect()}
+    assert plain["newh1"] is None and plain["sh10"] == "template"
 
 
 def test_signature_drops_values_the_whole_population_uses(spark: SparkSession) -> None:

@@ -234,7 +234,9 @@ def split_campaign_traffic(
     tagged = tagged.join(focus, "cluster_id", "left")
     shape_match = F.lit(False)
     if exchanges is not None and conf is not None:
-        tagged = tagged.join(campaign_shapes(tagged, exchanges, conf), ["cluster_id", "request_shape"], "left")
+        tagged = tagged.join(
+            campaign_shapes(tagged, exchanges, conf), ["cluster_id", "request_shape"], "left"
+        )
         shape_match = F.coalesce(F.col("_smatch"), F.lit(False))
     match = (
         F.when(F.coalesce("_tmatch", F.lit(False)), "template")

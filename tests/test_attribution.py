@@ -260,7 +260,9 @@ def test_split_takes_the_campaigns_own_request_shapes(spark: SparkSession) -> No
     rows += [_ex(f"resold{a}", a, template_hash=800 + len(a), **{**bot, "n_tools": 0}) for a in ("h1", "h2")]
     rows += [_ex(f"own{a}", a, template_hash=900 + len(a), **sdk) for a in ("h1", "h2")]
     mx = _silver(spark, rows)
-    day = mx.unionByName(_silver(spark, [_ex(f"o{j}", f"o{j}", template_hash=950 + j, **sdk) for j in range(6)]))
+    day = mx.unionByName(
+        _silver(spark, [_ex(f"o{j}", f"o{j}", template_hash=950 + j, **sdk) for j in range(6)])
+    )
     mx = (
         mx.withColumn("request_shape", request_shape())
         .withColumn("cluster_id", F.lit("h1"))

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -35,18 +36,37 @@ def job_description(spark: SparkSession, text: str) -> Iterator[None]:
         sc.setJobDescription(before)  # type: ignore[arg-type]  # None removes the label
 
 
-def _jars(jars_dir: str | None) -> list[str]:
+def delta_package() -> str:
+    """Maven coordinates of the Delta jars matching the installed ``delta-spark`` and
+    ``pyspark`` (``io.delta:delta-spark_<spark major.minor>_2.13:<delta version>``)."""
+    import pyspark
+
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    return f"io.delta:delta-spark_{spark_minor}_2.13:{version('delta-spark')}"
+
+
+def _jar_settings(jars_dir: str | None) -> dict[str, str]:
+    """Delta's JVM side. ``jars_dir`` None: the platform's own Delta (Databricks). A
+    relative folder is looked for under the working directory, then the source checkout
+    (``make jars`` fills ``.jars/``). Where neither has jars (an installed wheel), Spark
+    fetches the matching Delta jars from Maven Central once (Ivy cache, ``~/.ivy2``)."""
     if not jars_dir:
-        return []
+        return {}
     folder = Path(jars_dir)
-    if not folder.is_absolute():
-        folder = Path(__file__).resolve().parent.parent / folder
-    jars = sorted(str(p) for p in folder.glob("*.jar"))
-    if not jars:
-        raise RuntimeError(
-            f"no Delta jars in {folder}: run `make jars` (the Makefile fetches them once from Maven Central)"
-        )
-    return jars
+    candidates = (
+        [folder]
+        if folder.is_absolute()
+        else [Path.cwd() / folder, Path(__file__).resolve().parent.parent / folder]
+    )
+    for candidate in candidates:
+        jars = sorted(str(p) for p in candidate.glob("*.jar"))
+        if jars:
+            return {"spark.jars": ",".join(jars)}
+    package = delta_package()
+    log.info(
+        "no Delta jars in %s: Spark fetches %s from Maven Central", " or ".join(map(str, candidates)), package
+    )
+    return {"spark.jars.packages": package}
 
 
 def spark_settings(cfg: Config, lakehouse: str) -> dict[str, str]:
@@ -69,9 +89,7 @@ def spark_settings(cfg: Config, lakehouse: str) -> dict[str, str]:
         "spark.databricks.delta.retentionDurationCheck.enabled": "true",
         LINEAGE_KEY: cfg.spark.lineage,
     }
-    jars = _jars(cfg.spark.jars_dir)
-    if jars:
-        settings["spark.jars"] = ",".join(jars)
+    settings.update(_jar_settings(cfg.spark.jars_dir))
     if cfg.spark.local_metastore:
         meta = lake / "_metastore"
         settings.update(
@@ -138,6 +156,8 @@ def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     if cfg.spark.lineage == "reliable":
-        spark.sparkContext.setCheckpointDir(cfg.spark.checkpoint_dir or f"{lakehouse.rstrip('/')}/_checkpoints")
+        spark.sparkContext.setCheckpointDir(
+            cfg.spark.checkpoint_dir or f"{lakehouse.rstrip('/')}/_checkpoints"
+        )
     log.info("spark %s session up (master=%s)", spark.version, cfg.spark.master)
     return spark

@@ -16,7 +16,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 $(BIN)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel setuptools
-	$(BIN)/pip install -q -c requirements.lock -e '.[test]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[spark,test]'
 	touch $@
 
 venv: $(BIN)/.installed

@@ -68,6 +68,10 @@ class PathsConf:
     lakehouse: str = "data/lakehouse"
     # None: sqlite:///<lakehouse>/mlflow/mlflow.db; MLFLOW_TRACKING_URI overrides.
     mlflow_tracking_uri: str | None = None
+    # The model registry, when it is not the tracking store ("databricks-uc": Unity
+    # Catalog, models named catalog.schema.model). None: the tracking URI;
+    # MLFLOW_REGISTRY_URI overrides.
+    mlflow_registry_uri: str | None = None
 
 
 @dataclass(frozen=True)

@@ -42,5 +42,14 @@ class JobContext:
         return f"sqlite:///{folder / 'mlflow.db'}"
 
     @property
+    def mlflow_registry_uri(self) -> str:
+        """``$MLFLOW_REGISTRY_URI``, else the configured registry, else the tracking store."""
+        return (
+            os.environ.get("MLFLOW_REGISTRY_URI")
+            or self.cfg.paths.mlflow_registry_uri
+            or self.mlflow_tracking_uri
+        )
+
+    @property
     def mlflow_artifact_root(self) -> str:
         return str(Path(self.lakehouse_root).resolve() / "mlflow" / "artifacts")

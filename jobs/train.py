@@ -27,7 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def tracking_of(ctx: JobContext) -> Tracking:
-    return Tracking(uri=ctx.mlflow_tracking_uri, artifact_root=ctx.mlflow_artifact_root)
+    """The lakehouse's MLflow: tracking store, artifact location and model registry."""
+    uri = ctx.mlflow_tracking_uri
+    # A Databricks workspace stores a workspace experiment's artifacts itself.
+    root = None if uri.split(":", 1)[0] == "databricks" else ctx.mlflow_artifact_root
+    return Tracking(uri=uri, artifact_root=root, registry_uri=ctx.mlflow_registry_uri)
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:

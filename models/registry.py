@@ -65,10 +65,26 @@ CHALLENGER = "challenger"
 
 @dataclass(frozen=True)
 class Tracking:
-    """Where MLflow lives: the tracking/registry URI and the experiment's artifact folder."""
+    """Where MLflow lives: the tracking store, the experiment's artifact location and the
+    model registry.
+
+    ``artifact_root`` None lets the tracking server choose (a Databricks workspace keeps a
+    workspace experiment's artifacts in its own storage). ``registry_uri`` None is the
+    tracking store; ``databricks-uc`` is Unity Catalog, where model names are three-level
+    (``catalog.schema.model``), versions are found by alias, and stages do not exist.
+    """
 
     uri: str
-    artifact_root: str
+    artifact_root: str | None
+    registry_uri: str | None = None
+
+    @property
+    def registry(self) -> str:
+        return self.registry_uri or self.uri
+
+    @property
+    def unity_catalog(self) -> bool:
+        return self.registry.split(":", 1)[0] == "databricks-uc"
 
 
 @dataclass(frozen=True)
@@ -108,7 +124,7 @@ class TrainingOutcome:
 
 @contextmanager
 def mlflow_store(tracking: Tracking) -> Iterator[MlflowClient]:
-    """MLflow pointed at ``tracking`` (tracking and registry) for the duration, and a client of it.
+    """MLflow pointed at ``tracking`` (its tracking store and registry) for the duration, and a client of it.
 
     MLflow resolves some calls from its process-wide URIs rather than from the arguments
     given to them (a ``models:/`` URI's logged-model lookup, for one), and a scheduler runs
@@ -120,9 +136,9 @@ def mlflow_store(tracking: Tracking) -> Iterator[MlflowClient]:
     # MLFLOW_REGISTRY_URI (for subprocesses): the variables are the state to restore.
     prev = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(tracking.uri)
-    mlflow.set_registry_uri(tracking.uri)
+    mlflow.set_registry_uri(tracking.registry)
     try:
-        yield MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
+        yield MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.registry)
     finally:
         mlflow.set_tracking_uri(prev["MLFLOW_TRACKING_URI"])
         mlflow.set_registry_uri(prev["MLFLOW_REGISTRY_URI"])  # type: ignore[arg-type]
@@ -137,22 +153,44 @@ def use_experiment(tracking: Tracking, experiment: str) -> str:
     Sets the process-wide URIs: call it inside :func:`mlflow_store` to have them restored.
     """
     mlflow.set_tracking_uri(tracking.uri)
-    mlflow.set_registry_uri(tracking.uri)
+    mlflow.set_registry_uri(tracking.registry)
     existing = mlflow.get_experiment_by_name(experiment)
     if existing is not None:
         exp_id = existing.experiment_id
     else:
-        exp_id = mlflow.create_experiment(experiment, artifact_location=Path(tracking.artifact_root).as_uri())
+        exp_id = mlflow.create_experiment(experiment, artifact_location=_artifact_location(tracking))
     mlflow.set_experiment(experiment_id=exp_id)
     return str(exp_id)
+
+
+def _artifact_location(tracking: Tracking) -> str | None:
+    """A new experiment's artifact location: a URI as configured, a local folder as a file URI."""
+    root = tracking.artifact_root
+    if root is None or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", root):
+        return root
+    return Path(root).as_uri()
+
+
+def _version_source(client: MlflowClient, tracking: Tracking, name: str, version: str) -> str:
+    """Where a registered version's files are read from.
+
+    Unity Catalog keeps them in its own storage, readable only with the temporary
+    credentials MLflow's ``models:/`` repository asks the registry for; that URI resolves
+    against the registry :func:`mlflow_store` has set. Other registries report the
+    version's concrete location.
+    """
+    if tracking.unity_catalog:
+        return f"models:/{name}/{version}"
+    return client.get_model_version_download_uri(name, version)
 
 
 def load_alias(tracking: Tracking, name: str, alias: str) -> LoadedModel | None:
     """The version behind ``models:/<name>@<alias>``, or None when the alias is not set.
 
     The artifacts are downloaded from the version's concrete location as the lakehouse's
-    registry reports it (``get_model_version_download_uri``), never through a
-    ``models:/`` URI, which MLflow would resolve against the process default store.
+    registry reports it (``get_model_version_download_uri``), not through a ``models:/``
+    URI, which MLflow resolves against the process's registry (Unity Catalog, whose storage
+    needs the credentials only that route gets, is the exception: :func:`_version_source`).
     """
     with mlflow_store(tracking) as client:
         try:
@@ -161,7 +199,7 @@ def load_alias(tracking: Tracking, name: str, alias: str) -> LoadedModel | None:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 return None
             raise
-        source = client.get_model_version_download_uri(name, str(mv.version))
+        source = _version_source(client, tracking, name, str(mv.version))
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp))
             meta = Model.load(str(local / "MLmodel")).metadata or {}
@@ -398,7 +436,7 @@ def _train(
         mlflow.set_tags({"decision": "promoted" if promote else "kept champion", "decision_reason": reason})
         run_id = run.info.run_id
 
-    client = MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
+    client = MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.registry)
     client.set_registered_model_alias(conf.registered_model, CHALLENGER, version)
     for k, v in (
         ("holdout_pr_auc", metrics["holdout_pr_auc"]),

@@ -321,6 +321,32 @@ def test_challenger_below_the_floors_is_not_the_first_champion(world: JobContext
     assert versions == {"fallback:anomaly+intel"}
 
 
+def test_a_registry_apart_from_tracking_holds_the_versions_that_score(
+    world: JobContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As on Databricks (tracking "databricks", registry "databricks-uc"): runs go to the
+    # tracking store, versions and aliases to the registry, and scoring reads the registry.
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    registry = f"sqlite:///{Path(world.lakehouse_root).resolve().parent / 'registry.db'}"
+    world.cfg = replace(
+        world.cfg,
+        paths=replace(world.cfg.paths, mlflow_registry_uri=registry),
+        models=replace(world.cfg.models, leave_one_campaign_out=False),
+    )
+    tracking = world.mlflow_tracking_uri
+    assert world.mlflow_registry_uri == registry != tracking
+    assert train_job.run(world, argparse.Namespace(as_of=AS_OF)) == 0
+    name = world.cfg.models.registered_model
+    in_registry = MlflowClient(tracking_uri=tracking, registry_uri=registry)
+    champion = in_registry.get_model_version_by_alias(name, "champion")
+    assert str(champion.version) == "1"
+    assert in_registry.get_run(champion.run_id).info.experiment_id  # the run is in the tracking store
+    assert MlflowClient(tracking_uri=tracking, registry_uri=tracking).search_registered_models() == []
+    assert score_job.run(world, argparse.Namespace(date=AS_OF)) == 0
+    versions = {r["model_version"] for r in world.lake.read(tables.ACCOUNT_SCORES).collect()}
+    assert versions == {"1"}
+
+
 def test_floors_name_each_miss() -> None:
     from distillwatch.models.registry import below_floors
 

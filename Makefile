@@ -11,7 +11,7 @@ ARGS      ?=
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: run test bench lint jars venv airflow-venv clean
+.PHONY: run test deploy-test bench lint jars venv airflow-venv clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,13 @@ run: venv jars
 
 test: venv jars airflow-venv
 	$(BIN)/pytest -q $(ARGS)
+
+# Deployment: the wheel installed in a fresh venv runs a day outside the checkout
+# (tests/test_wheel.py); a Spark standalone master and two workers on loopback run two days
+# through spark-submit, compared row for row with local[*] (tests/test_cluster.py).
+# .ci/run calls it after make test.
+deploy-test: venv jars
+	$(BIN)/pytest -q -m deploy tests/test_wheel.py tests/test_cluster.py $(ARGS)
 
 bench: venv jars
 	$(BIN)/python -m bench.run $(ARGS)

@@ -66,12 +66,36 @@ class SparkConf:
 class PathsConf:
     landing: str = "data/world/landing"
     lakehouse: str = "data/lakehouse"
-    # None: sqlite:///<lakehouse>/mlflow/mlflow.db; MLFLOW_TRACKING_URI overrides.
+    # None: sqlite:///<state>/mlflow/mlflow.db (see state_dir); MLFLOW_TRACKING_URI overrides.
+    # A lakehouse on object storage without a state_dir needs a server here (http(s)://...
+    # or "databricks"): SQLite needs a POSIX file system (docs/object-storage.md).
     mlflow_tracking_uri: str | None = None
     # The model registry, when it is not the tracking store ("databricks-uc": Unity
     # Catalog, models named catalog.schema.model). None: the tracking URI;
     # MLFLOW_REGISTRY_URI overrides.
     mlflow_registry_uri: str | None = None
+    # A local or mounted POSIX folder for the state an object store cannot hold: the SQLite
+    # MLflow store and the embedded Derby metastore (spark.local_metastore). None: the
+    # lakehouse folder itself when it is local; a lakehouse URI (s3a://, abfss://, gs://...)
+    # needs it unless mlflow_tracking_uri is a server and spark.local_metastore is off.
+    state_dir: str | None = None
+    # MLflow artifacts (registered models): a folder or a URI MLflow writes (s3://, gs://,
+    # abfss://, dbfs:/...). None: <state>/mlflow/artifacts. Not used with a "databricks"
+    # tracking URI (the workspace keeps an experiment's artifacts).
+    mlflow_artifact_root: str | None = None
+
+
+@dataclass(frozen=True)
+class LocksConf:
+    """The day lease of ``daily``/``backfill`` (``distillwatch.locks``, docs/object-storage.md)."""
+
+    # Leases live here: a path relative to the lakehouse, or an absolute folder or URI.
+    dir: str = "_locks"
+    # A lease its holder has not renewed for this many seconds is expired: another run may
+    # take the day over (a killed run on another host blocks the day at most this long).
+    lease_seconds: int = 600
+    # The holder renews its lease this often, from a background thread.
+    renew_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -246,7 +270,9 @@ class QualityConf:
     partial_unexpected_count: int = 5
     # Columns whose values (raw prompt text) must never reach dq_results or Data Docs.
     redacted_columns: tuple[str, ...] = ("prompt", "system_prompt")
-    # Under the lakehouse: staged days and the Data Docs site.
+    # Under the lakehouse (relative) or an absolute folder or URI: staged days (Delta, written
+    # by Spark) and the Data Docs site (rendered locally, then copied through Hadoop FS when
+    # the location is a URI).
     staging_dir: str = "_staging"
     data_docs_dir: str = "dq/data_docs"
     # A staged day that failed its gate is kept for inspection (a passed one is removed).
@@ -291,6 +317,9 @@ class ReportConf:
     history_days: int = 14
     # Campaigns listed (by exchanges, descending) and plotted at most.
     max_campaigns: int = 20
+    # Where `daily` writes report-<date>.html: relative to the lakehouse, or an absolute
+    # folder or URI (written through Hadoop FS).
+    dir: str = "reports"
 
 
 @dataclass(frozen=True)
@@ -314,8 +343,14 @@ class RetentionConf:
 class Config:
     spark: SparkConf = field(default_factory=SparkConf)
     paths: PathsConf = field(default_factory=PathsConf)
+    locks: LocksConf = field(default_factory=LocksConf)
     # The metastore database (schema) the tables are registered in.
     database: str = "distillwatch"
+    # The catalog above it: tables are registered as <catalog>.<database>.<table> (Unity
+    # Catalog: e.g. "main"; external tables at the lakehouse's cloud storage paths, never
+    # on /Volumes). None: the session's current catalog (locally spark_catalog, the
+    # embedded Derby metastore), two-level names <database>.<table>.
+    catalog: str | None = None
     ingest: IngestConf = field(default_factory=IngestConf)
     models: ModelsConf = field(default_factory=ModelsConf)
     attribution: AttributionConf = field(default_factory=AttributionConf)

@@ -74,7 +74,14 @@ def test_environments_override_only_their_keys() -> None:
     local, dbx = load_config("local"), load_config("databricks")
     assert local.spark.jars_dir == ".jars" and local.spark.shuffle_partitions == 8
     assert dbx.spark.master is None and dbx.spark.shuffle_partitions == 400
-    assert dbx.paths.mlflow_tracking_uri == "databricks" and dbx.models == local.models
+    assert dbx.paths.mlflow_tracking_uri == "databricks" and dbx.paths.mlflow_registry_uri == "databricks-uc"
+    # Unity Catalog: three-level table and model names, the experiment under a workspace path
+    assert (dbx.catalog, dbx.database) == ("main", "distillwatch") and local.catalog is None
+    assert dbx.models.registered_model == "main.distillwatch.distillwatch_account_detector"
+    assert dbx.models.experiment.startswith("/")
+    assert not dbx.paths.lakehouse.startswith("/Volumes/")
+    named = {"registered_model", "experiment"}
+    assert dataclasses.replace(dbx.models, **{k: getattr(local.models, k) for k in named}) == local.models
 
 
 def test_unknown_keys_are_an_error(tmp_path: Path) -> None:

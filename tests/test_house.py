@@ -119,7 +119,7 @@ def _floor(module: str) -> str:
     for upper in UPPER:
         if module == upper or module.startswith(upper + "."):
             return upper.split(".")[1]
-    return "cli" if module == "distillwatch.cli" else "ground"
+    return "cli" if module in ("distillwatch.cli", "distillwatch.__main__") else "ground"
 
 
 def test_the_import_graph_has_no_circle() -> None:

@@ -134,7 +134,7 @@ ALLOWED = {
     "pipelines": {"ground", "pipelines"},
     "models": {"ground", "models"},
     "jobs": {"ground", "pipelines", "models", "simulate", "jobs"},
-    "cli": {"ground", "jobs"},
+    "cli": {"ground", "jobs", "cli"},
 }
 
 

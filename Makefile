@@ -29,7 +29,19 @@ $(JARS)/.done:
 	cd /tmp && mvn -q -B dependency:copy -Dartifact=io.delta:delta-storage:$(DELTA_VER) -DoutputDirectory=$(abspath $(JARS))
 	touch $@
 
-jars: $(JARS)/.done
+# The S3A connector for lakehouses on s3a:// (docs/object-storage.md), into .jars/s3a/: the
+# hadoop-aws of the Hadoop inside the pip pyspark (pyspark/jars/hadoop-client-api-3.4.2.jar)
+# and the AWS SDK v2 bundle that hadoop-aws 3.4.2 is built against (600 MB; put on the class
+# path, never in spark.jars, which would copy it into every executor).
+HADOOP_VER  := 3.4.2
+AWS_SDK_VER := 2.29.52
+$(JARS)/s3a/.done:
+	mkdir -p $(JARS)/s3a
+	cd /tmp && mvn -q -B dependency:copy -Dartifact=org.apache.hadoop:hadoop-aws:$(HADOOP_VER) -DoutputDirectory=$(abspath $(JARS))/s3a
+	cd /tmp && mvn -q -B dependency:copy -Dartifact=software.amazon.awssdk:bundle:$(AWS_SDK_VER) -DoutputDirectory=$(abspath $(JARS))/s3a
+	touch $@
+
+jars: $(JARS)/.done $(JARS)/s3a/.done
 
 # Airflow lives in its own venv (.venv-airflow), out of the runtime dependencies; the
 # DAG test loads the DAG with it.

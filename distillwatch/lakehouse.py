@@ -3,7 +3,11 @@ registered. Transformations in ``pipelines/`` never touch paths; jobs call this.
 
 Every table is an external Delta table stored at ``<lakehouse>/<name>`` and registered
 by name in the configured database, so both ``spark.table("distillwatch.x")`` and any
-Delta reader pointed at the path (delta-rs, DuckDB) find it.
+Delta reader pointed at the path (delta-rs, DuckDB) find it. With a catalog configured
+(``Config.catalog``, Unity Catalog for one) the name has three levels,
+``<catalog>.<database>.<table>``, and the path is the lakehouse's cloud storage location
+(an external table; Unity Catalog registers none on ``/Volumes``, see
+``distillwatch.storage``).
 
 Jobs publish through :meth:`Lakehouse.publish`, which takes the table's schema, partition
 column and write mode from the catalog (:mod:`distillwatch.tables`) and refuses rows whose
@@ -26,6 +30,7 @@ from pyspark.sql.types import StructType
 from distillwatch import tables
 from distillwatch.errors import UserError
 from distillwatch.spark import job_description
+from distillwatch.storage import is_remote, local_path
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +40,37 @@ class SchemaDrift(UserError):
 
 
 class Lakehouse:
-    """One lakehouse: a root folder (local or cloud URI) plus a metastore database."""
+    """One lakehouse: a root folder (local or cloud URI) plus a metastore database, in
+    ``catalog`` when one is given (None: the session's current catalog)."""
 
-    def __init__(self, spark: SparkSession, root: str, database: str) -> None:
+    def __init__(self, spark: SparkSession, root: str, database: str, catalog: str | None = None) -> None:
         self.spark = spark
         self.root = root.rstrip("/")
         self.database = database
-        if "://" not in self.root:
-            self.root = str(Path(self.root).resolve())
+        self.catalog = catalog
+        if not is_remote(self.root):
+            self.root = str(local_path(self.root))
         self._db_ready = False
 
     # -- locations ---------------------------------------------------------------
     def path(self, table: str) -> str:
         return f"{self.root}/{table}"
 
+    @property
+    def namespace(self) -> str:
+        """``<catalog>.<database>``, or ``<database>`` without a catalog."""
+        return f"{self.catalog}.{self.database}" if self.catalog else self.database
+
     def qualified(self, table: str) -> str:
-        return f"{self.database}.{table}"
+        return f"{self.namespace}.{table}"
 
     def local_dir(self, *parts: str) -> Path:
-        """A folder under the lakehouse for non-table state (MLflow, reports, locks)."""
+        """A local folder under the lakehouse for non-table files; a lakehouse on object
+        storage has none (its files go through :mod:`distillwatch.files`)."""
+        if is_remote(self.root):
+            raise UserError(
+                f"the lakehouse {self.root} is not a local folder: no local {'/'.join(parts)} under it"
+            )
         folder = Path(self.root, *parts)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
@@ -83,7 +100,7 @@ class Lakehouse:
     # -- registration --------------------------------------------------------------
     def ensure_database(self) -> None:
         if not self._db_ready:
-            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {self.namespace}")
             self._db_ready = True
 
     def register(self, table: str) -> None:

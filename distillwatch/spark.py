@@ -13,6 +13,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from distillwatch.config import Config
+from distillwatch.storage import resolve_layout
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,10 @@ def _jar_settings(jars_dir: str | None) -> dict[str, str]:
 
 def spark_settings(cfg: Config, lakehouse: str) -> dict[str, str]:
     """Every Spark setting of one lakehouse: for this process's session and for the
-    Thrift server that ``serve-sql`` starts (both must see the same catalog)."""
-    lake = Path(lakehouse).resolve()
+    Thrift server that ``serve-sql`` starts (both must see the same catalog). The embedded
+    metastore lives in the layout's local state folder (``distillwatch.storage``), never on
+    an object store."""
+    layout = resolve_layout(cfg, lakehouse)
     settings: dict[str, str] = {
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
@@ -90,12 +93,12 @@ def spark_settings(cfg: Config, lakehouse: str) -> dict[str, str]:
         LINEAGE_KEY: cfg.spark.lineage,
     }
     settings.update(_jar_settings(cfg.spark.jars_dir))
-    if cfg.spark.local_metastore:
-        meta = lake / "_metastore"
+    if layout.metastore is not None and layout.warehouse is not None:
+        meta = layout.metastore
         settings.update(
             {
                 "spark.sql.catalogImplementation": "hive",
-                "spark.sql.warehouse.dir": str(lake / "_warehouse"),
+                "spark.sql.warehouse.dir": str(layout.warehouse),
                 "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={meta / 'metastore_db'};create=true",
                 "spark.driver.extraJavaOptions": f"-Dderby.system.home={meta} -Dderby.stream.error.file={meta / 'derby.log'}",
                 "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
@@ -144,8 +147,9 @@ def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None
         return active
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    if cfg.spark.local_metastore:
-        (Path(lakehouse).resolve() / "_metastore").mkdir(parents=True, exist_ok=True)
+    layout = resolve_layout(cfg, lakehouse)
+    if layout.metastore is not None:
+        layout.metastore.mkdir(parents=True, exist_ok=True)
     builder = SparkSession.builder.appName(cfg.spark.app_name)
     if cfg.spark.master:
         builder = builder.master(cfg.spark.master)
@@ -156,8 +160,6 @@ def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     if cfg.spark.lineage == "reliable":
-        spark.sparkContext.setCheckpointDir(
-            cfg.spark.checkpoint_dir or f"{lakehouse.rstrip('/')}/_checkpoints"
-        )
+        spark.sparkContext.setCheckpointDir(layout.checkpoints)
     log.info("spark %s session up (master=%s)", spark.version, cfg.spark.master)
     return spark

@@ -10,10 +10,11 @@ naming it.
 Failure safety: every table-day is published by one atomic Delta commit (replaceWhere
 or MERGE, the gold ones through the data-quality gate), so a process killed at any point
 leaves each table either as it was or fully updated, and a re-run recomputes the day
-idempotently. Two runs of the same day at once are refused by a lock file under the
-lakehouse (a lock left by a killed run is taken over once its process is gone). On a
-shared cloud lakehouse use the scheduler's own concurrency limit (Airflow
-``max_active_runs=1``, Databricks ``max_concurrent_runs: 1``) instead: see conf/.
+idempotently. Two runs of the same day at once are refused by the day lease under the
+lakehouse (``distillwatch.locks``: a file on a local folder, a conditionally created object
+on object storage; a killed run's lease is taken over at once on the same host, after
+``locks.lease_seconds`` elsewhere). The scheduler's own concurrency limit (Airflow
+``max_active_runs=1``, Databricks ``max_concurrent_runs: 1``) keeps runs from queueing on it.
 """
 
 from __future__ import annotations
@@ -112,11 +113,14 @@ def _publish(ctx: JobContext, day: dt.date) -> int:
 def _report(ctx: JobContext, day: dt.date) -> int:
     from distillwatch.jobs import report
 
-    return report.run(ctx, argparse.Namespace(date=day, out=str(report_path(ctx, day))))
+    return report.run(ctx, argparse.Namespace(date=day, out=report_path(ctx, day)))
 
 
-def report_path(ctx: JobContext, day: dt.date) -> Path:
-    return ctx.lake.local_dir("reports") / f"report-{day.isoformat()}.html"
+def report_path(ctx: JobContext, day: dt.date) -> str:
+    """Where the day's report goes: ``<report.dir>/report-<day>.html`` (local path or URI)."""
+    from distillwatch.jobs import report
+
+    return report.default_path(ctx, day)
 
 
 def step_names(conf_dir: Path | None = None) -> tuple[str, ...]:
@@ -160,10 +164,11 @@ def run_day(ctx: JobContext, day: dt.date, steps: tuple[str, ...] = STEP_NAMES) 
     """Run the steps of one day in order; raises :class:`StepFailed` on the first failure."""
     run_id = uuid.uuid4().hex[:12]
     host = socket.gethostname()
-    with day_lock(ctx.lake, day):
+    with day_lock(ctx.lake, day, ctx.cfg.locks) as lease:
         for step in STEPS:
             if step.name not in steps:
                 continue
+            lease.check()  # stop, rather than interleave with a run that took the day over
             started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
             t0 = time.perf_counter()
             status, message = "ok", None

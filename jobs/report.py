@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame
 
-from distillwatch import tables
+from distillwatch import files, tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
@@ -40,8 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", required=True, type=parse_day, help="report day YYYY-MM-DD")
     parser.add_argument(
         "--out",
-        help="HTML file; {date} in it becomes the day (default: <lakehouse>/reports/report-<date>.html)",
+        help="HTML file or URI; {date} in it becomes the day (default: <report.dir>/report-<date>.html, "
+        "report.dir under the lakehouse)",
     )
+
+
+def default_path(ctx: JobContext, day: dt.date) -> str:
+    """``<report.dir>/report-<day>.html`` (a local path or a URI, ``distillwatch.storage``)."""
+    return f"{ctx.layout.reports}/report-{day.isoformat()}.html"
 
 
 def _rows(df: DataFrame) -> list[dict[str, Any]]:
@@ -87,12 +92,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     )
     dq = _rows(dq_status(lake.read(tables.DQ_RESULTS), day)) if tables.DQ_RESULTS not in missing else []
     page = render_report(ReportData(day, campaigns, history, model_mix, releases, dq, missing))
-    out = (
-        Path(args.out.replace("{date}", day.isoformat()))
-        if args.out
-        else lake.local_dir("reports") / f"report-{day.isoformat()}.html"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    out = args.out.replace("{date}", day.isoformat()) if args.out else default_path(ctx, day)
+    files.write_text(ctx.spark, out, page)
     emit(f"report {day}: {len(campaigns)} campaigns, {len(dq)} dq results -> {out}")
     return 0

@@ -53,7 +53,7 @@ def create_views(ctx: JobContext) -> list[str]:
     view whose source tables exist. Returns the views created; idempotent."""
     present = set(register_tables(ctx.lake))
     created = []
-    for name, statement in view_statements(ctx.cfg.database).items():
+    for name, statement in view_statements(ctx.lake.namespace).items():
         missing = [t for t in view_sources(name) if t not in present]
         if missing:
             log.info("view %s not created: tables %s do not exist yet", name, missing)
@@ -96,6 +96,8 @@ def run_sql(ctx: JobContext, args: argparse.Namespace) -> int:
         created = create_views(ctx)
         log.info("catalog refreshed; views: %s", created)
     ctx.lake.ensure_database()
+    if ctx.cfg.catalog:
+        ctx.spark.catalog.setCurrentCatalog(ctx.cfg.catalog)
     ctx.spark.catalog.setCurrentDatabase(ctx.cfg.database)
     from pyspark.errors import AnalysisException, ParseException
 
@@ -186,10 +188,11 @@ def wait_for_port(host: str, port: int, timeout_s: float, alive: Any = None) -> 
 def run_serve_sql(ctx: JobContext, args: argparse.Namespace) -> int:
     host = args.host or ctx.cfg.warehouse.bind_host
     port = args.port or ctx.cfg.warehouse.port
-    if not Path(ctx.lakehouse_root, "_metastore").exists():
+    metastore = ctx.layout.metastore
+    if metastore is not None and not metastore.exists():
         log.warning(
-            "no metastore under %s yet: run `distillwatch sql --refresh-catalog ...` first",
-            ctx.lakehouse_root,
+            "no metastore in %s yet: run `distillwatch sql --refresh-catalog ...` first",
+            metastore,
         )
     cmd = thrift_server_command(ctx.cfg, ctx.lakehouse_root, host, port)
     if args.dry_run:

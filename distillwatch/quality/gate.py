@@ -21,6 +21,8 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,7 +33,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from distillwatch import tables
+from distillwatch import files, tables
 from distillwatch.config import repo_conf_dir
 from distillwatch.context import JobContext
 from distillwatch.lakehouse import Lakehouse
@@ -44,6 +46,7 @@ from distillwatch.quality.suites import (
     to_gx_suite,
     volume_baseline,
 )
+from distillwatch.storage import is_remote, local_path
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +260,26 @@ def _run_gx(
        offending samples, and renders Data Docs. On a clean day it costs only the
        aggregate expectations.
     """
+    site = ctx.layout.data_docs
+    # GX writes a site into a local folder: a remote site is rendered into a temporary one
+    # and copied up through Hadoop FS (its static assets once).
+    remote = is_remote(site)
+    docs_dir = Path(tempfile.mkdtemp(prefix="distillwatch-docs-")) if remote else local_path(site)
+    try:
+        outcomes, rendered = _validate(ctx, spec, data, params, run_id, docs_dir)
+        if remote and rendered:
+            files.copy_folder(ctx.spark, docs_dir, site, keep=("static",))
+    finally:
+        if remote:
+            shutil.rmtree(docs_dir, ignore_errors=True)
+    return outcomes, (f"{site}/index.html" if remote else str(docs_dir / "index.html"))
+
+
+def _validate(
+    ctx: JobContext, spec: SuiteSpec, data: DataFrame, params: dict[str, Any], run_id: str, docs_dir: Path
+) -> tuple[list[ExpectationOutcome], bool]:
+    """The two GX passes of :func:`_run_gx`, Data Docs into ``docs_dir``; also says whether
+    the explain pass (the one that renders Data Docs) ran."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.expectations.expectation import (
@@ -266,7 +289,7 @@ def _run_gx(
     )
 
     conf = ctx.cfg.quality
-    docs_dir = _docs_dir(ctx.lake, conf.data_docs_dir)
+    docs_dir.mkdir(parents=True, exist_ok=True)
     context = _gx_context(docs_dir)
     # persist=False: the caller caches the day once, in one place.
     source = context.data_sources.add_spark("distillwatch", persist=False)
@@ -337,7 +360,7 @@ def _run_gx(
         else:
             observed, detail = "0 unexpected rows", "{}"
         outcomes.append(ExpectationOutcome(e.name, e.type, e.column, e.critical, ok, observed, detail))
-    return outcomes, (str(docs_dir / "index.html") if docs_dir else None)
+    return outcomes, bool(explain)
 
 
 # -- lakehouse helpers ---------------------------------------------------------------
@@ -362,7 +385,7 @@ def _new_run_id(table: str, day: dt.date) -> str:
 
 
 def _staging_path(ctx: JobContext, table: str, day: dt.date, run_id: str) -> str:
-    return f"{ctx.lake.root}/{ctx.cfg.quality.staging_dir}/{table}/{day.isoformat()}/{run_id}"
+    return f"{ctx.layout.staging}/{table}/{day.isoformat()}/{run_id}"
 
 
 def _stage(ctx: JobContext, df: DataFrame, path: str) -> DataFrame:
@@ -382,15 +405,6 @@ def _delete_path(ctx: JobContext, path: str) -> None:
     jvm = ctx.spark.sparkContext._jvm  # noqa: SLF001
     hpath = jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
     hpath.getFileSystem(ctx.spark.sparkContext._jsc.hadoopConfiguration()).delete(hpath, True)  # noqa: SLF001
-
-
-def _docs_dir(lake: Lakehouse, rel: str) -> Path | None:
-    if "://" in lake.root:
-        # GX's filesystem site needs a local folder; cloud roots need a store backend
-        # of their own (TupleS3StoreBackend...), not configured yet.
-        log.warning("Data Docs skipped: lakehouse root %s is not a local folder", lake.root)
-        return None
-    return lake.local_dir(*Path(rel).parts)
 
 
 def _trailing_counts(lake: Lakehouse, table: str, date_col: str, day: dt.date, window: int) -> list[int]:

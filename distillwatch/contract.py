@@ -62,6 +62,25 @@ EXCHANGE_FIELDS: tuple[tuple[str, object, bool], ...] = (
 EXCHANGE_REQUIRED = tuple(n for n, _, req in EXCHANGE_FIELDS if req)
 EXCHANGE_COUNT_FIELDS = ("input_tokens", "output_tokens", "n_messages", "n_tools", "tool_calls", "latency_ms")
 
+# Upper bounds of the count fields (inclusive): far above any real exchange, far below what
+# a day's per-account sums could overflow at (a 64-bit sum of 10^6 such records still fits).
+# A record above one is quarantined (``out_of_range:<field>``), so no single accepted record
+# can make a later step fail.
+EXCHANGE_COUNT_MAX: dict[str, int] = {
+    "input_tokens": 10_000_000,
+    "output_tokens": 1_000_000,
+    "n_messages": 100_000,
+    "n_tools": 10_000,
+    "tool_calls": 10_000,
+    "latency_ms": 86_400_000,  # a day
+}
+# Identifiers that must hold more than blanks (``empty_field:<field>``); so must the
+# prompt, unless the exchange sent an image.
+EXCHANGE_ID_FIELDS = ("request_id", "account_id", "api_key_id", "model")
+# The gateway truncates the prompt to this many characters; a longer one breaks the
+# contract and is quarantined (``prompt_too_long``).
+PROMPT_MAX_CHARS = 4000
+
 EXCHANGE_SCHEMA = StructType([_s(n, t) for n, t, _ in EXCHANGE_FIELDS])
 """Typed landing schema of an exchange record (JSON or Parquet)."""
 

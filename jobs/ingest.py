@@ -33,6 +33,7 @@ from distillwatch.pipelines.bronze import (
     bronze_quarantine,
     dimension_records,
     parse_exchange_lines,
+    resolve_conflicts,
 )
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ DIMENSIONS = {
     tables.LABELS: ("labels", contract.LABEL_SCHEMA, contract.LABEL_REQUIRED),
 }
 JSON_GLOBS = ("*.jsonl.gz", "*.jsonl")
-
 
 
 @dataclass(frozen=True)
@@ -116,8 +116,10 @@ def ingest(ctx: JobContext, delivery_date: dt.date) -> IngestResult:
     files = list_files(spark, folder, icfg.exchange_globs)
     ingested_at = F.lit(started).cast("timestamp")
 
-    validated = parse_exchange_lines(
-        _read_lines(ctx, files), delivery_date, icfg.max_lateness_days, icfg.max_future_skew_minutes
+    validated = resolve_conflicts(
+        parse_exchange_lines(
+            _read_lines(ctx, files), delivery_date, icfg.max_lateness_days, icfg.max_future_skew_minutes
+        )
     )
     # Persisted once: counted, quarantined and merged from the same parse (one JSON pass).
     validated = validated.persist(StorageLevel.MEMORY_AND_DISK)

@@ -7,6 +7,9 @@ quarantine with a single reason, never silently dropped:
 
     read = accepted + quarantined,   accepted = new + duplicates
 
+A record that reuses an accepted record's ``request_id`` with other content is not a
+duplicate but a conflict, quarantined with both content hashes (:func:`resolve_conflicts`).
+
 Validation is all Spark built-ins (``from_json``, ``try_cast``), so it runs at the
 speed of the JSON parser on any number of executors.
 """
@@ -23,10 +26,13 @@ from pyspark.sql.types import BooleanType, IntegerType, LongType, StructType
 from distillwatch import tables
 from distillwatch.contract import (
     EXCHANGE_COUNT_FIELDS,
+    EXCHANGE_COUNT_MAX,
     EXCHANGE_FIELDS,
+    EXCHANGE_ID_FIELDS,
     EXCHANGE_REQUIRED,
     EXCHANGE_SCHEMA,
     EXCHANGE_TEXT_SCHEMA,
+    PROMPT_MAX_CHARS,
 )
 from distillwatch.pipelines.ip import is_valid_ip
 
@@ -35,24 +41,37 @@ CORRUPT = "_corrupt_record"
 # Reasons, in the order they are checked: a record gets the first that applies.
 REASON_EMPTY = "empty_record"
 REASON_JSON = "unparseable_json"
+REASON_UTF8 = "invalid_utf8"
 REASON_MISSING = "missing_required_field"
+REASON_BLANK = "empty_field"
 REASON_TYPE = "wrong_type"
 REASON_NEGATIVE = "negative_count"
+REASON_RANGE = "out_of_range"
+REASON_LONG = "prompt_too_long"
 REASON_TS = "unparseable_ts"
 REASON_FUTURE = "ts_in_future"
 REASON_TOO_OLD = "ts_too_old"
 REASON_IP = "unparseable_ip"
+REASON_CONFLICT = "conflicting_duplicate"
 REASONS = (
     REASON_EMPTY,
     REASON_JSON,
+    REASON_UTF8,
     REASON_MISSING,
+    REASON_BLANK,
     REASON_TYPE,
     REASON_NEGATIVE,
+    REASON_RANGE,
+    REASON_LONG,
     REASON_TS,
     REASON_FUTURE,
     REASON_TOO_OLD,
     REASON_IP,
+    REASON_CONFLICT,  # checked after the others, across records (resolve_conflicts)
 )
+# A quarantined line that is not valid UTF-8 keeps its original bytes, base64-encoded
+# after this prefix (Spark's text reader keeps the bytes as they are in the file).
+BASE64_PREFIX = "base64:"
 
 _TYPED_KINDS = (LongType, IntegerType, BooleanType)
 
@@ -87,6 +106,14 @@ def parse_exchange_lines(
     typed_fields = [n for n, tp, _ in EXCHANGE_FIELDS if isinstance(tp, _TYPED_KINDS)]
     wrong_type = first_field(lambda n: F.col(f"s.{n}").isNotNull() & F.col(f"t.{n}").isNull(), typed_fields)
     negative = first_field(lambda n: F.col(f"t.{n}") < 0, EXCHANGE_COUNT_FIELDS)
+    too_big = first_field(lambda n: F.col(f"t.{n}") > EXCHANGE_COUNT_MAX[n], EXCHANGE_COUNT_FIELDS)
+    blank = first_field(
+        lambda n: (
+            (F.trim(F.col(f"t.{n}")) == "")
+            & ((F.lit(n) != "prompt") | ~F.coalesce(F.col("t.has_image"), F.lit(False)))
+        ),
+        (*EXCHANGE_ID_FIELDS, "prompt"),
+    )
 
     ts = F.col("s.ts").try_cast("timestamp")
     day_start = F.lit(delivery_date.isoformat()).cast("timestamp")
@@ -97,9 +124,13 @@ def parse_exchange_lines(
     reason = (
         F.when(F.trim(F.col("raw")) == "", F.lit(REASON_EMPTY))
         .when(F.col(f"s.{CORRUPT}").isNotNull() | ~is_json_object, F.lit(REASON_JSON))
+        .when(~F.expr("is_valid_utf8(raw)"), F.lit(REASON_UTF8))
         .when(missing.isNotNull(), F.concat(F.lit(REASON_MISSING + ":"), missing))
+        .when(blank.isNotNull(), F.concat(F.lit(REASON_BLANK + ":"), blank))
         .when(wrong_type.isNotNull(), F.concat(F.lit(REASON_TYPE + ":"), wrong_type))
         .when(negative.isNotNull(), F.concat(F.lit(REASON_NEGATIVE + ":"), negative))
+        .when(too_big.isNotNull(), F.concat(F.lit(REASON_RANGE + ":"), too_big))
+        .when(F.length("t.prompt") > PROMPT_MAX_CHARS, F.lit(REASON_LONG))
         .when(ts.isNull(), F.lit(REASON_TS))
         .when(ts >= future_limit, F.lit(REASON_FUTURE))
         .when(F.to_date(ts) < oldest_date, F.lit(REASON_TOO_OLD))
@@ -109,8 +140,11 @@ def parse_exchange_lines(
     # The raw line is kept only where quarantine needs it: an accepted record's line (up
     # to ~10 KB with a 4,000-character prompt) would otherwise be carried through the
     # cache and the de-duplication sort of every exchange; its hash is the tie-break.
+    kept_line = F.when(F.expr("is_valid_utf8(raw)"), F.col("raw")).otherwise(
+        F.concat(F.lit(BASE64_PREFIX), F.base64(F.col("raw").cast("binary")))
+    )
     return parsed.select(
-        F.when(reason.isNotNull(), F.col("raw")).alias("raw"),
+        F.when(reason.isNotNull(), kept_line).alias("raw"),
         F.xxhash64("raw").alias("raw_hash"),
         "source_file",
         reason.alias("reason"),
@@ -118,6 +152,43 @@ def parse_exchange_lines(
         ts.alias("ts"),
         F.to_date(ts).alias("event_date"),
         F.lit(delivery_date).alias("delivery_date"),
+    )
+
+
+def resolve_conflicts(validated: DataFrame) -> DataFrame:
+    """``validated`` (:func:`parse_exchange_lines`) with records that reuse another
+    accepted record's ``request_id`` with different content quarantined as
+    ``conflicting_duplicate``.
+
+    The first delivered wins: within a delivery the record of the first file by name, ties
+    broken by the smaller content hash (a hash of every typed field), so the outcome does
+    not depend on read order. The loser's ``raw`` is a JSON object holding both hashes and
+    the record (``{"content_hash", "kept_content_hash", "record"}``). Records with the same
+    content stay accepted: they are ordinary at-least-once duplicates. One window over
+    ``request_id``, the partitioning :func:`bronze_exchanges` needs anyway.
+    """
+    names = [n for n, _, _ in EXCHANGE_FIELDS]
+    content = F.xxhash64(*[F.col(n) for n in names])
+    ok = F.col("reason").isNull()
+    w = (
+        Window.partitionBy("request_id")
+        .orderBy("source_file", "_content")
+        .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    )
+    kept = F.first(F.when(ok, F.col("_content")), ignorenulls=True).over(w)
+    tagged = validated.withColumn("_content", content).withColumn("_kept", kept)
+    conflict = ok & F.col("request_id").isNotNull() & (F.col("_content") != F.col("_kept"))
+    evidence = F.to_json(
+        F.struct(
+            F.hex("_content").alias("content_hash"),
+            F.hex("_kept").alias("kept_content_hash"),
+            F.struct(*names).alias("record"),
+        )
+    )
+    return (
+        tagged.withColumn("raw", F.when(conflict, evidence).otherwise(F.col("raw")))
+        .withColumn("reason", F.when(conflict, F.lit(REASON_CONFLICT)).otherwise(F.col("reason")))
+        .drop("_content", "_kept")
     )
 
 

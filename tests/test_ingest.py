@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import json
@@ -129,6 +130,69 @@ def test_each_bad_record_is_quarantined_with_its_reason(job_ctx: JobContext) -> 
         .first()
     )
     assert q["delivery_date"] == DAY and q["source_file"].endswith("part-0.jsonl") and q["request_id"] == "b2"
+
+
+def test_bounds_blank_ids_long_prompts_and_bad_utf8_are_quarantined_and_features_run(
+    job_ctx: JobContext,
+) -> None:
+    import argparse
+
+    from distillwatch.contract import EXCHANGE_COUNT_MAX, PROMPT_MAX_CHARS
+    from distillwatch.jobs import features
+
+    cases = [
+        exchange("u1", output_tokens=2**63 - 1),  # the ANSI overflow of a day's sums
+        exchange("u2", latency_ms=EXCHANGE_COUNT_MAX["latency_ms"] + 1),
+        exchange("u3", n_tools=EXCHANGE_COUNT_MAX["n_tools"] + 1),
+        exchange("", account_id="acct-2"),
+        exchange("u5", account_id="  "),
+        exchange("u6", prompt=""),
+        exchange("u7", prompt="x" * (PROMPT_MAX_CHARS + 1)),
+    ]
+    fine = [
+        exchange("k1", output_tokens=EXCHANGE_COUNT_MAX["output_tokens"]),  # at the bound: accepted
+        exchange("k2", prompt="", has_image=True),  # an image without text
+        exchange("k3", prompt="y" * PROMPT_MAX_CHARS),
+    ]
+    folder = delivery(job_ctx, DAY)
+    write_jsonl(folder / "part-0.jsonl", [*cases, *fine], gz=False)
+    # a line that is not UTF-8 (Latin-1 bytes), beside a valid one
+    bad = json.dumps(exchange("u8", prompt="caf\u00e9")).replace("caf\\u00e9", "caf\u00e9").encode("latin-1")
+    (folder / "part-1.jsonl").write_bytes(bad + b"\n" + json.dumps(exchange("k4")).encode() + b"\n")
+    r = ingest(job_ctx, DAY)
+    assert (r.read, r.new, r.duplicates, r.quarantined) == (12, 4, 0, 8)
+    got = sorted(quarantine_reasons(job_ctx).values())
+    assert got == sorted([
+        "out_of_range:output_tokens", "out_of_range:latency_ms", "out_of_range:n_tools",
+        "empty_field:request_id", "empty_field:account_id", "empty_field:prompt", "prompt_too_long",
+        "invalid_utf8",
+    ])  # fmt: skip
+    (utf8,) = job_ctx.lake.read(tables.BRONZE_QUARANTINE).where("reason = 'invalid_utf8'").collect()
+    assert base64.b64decode(utf8["raw"].removeprefix("base64:")) == bad  # the original bytes
+    # no accepted record can stop the day's features
+    assert features.run(job_ctx, argparse.Namespace(date=DAY)) in (0, None)
+    feats = job_ctx.lake.read(tables.ACCOUNT_DAILY_FEATURES).where(F.col("event_date") == DAY)
+    assert feats.where("account_id = 'acct-1'").first()["n_exchanges"] == 4
+
+
+def test_conflicting_duplicates_are_quarantined_with_both_hashes(job_ctx: JobContext) -> None:
+    folder = delivery(job_ctx, DAY)
+    write_jsonl(folder / "b.jsonl", [exchange("c1", prompt="second file"), exchange("c2")], gz=False)
+    write_jsonl(folder / "a.jsonl", [exchange("c1", prompt="first file"), exchange("c2")], gz=False)
+    r = ingest(job_ctx, DAY)
+    # c2 twice with the same content is an ordinary duplicate; c1 with two contents is a conflict
+    assert (r.read, r.new, r.duplicates, r.quarantined) == (4, 2, 1, 1)
+    assert r.quarantined_by_reason == "conflicting_duplicate=1"
+    kept = job_ctx.lake.read(tables.BRONZE_EXCHANGES).where("request_id = 'c1'").collect()
+    assert [k["prompt"] for k in kept] == ["first file"]  # the first file by name wins
+    (q,) = job_ctx.lake.read(tables.BRONZE_QUARANTINE).where("reason = 'conflicting_duplicate'").collect()
+    evidence = json.loads(q["raw"])
+    assert q["request_id"] == "c1" and q["source_file"].endswith("b.jsonl")
+    assert evidence["record"]["prompt"] == "second file"
+    assert evidence["content_hash"] != evidence["kept_content_hash"]
+    # the same delivery again: the same outcome (idempotent)
+    again = ingest(job_ctx, DAY)
+    assert (again.new, again.duplicates, again.quarantined) == (0, 3, 1)
 
 
 def test_counts_reconcile_and_reingest_is_idempotent(job_ctx: JobContext) -> None:

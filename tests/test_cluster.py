@@ -96,18 +96,26 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             log.close()
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1500)
-    assert done.returncode == 0, f"{' '.join(cmd[:6])} ...: {done.stderr[-4000:]}"
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], name: str) -> None:
+    """Run ``cmd``, its output in ``cwd/<name>.log`` (read it when the test fails)."""
+    log = cwd / f"{name}.log"
+    with open(log, "w") as out:
+        done = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=2400)
+    assert done.returncode == 0, f"{name} failed, see {log}: {log.read_text()[-4000:]}"
 
 
 def test_two_days_on_a_standalone_cluster_match_local(standalone: str, tmp_path: Path) -> None:
     cli = str(BIN / "distillwatch")
     env = _env()
-    _run([cli, "simulate", "--out", "world", "--days", "2", "--scale", "0.0005", "--seed", "5"], tmp_path, env)
+    _run(
+        [cli, "simulate", "--out", "world", "--days", "2", "--scale", "0.0005", "--seed", "5"],
+        tmp_path,
+        env,
+        "simulate",
+    )
     backfill = ["--landing", "world/landing", "--lakehouse"]
     days = ["backfill", "--start", DAYS[0], "--end", DAYS[1]]
-    _run([cli, *backfill, "local", *days], tmp_path, env)
+    _run([cli, *backfill, "local", *days], tmp_path, env, "local")
 
     jars = ",".join(str(p) for p in sorted((REPO / ".jars").glob("*.jar")))
     events = tmp_path / "events"
@@ -121,15 +129,16 @@ def test_two_days_on_a_standalone_cluster_match_local(standalone: str, tmp_path:
         "--total-executor-cores", "2",
         "--conf", f"spark.executorEnv.PYSPARK_PYTHON={sys.executable}",
         "--conf", "spark.eventLog.enabled=true",
+        "--conf", "spark.eventLog.compress=false",
         "--conf", f"spark.eventLog.dir={events}",
         str(REPO / "distillwatch" / "__main__.py"),
         "--env", "cluster",
     ]  # fmt: skip
-    _run([*submit, *backfill, "cluster", *days], tmp_path, env)
+    _run([*submit, *backfill, "cluster", *days], tmp_path, env, "cluster")
 
     # The application really ran on the workers: two executors, neither the driver.
     executors = set()
-    for log in events.iterdir():
+    for log in (p for p in events.rglob("*") if p.is_file()):  # Spark 4: rolling logs, a folder per app
         for line in log.read_text().splitlines():
             event = json.loads(line)
             if event.get("Event") == "SparkListenerExecutorAdded":
@@ -138,7 +147,13 @@ def test_two_days_on_a_standalone_cluster_match_local(standalone: str, tmp_path:
     assert any((tmp_path / "cluster" / "_checkpoints").iterdir()), "reliable checkpoints were not written"
 
     compare = subprocess.run(
-        [sys.executable, "-m", "bench.compare_lakehouses", str(tmp_path / "local"), str(tmp_path / "cluster")],
+        [
+            sys.executable,
+            "-m",
+            "bench.compare_lakehouses",
+            str(tmp_path / "local"),
+            str(tmp_path / "cluster"),
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -111,18 +111,14 @@ def campaigns_day(
     """
 
     d = F.lit(day).cast("date")
-    ind = materialise(
-        lk.account_indicators(exchanges), "indicators feed intel hits, hub pruning and edges"
-    )
+    ind = materialise(lk.account_indicators(exchanges), "indicators feed intel hits, hub pruning and edges")
     baseline = None if popularity is None else lk.popularity_baseline(popularity)
     clusters, edges, hits = lk.link_accounts(
         ind, scores, threat_intel, conf, features, baseline, prev_members.select("account_id").distinct()
     )
     # The members' exchanges (a scan of the day and a shuffle on account_id) feed the
     # signatures and the traffic split, which read them several times: compute them once.
-    mx = materialise(
-        cp.member_exchanges(exchanges, clusters), "member exchanges feed signatures and split"
-    )
+    mx = materialise(cp.member_exchanges(exchanges, clusters), "member exchanges feed signatures and split")
     sigs = cp.campaign_signatures(mx, conf, cp.content_value_accounts(ind, conf, baseline))
     traffic = materialise(
         cp.split_campaign_traffic(mx, sigs, exchanges, conf),

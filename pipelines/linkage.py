@@ -285,7 +285,6 @@ def prune_hubs(
     )
 
 
-
 def connected_components(edges: DataFrame, max_iterations: int) -> DataFrame:
     """One row per linked account: ``component`` is the smallest account_id reachable
     through shared kept values.

@@ -38,7 +38,18 @@ CONF_FILES = (
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(REPO),
+        ],
         check=True,
         cwd=out,
     )
@@ -79,13 +90,17 @@ def test_installed_wheel_runs_a_day_outside_the_checkout(wheel: Path, tmp_path: 
     )
     work = tmp_path / "work"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISTILLWATCH_", "MLFLOW_", "PYTHONPATH"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DISTILLWATCH_", "MLFLOW_", "PYTHONPATH"))
+    }
     env.update(PYSPARK_PYTHON=str(python), SPARK_LOCAL_IP="127.0.0.1")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(list(args), cwd=work, env=env, capture_output=True, text=True, timeout=900)
 
-    where = run(str(python), "-c", "import distillwatch.conf as c, importlib.resources as r; print(r.files(c))")
+    where = run(
+        str(python), "-c", "import distillwatch.conf as c, importlib.resources as r; print(r.files(c))"
+    )
     assert where.returncode == 0, where.stderr
     assert where.stdout.strip().startswith(str(site)), where.stdout
     cli = str(env_dir / "bin" / "distillwatch")

@@ -138,7 +138,7 @@ def test_two_days_on_a_standalone_cluster_match_local(standalone: str, tmp_path:
 
     # The application really ran on the workers: two executors, neither the driver.
     executors = set()
-    for log in (p for p in events.rglob("*") if p.is_file()):  # Spark 4: rolling logs, a folder per app
+    for log in events.rglob("events_*"):  # Spark 4: rolling logs, events_N_<app> in a folder per app
         for line in log.read_text().splitlines():
             event = json.loads(line)
             if event.get("Event") == "SparkListenerExecutorAdded":

@@ -180,8 +180,12 @@ def test_the_lease_is_renewed_in_the_background(tmp_path: Path) -> None:
     lease = locks.acquire(NO_SPARK, str(tmp_path), DAY, LocksConf(lease_seconds=2, renew_seconds=1))
     expires = lease.record["expires"]
     lease.start()
-    time.sleep(2.5)
+    # wait for the renewal itself (the file's expiry moving), with a deadline
+    deadline = time.monotonic() + 10
     renewed = json.loads((tmp_path / locks.lease_name(0)).read_text())
+    while renewed["expires"] <= expires and time.monotonic() < deadline:
+        time.sleep(0.1)
+        renewed = json.loads((tmp_path / locks.lease_name(0)).read_text())
     lease.release()
     assert renewed["expires"] > expires and lease.lost is None
 

@@ -109,6 +109,24 @@ def _maintain() -> tuple[AddArguments, Run]:
     return maintain.add_arguments, maintain.run
 
 
+def _enforce() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import enforce
+
+    return enforce.add_arguments, enforce.run
+
+
+def _review() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import review
+
+    return review.add_arguments, review.run
+
+
+def _stix_export() -> tuple[AddArguments, Run]:
+    from distillwatch.jobs import sharing
+
+    return sharing.add_export_arguments, sharing.run_export
+
+
 def _run_local() -> tuple[AddArguments, Run]:
     from distillwatch.jobs import run_local
 
@@ -129,6 +147,9 @@ COMMANDS: dict[str, Command] = {
     "sql": Command("run a SQL query against the lakehouse and print the result", _sql),
     "serve-sql": Command("serve the lakehouse over Thrift (HiveServer2) on localhost", _serve_sql),
     "maintain": Command("retention, OPTIMIZE and VACUUM", _maintain),
+    "enforce": Command("recommend an enforcement action for each suspect account of one date", _enforce),
+    "review": Command("record an analyst decision: confirm, dismiss, link, label, revoke", _review),
+    "stix-export": Command("export a campaign's indicators as a STIX 2.1 bundle", _stix_export),
     "run-local": Command("the main job on the embedded default (what `make run` runs)", _run_local),
 }
 

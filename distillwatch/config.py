@@ -340,6 +340,52 @@ class RetentionConf:
 
 
 @dataclass(frozen=True)
+class SharingConf:
+    """Indicator sharing in STIX 2.1 (``distillwatch stix-export``; partner bundles at ingest)."""
+
+    # Our identity, the creator of every object we export.
+    identity_name: str = "distillwatch"
+    identity_class: str = "organization"
+    # An exported indicator is valid from the campaign-day it was seen for this many days.
+    valid_days: int = 30
+    # The indicator types exported (campaign_indicators.ind_type): infrastructure and prompt
+    # template fingerprints; near-duplicate bands are too fuzzy to share.
+    export_types: tuple[str, ...] = (
+        "ip_prefix",
+        "asn",
+        "payment_fp",
+        "tls_fp",
+        "user_agent",
+        "email_domain",
+        "template_hash",
+    )
+    # Landing folder of partners' STIX bundles (*.json), read beside threat_intel/*.jsonl.
+    landing_dir: str = "threat_intel_stix"
+    # Confidence of a partner indicator that states none.
+    default_confidence: float = 0.5
+
+
+@dataclass(frozen=True)
+class EnforcementConf:
+    """The policy behind ``enforcement_actions``: thresholds in the order they are tried,
+    the strongest action first; an account gets the first whose conditions it meets."""
+
+    # suspend: a member of a campaign attributed with at least this confidence (or confirmed
+    # by an analyst) whose member score reaches suspend_min_score
+    suspend_min_confidence: float = 0.9
+    suspend_min_score: float = 0.8
+    # rate_limit: a member of an attributed campaign (confidence >= rate_limit_min_confidence),
+    # or any account scored at least rate_limit_min_score
+    rate_limit_min_confidence: float = 0.6
+    rate_limit_min_score: float = 0.95
+    # require_verification: any other campaign member, or a flagged unverified account
+    # monitor: a flagged account that is neither
+    # A hydra account (one reselling access to real customers) is never suspended when
+    # more than this share of its exchanges is not campaign traffic: rate_limit instead.
+    max_collateral_share_to_suspend: float = 0.2
+
+
+@dataclass(frozen=True)
 class Config:
     spark: SparkConf = field(default_factory=SparkConf)
     paths: PathsConf = field(default_factory=PathsConf)
@@ -359,6 +405,8 @@ class Config:
     warehouse: WarehouseConf = field(default_factory=WarehouseConf)
     report: ReportConf = field(default_factory=ReportConf)
     retention: RetentionConf = field(default_factory=RetentionConf)
+    sharing: SharingConf = field(default_factory=SharingConf)
+    enforcement: EnforcementConf = field(default_factory=EnforcementConf)
     env: str = "local"
 
 

@@ -125,6 +125,12 @@ THREAT_INTEL_SCHEMA = StructType(
     ]
 )
 THREAT_INTEL_REQUIRED = ("indicator_type", "value", "actor", "confidence")
+# Optional fields of a threat_intel record (JSONL or a partner's STIX bundle): the listing
+# stops counting after ``valid_until``; ``source_ref`` names where it came from (a STIX
+# indicator id, a feed's own reference).
+THREAT_INTEL_INGEST_SCHEMA = StructType(
+    list(THREAT_INTEL_SCHEMA.fields) + [_s("valid_until", TimestampType()), _s("source_ref", StringType())]
+)
 
 MODEL_RELEASE_SCHEMA = StructType([_s("model", StringType()), _s("released_at", TimestampType())])
 MODEL_RELEASE_REQUIRED = ("model", "released_at")

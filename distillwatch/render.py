@@ -31,6 +31,15 @@ class ReportData:
     releases: list[dict[str, Any]] = field(default_factory=list)
     dq: list[dict[str, Any]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    # every expectation suite (conf/expectations): one a day did not validate is listed too
+    suites: list[str] = field(default_factory=list)
+    # campaigns of the day no analyst has confirmed or dismissed, the day's decisions, the
+    # recommended actions (counts per action and the strongest accounts), impact per campaign
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    action_counts: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    impact: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _json(text: str | None) -> Any:
@@ -97,14 +106,21 @@ def _figure(width: float = 9.0, height: float = 3.6) -> tuple[Any, Any]:
 
 
 def volume_plot(history: Sequence[Mapping[str, Any]], campaign_ids: Sequence[str]) -> str:
-    """Exchanges per day of each listed campaign (lines)."""
+    """Exchanges per day of each listed campaign (lines), on a log scale: campaigns differ by
+    orders of magnitude, and a linear axis flattens all but the largest onto zero."""
     fig, ax = _figure()
     for cid in campaign_ids:
-        pts = sorted((r["event_date"], r["n_exchanges"]) for r in history if r["campaign_id"] == cid)
+        pts = sorted(
+            (r["event_date"], r["n_exchanges"])
+            for r in history
+            if r["campaign_id"] == cid and r["n_exchanges"]
+        )
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=cid)
-    ax.set_title("Campaign volume (exchanges per day)")
+    ax.set_title("Campaign volume (exchanges per day, log scale)")
     ax.set_ylabel("exchanges")
+    if any(r["n_exchanges"] for r in history if r["campaign_id"] in campaign_ids):
+        ax.set_yscale("log")
     ax.grid(alpha=0.3)
     if campaign_ids:
         ax.legend(fontsize=7, ncol=2)
@@ -177,18 +193,24 @@ def model_share_plot(
     for label in ax.get_xticklabels():
         label.set_rotation(30)
     names = [str(c["campaign_id"]) for c in campaigns]
-    xs = range(len(names))
-    bx.bar([x - 0.2 for x in xs], [c.get("new_model_share") or 0.0 for c in campaigns], 0.4, label="campaign")
-    bx.bar(
-        [x + 0.2 for x in xs],
-        [c.get("population_new_model_share") or 0.0 for c in campaigns],
-        0.4,
-        label="all traffic",
-    )
-    bx.set_xticks(list(xs), names, rotation=30, fontsize=7)
-    bx.set_ylim(0, 1)
-    bx.set_title("New-model share today")
-    bx.legend(fontsize=7)
+    xs = list(range(len(names)))
+    ours = [float(c.get("new_model_share") or 0.0) for c in campaigns]
+    theirs = [float(c.get("population_new_model_share") or 0.0) for c in campaigns]
+    # a share of 0 draws no bar: every bar is labelled with its value, and a panel with
+    # nothing to draw says why instead of staying blank
+    for offset, values, label in ((-0.2, ours, "campaign"), (0.2, theirs, "all traffic")):
+        bars = bx.bar([x + offset for x in xs], values, 0.4, label=label)
+        bx.bar_label(bars, labels=[f"{v:.0%}" for v in values], fontsize=7, padding=1)
+    bx.set_xticks(xs, names, rotation=30, fontsize=7)
+    bx.set_ylim(0, 1.1)
+    bx.set_title("New-model share today (traffic to models released in the last hours)")
+    if not campaigns:
+        bx.text(0.5, 0.5, "no campaign today", ha="center", va="center", transform=bx.transAxes)
+    elif not any(ours) and not any(theirs):
+        bx.text(0.5, 0.6, "no traffic to a newly released model today", ha="center", va="center",
+                transform=bx.transAxes, fontsize=9)  # fmt: skip
+    if campaigns:
+        bx.legend(fontsize=7)
     return _png(fig)
 
 
@@ -204,14 +226,20 @@ vertical-align:top;text-align:left} th{background:#f4f4f4}
 """
 
 
-def _dq_section(dq: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
-    """(status word, HTML) of the day's data quality: one line per table, failures listed."""
-    if not dq:
+def _dq_section(dq: Sequence[Mapping[str, Any]], suites: Sequence[str] = ()) -> tuple[str, str]:
+    """(status word, HTML) of the day's data quality: one line per suite (a suite with no
+    validation of the day says so), failures listed."""
+    if not dq and not suites:
         return "no results", "<p class='note'>No data-quality results for this day.</p>"
     by_table: dict[str, list[Mapping[str, Any]]] = {}
     for r in dq:
         by_table.setdefault(str(r["table_name"]), []).append(r)
-    rows, failures, worst = [], [], "passed"
+    rows, failures, worst = [], [], "passed" if dq else "no results"
+    for table in sorted(set(suites) - set(by_table)):
+        rows.append(
+            f"<tr><td>{html.escape(table)}</td><td class='note'>not validated this day</td>"
+            "<td>0</td><td>0</td><td>0</td><td></td></tr>"
+        )
     for table, results in sorted(by_table.items()):
         crit = [r for r in results if not r["success"] and r["critical"]]
         warn = [r for r in results if not r["success"] and not r["critical"]]
@@ -228,7 +256,8 @@ def _dq_section(dq: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
                 f"<tr><td>{html.escape(table)}</td><td>{html.escape(str(r['expectation']))}</td>"
                 f"<td>{'critical' if r['critical'] else 'warning'}</td><td>{_fmt(r.get('observed_value'))}</td></tr>"
             )
-    out = (
+    rows.sort()
+    out = ("" if dq else "<p class='note'>No data-quality results for this day.</p>") + (
         "<table><tr><th>table</th><th>status</th><th>expectations</th><th>critical failed</th>"
         "<th>warnings</th><th>run</th></tr>" + "".join(rows) + "</table>"
     )
@@ -241,12 +270,86 @@ def _dq_section(dq: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     return worst, out
 
 
+def _table(rows: Sequence[Mapping[str, Any]], cols: Sequence[str], empty: str) -> str:
+    if not rows:
+        return f"<p>{html.escape(empty)}</p>"
+    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in cols)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{_fmt(', '.join(v) if isinstance(v := r.get(c), list) else v)}</td>" for c in cols)
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _review_sections(data: ReportData) -> list[str]:
+    """Impact, pending reviews, the day's decisions and the recommended actions."""
+    return [
+        "<h2 id='impact'>Impact</h2>",
+        _table(
+            data.impact,
+            (
+                "campaign_id",
+                "n_exchanges",
+                "input_tokens",
+                "output_tokens",
+                "total_exchanges",
+                "total_input_tokens",
+                "total_output_tokens",
+            ),
+            "No impact figures for this day.",
+        ),  # fmt: skip
+        "<h2 id='pending'>Waiting for review</h2>",
+        _table(
+            data.pending,
+            ("campaign_id", "actor", "confidence", "status", "n_accounts", "n_exchanges"),
+            "Every campaign of the day has been reviewed.",
+        ),  # fmt: skip
+        "<h2 id='decisions'>Decisions of the day</h2>",
+        _table(
+            data.decisions,
+            (
+                "decided_at",
+                "analyst",
+                "action",
+                "campaign_id",
+                "account_id",
+                "other_account_id",
+                "actor",
+                "label",
+                "revokes",
+                "reason",
+            ),
+            "No decision recorded on this day.",
+        ),  # fmt: skip
+        "<h2 id='actions'>Recommended actions</h2>",
+        _table(
+            data.action_counts, ("action", "n_accounts", "collateral_exchanges"), "No action recommended."
+        ),
+        _table(
+            data.actions,
+            (
+                "account_id",
+                "action",
+                "campaign_id",
+                "actor",
+                "score",
+                "reason_codes",
+                "campaign_exchanges",
+                "collateral_exchanges",
+            ),
+            "",
+        ),  # fmt: skip
+    ]
+
+
 def render_report(data: ReportData) -> str:
     """The whole page: summary cards, campaigns with actor, confidence and evidence,
     volume over time, capability mix, model share around releases, data quality."""
     camps = data.campaigns
     ids = [str(c["campaign_id"]) for c in camps]
-    dq_word, dq_html = _dq_section(data.dq)
+    dq_word, dq_html = _dq_section(data.dq, data.suites)
     attributed = sum(1 for c in camps if c.get("actor"))
     cards = [
         ("campaigns", len(camps)),
@@ -254,6 +357,12 @@ def render_report(data: ReportData) -> str:
         ("new today", sum(1 for c in camps if c.get("status") == "new")),
         ("release pivots", sum(1 for c in camps if c.get("release_pivot"))),
         ("exchanges", sum(int(c.get("n_exchanges") or 0) for c in camps)),
+        ("pending review", len(data.pending)),
+        ("decisions today", len(data.decisions)),
+        (
+            "suspensions",
+            sum(int(r.get("n_accounts") or 0) for r in data.action_counts if r.get("action") == "suspend"),
+        ),
         ("data quality", dq_word),
     ]
     rows = "".join(
@@ -294,6 +403,7 @@ def render_report(data: ReportData) -> str:
         capability_plot(camps) if camps else "<p>No campaign.</p>",
         "<h2 id='models'>Model share around releases</h2>",
         model_share_plot(data.model_mix, data.releases, camps),
+        *_review_sections(data),
         "<h2 id='quality'>Data quality</h2>",
         dq_html,
         "</body></html>",

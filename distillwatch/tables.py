@@ -46,6 +46,12 @@ CAMPAIGN_ATTRIBUTION_DAILY = "campaign_attribution_daily"
 CAMPAIGN_INDICATORS = "campaign_indicators"
 # linkage state: how many unrelated accounts used each shared value, per day
 INDICATOR_POPULARITY_DAILY = "indicator_popularity_daily"
+# analyst review: decisions (append-only) and the labels they give accounts
+ANALYST_DECISIONS = "analyst_decisions"
+DECISION_LABELS = "decision_labels"
+# gold: what a campaign harvested, and what to do about each account
+CAMPAIGN_IMPACT_DAILY = "campaign_impact_daily"
+ENFORCEMENT_ACTIONS = "enforcement_actions"
 # operations
 DQ_RESULTS = "dq_results"
 RUNS = "runs"
@@ -181,7 +187,7 @@ CATALOG: dict[str, Table] = {
             THREAT_INTEL,
             "bronze",
             "bronze",
-            contract.THREAT_INTEL_SCHEMA,
+            contract.THREAT_INTEL_INGEST_SCHEMA,
             f"{_BRONZE}:dimension_records",
             "replace",
         ),
@@ -341,6 +347,65 @@ CATALOG: dict[str, Table] = {
             write="day",
             partition="event_date",
             doc="per day, how many accounts (and unrelated ones) used each shared value",
+        ),
+        # --- analyst review: what analysts decided, binding on every later run
+        Table(
+            ANALYST_DECISIONS,
+            "state",
+            "decisions",
+            columns(
+                "decision_id string, decided_at timestamp, analyst string, action string,"
+                " campaign_id string, account_id string, other_account_id string, actor string,"
+                " label string, reason string, revokes string, scope_accounts array<string>,"
+                " scope_indicators array<string>"
+            ),
+            "distillwatch.pipelines.decisions:analyst_decisions",
+            write="append",
+            doc="one analyst decision (who, when, why); never updated, a later one revokes it",
+        ),
+        Table(
+            DECISION_LABELS,
+            "state",
+            "decisions",
+            columns(
+                "account_id string, label string, actor string, campaign string, decided_at timestamp,"
+                " decision_id string, provenance string, candidate boolean"
+            ),
+            "distillwatch.pipelines.decisions:decision_labels",
+            write="replace",
+            doc="an account's label from a decision (training label) or spread to a linked account (candidate)",
+        ),
+        # --- gold: impact and enforcement
+        Table(
+            CAMPAIGN_IMPACT_DAILY,
+            "gold",
+            "impact",
+            columns(
+                "event_date date, campaign_id string, capability string, model string, n_exchanges long,"
+                " input_tokens long, output_tokens long, total_exchanges long, total_input_tokens long,"
+                " total_output_tokens long, first_seen date"
+            ),
+            "distillwatch.pipelines.impact:campaign_impact_daily",
+            write="day",
+            partition="event_date",
+            suite=CAMPAIGN_IMPACT_DAILY,
+            doc="what a campaign harvested on a day per capability and model, and since first seen",
+        ),
+        Table(
+            ENFORCEMENT_ACTIONS,
+            "gold",
+            "enforcement",
+            columns(
+                "event_date date, account_id string, action string, campaign_id string, actor string,"
+                " campaign_confidence double, score double, member_score double,"
+                " reason_codes array<string>, evidence string, campaign_exchanges long,"
+                " collateral_exchanges long, policy string"
+            ),
+            "distillwatch.pipelines.enforcement:enforcement_actions",
+            write="day",
+            partition="event_date",
+            suite=ENFORCEMENT_ACTIONS,
+            doc="the action recommended for an account on a day, with reason codes, evidence and collateral",
         ),
         # --- operations: rows the runtime writes about its own runs
         Table(

@@ -25,3 +25,7 @@ CAPABILITIES = (
     "translation",
     "other",
 )
+# What an analyst can decide (analyst_decisions.action; `distillwatch review`).
+DECISION_ACTIONS = ("confirm", "dismiss", "must_link", "cannot_link", "label", "revoke")
+# Recommended enforcement actions (enforcement_actions.action), mildest first.
+ENFORCEMENT_LEVELS = ("monitor", "require_verification", "rate_limit", "suspend")

@@ -21,8 +21,11 @@ from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
+from distillwatch.jobs.review import review_state_of
 from distillwatch.lakehouse import Lakehouse
 from distillwatch.pipelines.campaigns import campaigns, campaigns_day
+from distillwatch.pipelines.impact import campaign_impact_daily
+from distillwatch.pipelines.sharing import intel_in_force
 from distillwatch.spark import materialise
 
 log = logging.getLogger(__name__)
@@ -73,14 +76,13 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     lake = ctx.lake
     lookback = conf.identity_lookback_days
     previous = _current(lake, tables.CAMPAIGNS)
+    prev_members = _latest_before(lake, tables.CAMPAIGN_MEMBERS, ("campaign_id", "account_id"), day, lookback)
     out = campaigns_day(
         exchanges=_day(lake, tables.SILVER_EXCHANGES, day),
         features=_day(lake, tables.ACCOUNT_DAILY_FEATURES, day),
         scores=_day(lake, tables.ACCOUNT_SCORES, day),
-        threat_intel=lake.read(tables.THREAT_INTEL),
-        prev_members=_latest_before(
-            lake, tables.CAMPAIGN_MEMBERS, ("campaign_id", "account_id"), day, lookback
-        ),
+        threat_intel=intel_in_force(lake.read(tables.THREAT_INTEL), day),
+        prev_members=prev_members,
         prev_indicators=_latest_before(
             lake, tables.CAMPAIGN_INDICATORS, ("campaign_id", "ind_type", "ind_value"), day, lookback
         ),
@@ -91,6 +93,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         day=day.isoformat(),
         conf=conf,
         popularity=_popularity_before(lake, day, conf.popularity_lookback_days),
+        review=review_state_of(lake, prev_members),
     )
     # The daily rows feed their table, the campaigns update and the counts: compute once.
     daily = materialise(
@@ -102,6 +105,16 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     # read its own target while it writes it.
     updates = materialise(campaigns(previous, out.campaign_updates), "campaigns rows to upsert")
     lake.publish(updates, tables.CAMPAIGNS)
+    # What each campaign harvested today and since first seen, beside the daily rows.
+    impact = campaign_impact_daily(
+        _day(lake, tables.CAMPAIGN_EXCHANGES, day),
+        _day(lake, tables.SILVER_EXCHANGES, day),
+        daily,
+        _current(lake, tables.CAMPAIGN_IMPACT_DAILY),
+        day,
+    )
+    lake.publish(materialise(impact, "impact rows are written from earlier rows of their table"),
+                 tables.CAMPAIGN_IMPACT_DAILY, day.isoformat())  # fmt: skip
     n = daily.count()
     attributed = daily.where(F.col("actor").isNotNull()).count()
     pivots = daily.where("release_pivot").count()

@@ -1,7 +1,7 @@
 """``distillwatch daily --date D`` and ``distillwatch backfill --start D1 --end D2``.
 
 One day is: ingest -> validate (bronze) -> features -> score -> attribute -> validate (gold)
--> publish (analyst views) -> report. Each step is the same function its own command runs
+-> enforce -> publish (analyst views) -> report. Each step is the same function its own command runs
 (``jobs.<step>.run``), so Airflow tasks, Databricks wheel tasks and this command behave
 alike. Each step's status, duration and row counts go to the ``runs`` Delta table and one
 progress line to stdout; the first failing step stops the day and the command exits 1
@@ -49,6 +49,7 @@ STEP_TABLES: dict[str, tuple[str, ...]] = {
     "features": (tables.SILVER_EXCHANGES, tables.ACCOUNT_DAILY_FEATURES),
     "score": (tables.ACCOUNT_SCORES,),
     "attribute": (tables.CAMPAIGN_ATTRIBUTION_DAILY, tables.CAMPAIGN_MEMBERS, tables.CAMPAIGN_EXCHANGES),
+    "enforce": (tables.ENFORCEMENT_ACTIONS,),
 }
 
 
@@ -102,6 +103,12 @@ def _validate_gold(ctx: JobContext, day: dt.date) -> int:
     return validate.run(ctx, argparse.Namespace(date=day, table=tables.CAMPAIGN_ATTRIBUTION_DAILY))
 
 
+def _enforce(ctx: JobContext, day: dt.date) -> int:
+    from distillwatch.jobs import enforce
+
+    return enforce.run(ctx, argparse.Namespace(date=day))
+
+
 def _publish(ctx: JobContext, day: dt.date) -> int:
     """Refresh the analyst views over the published tables (a metadata-only step)."""
     from distillwatch.jobs.sql import create_views
@@ -137,6 +144,7 @@ _RUNNERS: dict[str, Callable[[JobContext, dt.date], int]] = {
     "score": _score,
     "attribute": _attribute,
     "validate_gold": _validate_gold,
+    "enforce": _enforce,
     "publish": _publish,
     "report": _report,
 }

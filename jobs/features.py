@@ -17,6 +17,7 @@ from distillwatch.days import parse_day
 from distillwatch.pipelines.features import account_daily_features
 from distillwatch.pipelines.fingerprint import MinHashSpec
 from distillwatch.pipelines.intent import Patterns
+from distillwatch.pipelines.sharing import intel_in_force
 from distillwatch.pipelines.silver import silver_exchanges
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         bronze,
         lake.read(tables.ACCOUNTS),
         lake.read(tables.IP_INTEL),
-        lake.read(tables.THREAT_INTEL),
+        intel_in_force(lake.read(tables.THREAT_INTEL), args.date),
         releases,
         day,
         patterns,

@@ -43,7 +43,7 @@ LINES_SCHEMA = StructType([StructField("raw", StringType()), StructField("source
 # dimension table -> (landing folder, schema, required fields)
 DIMENSIONS = {
     tables.IP_INTEL: ("ip_intel", contract.IP_INTEL_SCHEMA, contract.IP_INTEL_REQUIRED),
-    tables.THREAT_INTEL: ("threat_intel", contract.THREAT_INTEL_SCHEMA, contract.THREAT_INTEL_REQUIRED),
+    tables.THREAT_INTEL: ("threat_intel", contract.THREAT_INTEL_INGEST_SCHEMA, contract.THREAT_INTEL_REQUIRED),
     tables.MODEL_RELEASES: ("model_releases", contract.MODEL_RELEASE_SCHEMA, contract.MODEL_RELEASE_REQUIRED),
     tables.LABELS: ("labels", contract.LABEL_SCHEMA, contract.LABEL_REQUIRED),
 }
@@ -223,7 +223,24 @@ def _ingest_dimensions(
         bad = bad.persist(StorageLevel.MEMORY_AND_DISK)
         bad_total += bad.count()
         quarantine_parts.append(bad)
+    _ingest_partner_stix(ctx)
     return account_rows, bad_total
+
+
+def _ingest_partner_stix(ctx: JobContext) -> None:
+    """Partners' STIX bundles (``jobs.sharing``) replace the earlier STIX rows of
+    threat_intel, beside the JSONL listings."""
+    from distillwatch.jobs.sharing import partner_threat_intel
+
+    partner = partner_threat_intel(ctx)
+    if partner is None:
+        return
+    listed = ctx.lake.read(tables.THREAT_INTEL).where(
+        ~F.coalesce(F.col("source"), F.lit("")).startswith("stix:")
+    )
+    ctx.lake.publish(
+        listed.unionByName(partner, allowMissingColumns=True).dropDuplicates(), tables.THREAT_INTEL
+    )
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:

@@ -17,19 +17,27 @@ import logging
 from typing import Any
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from distillwatch import files, tables
+from distillwatch.config import repo_conf_dir
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.errors import UserError
+from distillwatch.pipelines.decisions import in_force
 from distillwatch.pipelines.report import (
+    action_counts,
+    actions_of_day,
     campaign_model_mix,
     campaigns_of_day,
+    decisions_of_day,
     dq_status,
+    impact_of_day,
     releases_in_window,
     volume_history,
 )
+from distillwatch.quality.suites import available_suites
 from distillwatch.render import ReportData, render_report
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,33 @@ def default_path(ctx: JobContext, day: dt.date) -> str:
 
 def _rows(df: DataFrame) -> list[dict[str, Any]]:
     return [r.asDict() for r in df.collect()]
+
+
+def _review_rows(
+    ctx: JobContext, day: dt.date, campaigns: list[dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Impact, pending reviews, the day's decisions and recommended actions: rows per
+    campaign, per decision (made by hand) and per action, the strongest 50 accounts."""
+    lake = ctx.lake
+    out: dict[str, list[dict[str, Any]]] = {"pending": list(campaigns)}
+    if lake.exists(tables.CAMPAIGN_IMPACT_DAILY):
+        out["impact"] = _rows(impact_of_day(lake.read(tables.CAMPAIGN_IMPACT_DAILY), day))
+    if lake.exists(tables.ANALYST_DECISIONS):
+        decisions = lake.read(tables.ANALYST_DECISIONS)
+        out["decisions"] = _rows(decisions_of_day(decisions, day))
+        reviewed = {
+            r[0]
+            for r in in_force(decisions)
+            .where(F.col("action").isin("confirm", "dismiss"))
+            .select("campaign_id")
+            .collect()
+        }
+        out["pending"] = [c for c in campaigns if c["campaign_id"] not in reviewed]
+    if lake.exists(tables.ENFORCEMENT_ACTIONS):
+        actions = lake.read(tables.ENFORCEMENT_ACTIONS)
+        out["action_counts"] = _rows(action_counts(actions, day))
+        out["actions"] = _rows(actions_of_day(actions, day, 50))
+    return out
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
@@ -91,7 +126,20 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         else []
     )
     dq = _rows(dq_status(lake.read(tables.DQ_RESULTS), day)) if tables.DQ_RESULTS not in missing else []
-    page = render_report(ReportData(day, campaigns, history, model_mix, releases, dq, missing))
+    review = _review_rows(ctx, day, campaigns)
+    page = render_report(
+        ReportData(
+            day,
+            campaigns,
+            history,
+            model_mix,
+            releases,
+            dq,
+            missing,
+            available_suites(repo_conf_dir()),
+            **review,
+        )
+    )
     out = args.out.replace("{date}", day.isoformat()) if args.out else default_path(ctx, day)
     files.write_text(ctx.spark, out, page)
     emit(f"report {day}: {len(campaigns)} campaigns, {len(dq)} dq results -> {out}")

@@ -8,11 +8,14 @@ import argparse
 import datetime as dt
 import logging
 
+from pyspark.sql import DataFrame
+
 from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.models.registry import TableLineage, Tracking, train_and_register
+from distillwatch.pipelines.decisions import decision_labels, training_labels
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,26 @@ def tracking_of(ctx: JobContext) -> Tracking:
     return Tracking(uri=uri, artifact_root=root, registry_uri=ctx.mlflow_registry_uri)
 
 
+def training_labels_of(ctx: JobContext, labels: DataFrame, lineage: list[TableLineage]) -> DataFrame:
+    """The labels training reads: the ``labels`` dimension and the labels
+    analysts' decisions give (``decision_labels``, rebuilt here from ``analyst_decisions``
+    at a pinned version, which joins ``lineage``). Training sees each as of its
+    ``decided_at`` (``models.training.labels_as_of``)."""
+    version = ctx.lake.version(tables.ANALYST_DECISIONS)
+    if version is None:
+        return labels
+    decisions = ctx.lake.read_version(tables.ANALYST_DECISIONS, version)
+    lineage.append(
+        TableLineage(tables.ANALYST_DECISIONS, ctx.lake.path(tables.ANALYST_DECISIONS), version, decisions)
+    )
+    members = (
+        ctx.lake.read(tables.CAMPAIGN_MEMBERS)
+        if ctx.lake.exists(tables.CAMPAIGN_MEMBERS)
+        else ctx.spark.createDataFrame([], tables.schema(tables.CAMPAIGN_MEMBERS))
+    )
+    return labels.unionByName(training_labels(decision_labels(decisions, members)))
+
+
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
     as_of: dt.date = args.as_of or dt.datetime.now(dt.timezone.utc).date()
     lineage = []
@@ -46,10 +69,9 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
             return 2
         # Read each table at a pinned version so the logged lineage is exactly what trained.
         lineage.append(TableLineage(name, ctx.lake.path(name), version, ctx.lake.read_version(name, version)))
+    labels = training_labels_of(ctx, lineage[1].df, lineage)
     try:
-        outcome = train_and_register(
-            lineage[0].df, lineage[1].df, as_of, ctx.cfg.models, tracking_of(ctx), lineage
-        )
+        outcome = train_and_register(lineage[0].df, labels, as_of, ctx.cfg.models, tracking_of(ctx), lineage)
     except ValueError as exc:
         emit(f"train: cannot train as of {as_of}: {exc}")
         return 1

@@ -371,6 +371,7 @@ def daily_rows(
             ).alias("figures"),
             F.struct("continued_from", "split_from").alias("lineage"),
             F.coalesce("actor_candidates", F.array()).alias("actor_candidates"),
+            F.col("confirmed_by").alias("confirmed_by"),
             F.round("pivot_share", 4).alias("release_pivot_share_24h"),
             F.round("population_pivot_share", 4).alias("population_pivot_share_24h"),
         )

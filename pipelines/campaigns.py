@@ -30,6 +30,7 @@ from distillwatch.pipelines.attribution import (
     prior_evidence,
     release_pivot,
 )
+from distillwatch.pipelines.decisions import ReviewState, override_actors
 from distillwatch.spark import materialise
 
 
@@ -63,11 +64,13 @@ def campaigns(previous: DataFrame, updates: DataFrame) -> DataFrame:
     :attr:`CampaignTables.campaign_updates`. A campaign seen today widens its first/last
     seen, keeps an actor it had unless today names one, keeps where it split from, and is
     active again; a campaign merged into another keeps its history with status
-    ``merged`` and ``merged_into``; a merge of a campaign never stored is dropped.
+    ``merged`` and ``merged_into``; a dismissed one keeps it with status ``dismissed``;
+    a merge or dismissal of a campaign never stored is dropped.
     """
     t = previous.alias("t")
     s = updates.alias("s")
-    merged = F.col("s.status") == F.lit("merged")
+    # a merge or a dismissal changes only the status (and where it merged into)
+    merged = F.col("s.status").isin("merged", "dismissed")
     known = F.col("t.campaign_id").isNotNull()
     joined = s.join(t, F.col("s.campaign_id") == F.col("t.campaign_id"), "left").where(~merged | known)
 
@@ -98,6 +101,7 @@ def campaigns_day(
     day: str,
     conf: AttributionConf,
     popularity: DataFrame | None = None,
+    review: ReviewState | None = None,
 ) -> CampaignTables:
     """One day's campaign discovery and attribution, wired from the pure steps: the
     builder of every table of the campaigns family but ``campaigns`` itself.
@@ -108,13 +112,26 @@ def campaigns_day(
     earlier actors (campaign_id, actor, confidence) and first sightings (campaign_id,
     first_seen), and ``popularity``, the rows of ``indicator_popularity_daily`` of the
     lookback (values weighed by how many strangers use them).
+
+    ``review`` (:func:`distillwatch.pipelines.decisions.review_state`) binds analysts'
+    decisions: must-links and cannot-links shape the graph, a dismissed campaign's
+    clusters (continued or split off it) are not published and it gets status
+    ``dismissed``, a confirmed actor overrides the evidence.
     """
 
     d = F.lit(day).cast("date")
     ind = materialise(lk.account_indicators(exchanges), "indicators feed intel hits, hub pruning and edges")
     baseline = None if popularity is None else lk.popularity_baseline(popularity)
     clusters, edges, hits = lk.link_accounts(
-        ind, scores, threat_intel, conf, features, baseline, prev_members.select("account_id").distinct()
+        ind,
+        scores,
+        threat_intel,
+        conf,
+        features,
+        baseline,
+        prev_members.select("account_id").distinct(),
+        must_links=None if review is None else review.must_links,
+        cannot_sides=None if review is None or not review.has_cannot_links else review.cannot_sides,
     )
     # The members' exchanges (a scan of the day and a shuffle on account_id) feed the
     # signatures and the traffic split, which read them several times: compute them once.
@@ -134,9 +151,18 @@ def campaigns_day(
     camp = traffic.where("is_campaign").join(kept.select("cluster_id"), "cluster_id")
     today_members = camp.select("cluster_id", "account_id").distinct()
     today_edges = edges.join(today_members, "account_id")
+    if review is not None:  # a dismissed campaign is recognised whenever it was last seen
+        prev_members = prev_members.unionByName(review.dismissed_members)
+        prev_indicators = prev_indicators.unionByName(review.dismissed_indicators)
     ids, merges, overlaps = cp.match_identity(
         today_members, today_edges, prev_members, prev_indicators, day, conf
     )
+    if review is not None:
+        dismissed = review.dismissed_members.select("campaign_id").distinct()
+        ids = ids.join(dismissed, "campaign_id", "left_anti").join(
+            dismissed.withColumnRenamed("campaign_id", "split_from"), "split_from", "left_anti"
+        )
+        merges = merges.join(dismissed, "campaign_id", "left_anti")
     # Identity feeds every output below; without this each of the five writes would
     # recompute the graph, the evidence and the matching from scratch.
     ids = materialise(ids, "campaign ids feed members, exchanges, indicators, daily rows and updates")
@@ -152,6 +178,10 @@ def campaigns_day(
         "campaign_id", "prev_id", "overlap"
     )
     actors = choose_actor(intel.unionByName(prior_evidence(overlaps_by_id, prior_actors, conf)), conf)
+    confirmed = None
+    if review is not None:
+        confirmed = review.confirmed.join(ids.select("campaign_id"), "campaign_id", "left_semi")
+    actors = override_actors(actors, confirmed)
     evidence = kept.join(ids, "cluster_id")
     daily = daily_rows(
         evidence,
@@ -186,6 +216,21 @@ def campaigns_day(
         F.lit(None).cast("string").alias("split_from"),
         d.alias("updated_on"),
     )
+    if review is not None:
+        merged = merged.unionByName(
+            review.dismissed_members.select("campaign_id")
+            .distinct()
+            .select(
+                "campaign_id",
+                F.lit(None).cast("date").alias("first_seen"),
+                F.lit(None).cast("date").alias("last_seen"),
+                F.lit(None).cast("string").alias("actor"),
+                F.lit("dismissed").alias("status"),
+                F.lit(None).cast("string").alias("merged_into"),
+                F.lit(None).cast("string").alias("split_from"),
+                d.alias("updated_on"),
+            )
+        )
     return CampaignTables(
         campaign_members=member_rows(camp, traffic, scores, clusters, hits, day),
         campaign_exchanges=camp.select(d.alias("event_date"), "campaign_id", "request_id", "account_id"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf
@@ -449,6 +449,132 @@ def member_evidence(edges: DataFrame, conf: AttributionConf) -> DataFrame:
     )
 
 
+DECISION_TYPE = "decision"
+
+
+def must_link_edges(must_links: DataFrame, indicators: DataFrame) -> DataFrame:
+    """The edges of analysts' must-links among the day's accounts: one value per decision
+    (``ind_type`` ``decision``), full weight, never pruned. A decision with fewer than two
+    of its accounts active today links nobody."""
+    active = indicators.select("account_id").distinct()
+    rows = must_links.join(active, "account_id", "left_semi").distinct()
+    n = rows.groupBy("ind_value").agg(F.count(F.lit(1)).alias("n_accounts")).where("n_accounts >= 2")
+    return rows.join(n, "ind_value").select(
+        "account_id",
+        F.lit(DECISION_TYPE).alias("ind_type"),
+        "ind_value",
+        F.lit(1).cast("bigint").alias("n_exchanges"),
+        "n_accounts",
+        F.lit(1.0).alias("weight"),
+        F.lit(0).cast("bigint").alias("base_popularity"),
+        F.lit(1.0).alias("seed_affinity"),
+        F.lit(1.0).alias("tf_weight"),
+    )
+
+
+def _conflicts(comps: DataFrame, sides: DataFrame) -> DataFrame:
+    """(component, decision_id): a cannot-link whose two sides sit in one component, the
+    smallest decision per component (one cut per component and round)."""
+    both = (
+        sides.join(comps, "account_id")
+        .groupBy("component", "decision_id")
+        .agg(F.countDistinct("side").alias("_n"))
+        .where("_n = 2")
+    )
+    return both.groupBy("component").agg(F.min("decision_id").alias("decision_id"))
+
+
+def _cut(
+    edges: DataFrame, comps: DataFrame, sides: DataFrame, conflicts: DataFrame, rounds: int
+) -> DataFrame:
+    """``edges`` with the conflicting components cut between the two sides of their
+    cannot-link.
+
+    Each account of such a component takes the side it is closest to: breadth-first from
+    both sides at once over shared values, an account reached by both in the same round
+    joining the side it shares more values with (then side 0). A value whose accounts end
+    on both sides keeps only the edges of its larger side (then side 0), so no value
+    joins the sides any more. Linear in the component's edges per round."""
+    node = F.concat_ws("\u0001", "ind_type", "ind_value")
+    inside = (
+        edges.join(comps, "account_id")
+        .join(conflicts, "component")
+        .withColumn("node", node)
+        .select("component", "decision_id", "account_id", "node", "ind_type", "ind_value")
+    )
+    inside = materialise(inside, "edges of components a cannot-link cuts are read every round")
+    assigned = materialise(
+        sides.join(conflicts, "decision_id").select("component", "account_id", "side").distinct(),
+        "side seeds",
+    )
+    for _ in range(rounds):
+        node_side = (
+            inside.join(assigned, ["component", "account_id"]).select("component", "node", "side").distinct()
+        )
+        reach = (
+            inside.join(assigned, ["component", "account_id"], "left_anti")
+            .join(node_side, ["component", "node"])
+            .groupBy("component", "account_id", "side")
+            .agg(F.countDistinct("node").alias("_n"))
+        )
+        best = Window.partitionBy("component", "account_id").orderBy(F.desc("_n"), "side")
+        new = (
+            reach.withColumn("_r", F.row_number().over(best))
+            .where("_r = 1")
+            .select("component", "account_id", "side")
+        )
+        new = materialise(new, "accounts reached this round")
+        if new.isEmpty():
+            break
+        assigned = materialise(assigned.unionByName(new), "sides so far")
+    per_node = (
+        inside.join(assigned, ["component", "account_id"])
+        .groupBy("component", "node", "side")
+        .agg(F.count(F.lit(1)).alias("_n"))
+    )
+    keep = Window.partitionBy("component", "node").orderBy(F.desc("_n"), "side")
+    node_keep = (
+        per_node.withColumn("_r", F.row_number().over(keep))
+        .where("_r = 1")
+        .select("component", "node", F.col("side").alias("_keep"))
+    )
+    dropped = (
+        inside.join(assigned, ["component", "account_id"])
+        .join(node_keep, ["component", "node"])
+        .where(F.col("side") != F.col("_keep"))
+        .select("account_id", "ind_type", "ind_value")
+    )
+    return edges.join(dropped, ["account_id", "ind_type", "ind_value"], "left_anti")
+
+
+def separate_cannot_links(
+    edges: DataFrame, sides: DataFrame, conf: AttributionConf, max_cuts: int = 4
+) -> tuple[DataFrame, DataFrame]:
+    """(edges, components) in which no analyst cannot-link is crossed.
+
+    ``sides`` (decision_id, account_id, side) are the two sides of each cannot-link. While
+    a component holds both sides of one, it is cut between them (:func:`_cut`, one
+    cannot-link per component a pass) and the components are found again; after
+    ``max_cuts`` passes, any account of a side still in a conflicting component loses
+    every edge (it stands alone: a cannot-link is never crossed)."""
+    comps = connected_components(edges, conf.max_iterations)
+    for _ in range(max_cuts):
+        conflicts = materialise(_conflicts(comps, sides), "cannot-links crossed by the components")
+        if conflicts.isEmpty():
+            return edges, comps
+        edges = materialise(
+            _cut(edges, comps, sides, conflicts, conf.max_iterations), "edges cut between cannot-link sides"
+        )
+        comps = connected_components(edges, conf.max_iterations)
+    conflicts = _conflicts(comps, sides)
+    if not conflicts.isEmpty():
+        log.warning("cannot-links still crossed after %d cuts: their accounts stand alone", max_cuts)
+        alone = sides.join(conflicts, "decision_id").select("account_id").distinct()
+        edges = materialise(edges.join(alone, "account_id", "left_anti"), "edges without unresolved sides")
+        comps = connected_components(edges, conf.max_iterations)
+    return edges, comps
+
+
 def link_accounts(
     indicators: DataFrame,
     scores: DataFrame,
@@ -457,6 +583,8 @@ def link_accounts(
     features: DataFrame | None = None,
     baseline: DataFrame | None = None,
     prior_members: DataFrame | None = None,
+    must_links: DataFrame | None = None,
+    cannot_sides: DataFrame | None = None,
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Seeds, kept edges and clusters of one day.
 
@@ -470,6 +598,10 @@ def link_accounts(
     that holds at least one seed (``cluster_id``, ``account_id``, ``is_seed``,
     ``link_evidence``, ``link_reasons``); edges are the pruned account-value rows with
     their ``tf_weight``; hits the account intel matches.
+
+    Analysts' decisions: ``must_links`` (account_id, ind_value) become edges no pruning
+    removes (:func:`must_link_edges`); ``cannot_sides`` (decision_id, account_id, side) are
+    never joined into one component (:func:`separate_cannot_links`).
     """
     hits = materialise(intel_hits(indicators, threat_intel), "intel hits feed seeds, pruning and evidence")
     seeds = seed_accounts(scores, hits, conf)
@@ -484,14 +616,18 @@ def link_accounts(
     pruned = materialise(
         prune_hubs(indicators, seeds, hits, conf, baseline), "pruned edges feed the content bridges"
     )
-    bridged = materialise(
-        drop_content_bridges(pruned, conf, seeds, prior_members), "weighed edges feed the member evidence"
-    )
+    bridged = drop_content_bridges(pruned, conf, seeds, prior_members)
+    if must_links is not None:
+        bridged = bridged.unionByName(must_link_edges(must_links, indicators))
+    bridged = materialise(bridged, "weighed edges feed the member evidence")
     evidence = member_evidence(bridged, conf).where(F.col("link_evidence") >= conf.member_min_evidence)
     edges = materialise(
         bridged.join(evidence, "account_id", "left_semi"), "kept edges feed components and identity"
     )
-    comps = connected_components(edges, conf.max_iterations)
+    if cannot_sides is not None:
+        edges, comps = separate_cannot_links(edges, cannot_sides, conf)
+    else:
+        comps = connected_components(edges, conf.max_iterations)
     seeded = comps.join(seeds.withColumn("is_seed", F.lit(True)), "account_id", "left").withColumn(
         "is_seed", F.coalesce(F.col("is_seed"), F.lit(False))
     )

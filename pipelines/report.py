@@ -91,3 +91,74 @@ def dq_status(dq_results: DataFrame, day: dt.date) -> DataFrame:
         "observed_value",
         "validated_at",
     )
+
+
+def impact_of_day(impact: DataFrame, day: dt.date) -> DataFrame:
+    """One row per campaign on ``day``: exchanges and tokens that day and since first seen."""
+    return (
+        impact.where(F.col("event_date") == F.lit(day))
+        .groupBy("campaign_id")
+        .agg(
+            F.sum("n_exchanges").alias("n_exchanges"),
+            F.sum("input_tokens").alias("input_tokens"),
+            F.sum("output_tokens").alias("output_tokens"),
+            F.sum("total_exchanges").alias("total_exchanges"),
+            F.sum("total_input_tokens").alias("total_input_tokens"),
+            F.sum("total_output_tokens").alias("total_output_tokens"),
+        )
+    )
+
+
+def decisions_of_day(decisions: DataFrame, day: dt.date) -> DataFrame:
+    """The analyst decisions recorded on ``day`` (UTC), oldest first."""
+    return (
+        decisions.where(F.to_date("decided_at") == F.lit(day))
+        .select(
+            "decided_at",
+            "decision_id",
+            "analyst",
+            "action",
+            "campaign_id",
+            "account_id",
+            "other_account_id",
+            "actor",
+            "label",
+            "revokes",
+            "reason",
+        )  # fmt: skip
+        .orderBy("decided_at")
+    )
+
+
+def actions_of_day(actions: DataFrame, day: dt.date, limit: int) -> DataFrame:
+    """The ``limit`` strongest recommended actions of ``day`` (suspensions first, then by score)."""
+    strength = F.array_position(
+        F.array(*[F.lit(a) for a in ("monitor", "require_verification", "rate_limit", "suspend")]),
+        F.col("action"),
+    )
+    return (
+        actions.where(F.col("event_date") == F.lit(day))
+        .select(
+            "account_id",
+            "action",
+            "campaign_id",
+            "actor",
+            "score",
+            "reason_codes",
+            "campaign_exchanges",
+            "collateral_exchanges",
+        )  # fmt: skip
+        .orderBy(strength.desc(), F.desc_nulls_last("score"), "account_id")
+        .limit(limit)
+    )
+
+
+def action_counts(actions: DataFrame, day: dt.date) -> DataFrame:
+    """One row per recommended action on ``day``: accounts and collateral exchanges."""
+    return (
+        actions.where(F.col("event_date") == F.lit(day))
+        .groupBy("action")
+        .agg(
+            F.count(F.lit(1)).alias("n_accounts"), F.sum("collateral_exchanges").alias("collateral_exchanges")
+        )
+    )

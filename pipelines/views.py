@@ -144,3 +144,71 @@ def view_sources(name: str) -> tuple[str, ...]:
 def all_tables() -> list[str]:
     """Every table name of :mod:`distillwatch.tables` (what the warehouse registers)."""
     return [v for k, v in vars(tables).items() if k.isupper() and isinstance(v, str)]
+
+
+# --- review, impact and enforcement views
+def v_campaign_impact_sql(database: str) -> str:
+    """One row per campaign per day: exchanges and tokens harvested that day and since first
+    seen (the sums of ``campaign_impact_daily`` over capabilities and models)."""
+    return f"""CREATE OR REPLACE VIEW {_q(database, "v_campaign_impact")} AS
+SELECT
+  i.`event_date` AS `event_date`,
+  i.`campaign_id` AS `campaign_id`,
+  min(i.`first_seen`) AS `first_seen`,
+  sum(i.`n_exchanges`) AS `n_exchanges`,
+  sum(i.`input_tokens`) AS `input_tokens`,
+  sum(i.`output_tokens`) AS `output_tokens`,
+  sum(i.`total_exchanges`) AS `total_exchanges`,
+  sum(i.`total_input_tokens`) AS `total_input_tokens`,
+  sum(i.`total_output_tokens`) AS `total_output_tokens`
+FROM {_q(database, tables.CAMPAIGN_IMPACT_DAILY)} i
+GROUP BY i.`event_date`, i.`campaign_id`"""
+
+
+def v_pending_reviews_sql(database: str) -> str:
+    """The latest day's campaigns no analyst has confirmed or dismissed (a revoked decision
+    leaves its campaign pending again)."""
+    daily = _q(database, tables.CAMPAIGN_ATTRIBUTION_DAILY)
+    decisions = _q(database, tables.ANALYST_DECISIONS)
+    return f"""CREATE OR REPLACE VIEW {_q(database, "v_pending_reviews")} AS
+SELECT
+  d.`event_date` AS `event_date`,
+  d.`campaign_id` AS `campaign_id`,
+  d.`actor` AS `actor`,
+  d.`confidence` AS `confidence`,
+  d.`status` AS `status`,
+  d.`n_accounts` AS `n_accounts`,
+  d.`n_exchanges` AS `n_exchanges`
+FROM {daily} d
+WHERE d.`event_date` = (SELECT max(`event_date`) FROM {daily})
+  AND d.`campaign_id` NOT IN (
+    SELECT r.`campaign_id` FROM {decisions} r
+    WHERE r.`action` IN ('confirm', 'dismiss') AND r.`campaign_id` IS NOT NULL
+      AND r.`decision_id` NOT IN (
+        SELECT x.`revokes` FROM {decisions} x WHERE x.`action` = 'revoke' AND x.`revokes` IS NOT NULL
+      )
+  )"""
+
+
+def v_enforcement_today_sql(database: str) -> str:
+    """The actions recommended on the latest published day, strongest first."""
+    actions = _q(database, tables.ENFORCEMENT_ACTIONS)
+    cols = ("event_date", "account_id", "action", "campaign_id", "actor", "campaign_confidence", "score",
+            "member_score", "reason_codes", "campaign_exchanges", "collateral_exchanges", "policy")  # fmt: skip
+    return f"""CREATE OR REPLACE VIEW {_q(database, "v_enforcement_today")} AS
+SELECT
+  {_cols("a", cols)}
+FROM {actions} a
+WHERE a.`event_date` = (SELECT max(`event_date`) FROM {actions})"""
+
+
+VIEWS.update(
+    {
+        "v_campaign_impact": (v_campaign_impact_sql, (tables.CAMPAIGN_IMPACT_DAILY,)),
+        "v_pending_reviews": (
+            v_pending_reviews_sql,
+            (tables.CAMPAIGN_ATTRIBUTION_DAILY, tables.ANALYST_DECISIONS),
+        ),
+        "v_enforcement_today": (v_enforcement_today_sql, (tables.ENFORCEMENT_ACTIONS,)),
+    }
+)

@@ -442,7 +442,8 @@ def test_attribute_job_keeps_campaign_ids_across_days_and_reruns_idempotently(jo
     spark, lake = job_ctx.spark, job_ctx.lake
     r1, s1, f1 = _world(D1, ["k1", "k2", "k3"], ["h1", "h2", "h3"])
     r2, s2, f2 = _world(D2, ["k2", "k3", "k4"], ["h1", "h2", "h3", "h4"])  # k1 burnt, k4 new, h4 added
-    lake.append(_silver(spark, r1 + r2), tables.SILVER_EXCHANGES, ("event_date",))
+    silver = _silver(spark, r1 + r2).withColumn("input_tokens", F.lit(10).cast("bigint"))
+    lake.append(silver.withColumn("output_tokens", F.lit(90).cast("bigint")), tables.SILVER_EXCHANGES, ("event_date",))
     lake.append(spark.createDataFrame(f1 + f2, FEATURES), tables.ACCOUNT_DAILY_FEATURES, ("event_date",))
     lake.append(spark.createDataFrame(s1 + s2, SCORES), tables.ACCOUNT_SCORES, ("event_date",))
     lake.overwrite(spark.createDataFrame(INTEL, contract.THREAT_INTEL_SCHEMA), tables.THREAT_INTEL)

@@ -130,7 +130,8 @@ def test_report_renders_campaigns_plots_and_quality(job_ctx: JobContext, tmp_pat
     assert page.startswith("<!DOCTYPE html>")
     assert "Distillation campaigns &mdash; 2026-02-11" in page
     # Campaign table: both of today's campaigns, actor / unattributed, evidence.
-    rows = re.findall(r"<tr><td>(c\d)</td><td>([^<]+)</td><td>([^<]+)</td>", page)
+    campaigns_section = page[page.index("id='campaigns'") : page.index("id='volume'")]
+    rows = re.findall(r"<tr><td>(c\d)</td><td>([^<]+)</td><td>([^<]+)</td>", campaigns_section)
     assert rows == [("c1", "ACME", "0.80"), ("c2", "unattributed", "&ndash;")]
     assert "<b>signals</b> content" in page
     assert "payment_fp: pf1 (4)" in page
@@ -221,7 +222,8 @@ def _literal_report() -> ReportData:
 def test_renderer_on_literal_rows() -> None:
     page = render_report(_literal_report())
     assert page.startswith("<!DOCTYPE html>") and page.endswith("</body></html>")
-    rows = re.findall(r"<tr><td>(c\d)</td><td>([^<]+)</td><td>([^<]+)</td>", page)
+    campaigns_section = page[page.index("id='campaigns'") : page.index("id='volume'")]
+    rows = re.findall(r"<tr><td>(c\d)</td><td>([^<]+)</td><td>([^<]+)</td>", campaigns_section)
     assert rows == [("c1", "ACME", "0.80"), ("c2", "unattributed", "&ndash;")]
     assert "campaigns<b>2</b>" in page and "exchanges<b>67</b>" in page and "release pivots<b>1</b>" in page
     assert "data quality<b>failed</b>" in page and "<td class='fail'>failed</td>" in page

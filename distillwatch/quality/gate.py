@@ -430,9 +430,11 @@ def _known_actors(lake: Lakehouse) -> list[str]:
     if not lake.exists(tables.THREAT_INTEL):
         log.warning("no %s table: every non-null actor will fail the known-actor check", tables.THREAT_INTEL)
         return []
-    rows = (
-        lake.read(tables.THREAT_INTEL).where(F.col("actor").isNotNull()).select("actor").distinct().collect()
-    )
+    actors = lake.read(tables.THREAT_INTEL).where(F.col("actor").isNotNull()).select("actor")
+    if lake.exists(tables.ANALYST_DECISIONS):  # an actor an analyst confirmed is known too
+        confirmed = lake.read(tables.ANALYST_DECISIONS).where(F.col("action") == "confirm")
+        actors = actors.unionByName(confirmed.where(F.col("actor").isNotNull()).select("actor"))
+    rows = actors.distinct().collect()
     return sorted(str(r[0]) for r in rows)
 
 

@@ -1,7 +1,8 @@
 """``distillwatch simulate --out DIR``: write a synthetic world (``distillwatch.simulate.writer``).
 
 ``DIR/landing/`` follows the landing contract, ``DIR/truth/`` holds the ground truth.
-Defaults: ``distillwatch.simulate.settings`` (``conf/simulate/world.yaml``).
+Defaults: ``distillwatch.simulate.settings`` (``conf/simulate/world.yaml``). ``--evasion``
+switches the campaigns' evasions on (``distillwatch.simulate.evasion``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 
 from distillwatch.console import emit
 from distillwatch.context import JobContext
+from distillwatch.simulate.evasion import EVASIONS, parse_switches
 from distillwatch.simulate.settings import load_settings
 from distillwatch.simulate.world import PROMPT_MODES
 from distillwatch.simulate.writer import simulate
@@ -33,13 +35,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "read from pinned PyPI wheels (conf/simulate/corpora.yaml)",
     )
     parser.add_argument(
+        "--evasion",
+        help="comma-separated evasion switches of the campaigns: "
+        f"{', '.join(EVASIONS)}, or all (default: conf/simulate/world.yaml evasion, none)",
+    )
+    parser.add_argument(
+        "--resold-share",
+        type=float,
+        help="with --evasion mix: the hydra's resold share of its traffic, 0-1 (default: conf/simulate/world.yaml)",
+    )
+    parser.add_argument(
         "--corpus-cache",
         help="folder of the pinned wheels for --prompts real (default: .cache/corpora); missing ones are fetched",
     )
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
-    settings = load_settings().override(start=args.start, days=args.days, scale=args.scale, seed=args.seed)
+    evasion = getattr(args, "evasion", None)
+    settings = load_settings().override(
+        start=args.start,
+        days=args.days,
+        scale=args.scale,
+        seed=args.seed,
+        evasion=parse_switches(evasion) if evasion is not None else None,
+        resold_share=getattr(args, "resold_share", None),
+    )
     written = simulate(
         ctx.spark,
         args.out,

@@ -4,7 +4,9 @@ with its signature, noise present. One tiny world (scale 0.002, 3 days) is writt
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,13 @@ from pyspark.sql import functions as F
 from distillwatch.context import JobContext
 from distillwatch.contract import EXCHANGE_TEXT_SCHEMA
 from distillwatch.jobs import simulate as job
+from distillwatch.jobs.features import load_patterns
+from distillwatch.pipelines.intent import add_content_labels
 from distillwatch.pipelines.ip import ip_prefix
-from distillwatch.simulate.populations import ACTORS
+from distillwatch.simulate.evasion import EVASIONS, Evasion, parse_switches
+from distillwatch.simulate.populations import ACTORS, FREE_MAIL
+from distillwatch.simulate.prompts import load_bank
+from distillwatch.simulate.settings import SettingsError, WorldSettings
 from distillwatch.simulate.world import NEW_MODEL, build_world, plan_world
 
 START, DAYS, SCALE, SEED = "2026-02-01", 3, 0.002, 11
@@ -254,3 +261,122 @@ def test_bad_parameters_are_refused() -> None:
         plan_world(START, 1, SCALE, SEED)
     with pytest.raises(ValueError, match="scale"):
         plan_world(START, DAYS, 0.0, SEED)
+
+
+# --- evasion switches ---------------------------------------------------------------------
+CAMPAIGN_POPS = ("campaign_a", "campaign_b", "campaign_c", "campaign_d")
+
+
+@pytest.fixture(scope="module")
+def evasive(spark: SparkSession) -> dict[str, object]:
+    """The world of the same seed with every switch on, generated (not written); its campaign
+    exchanges, the ordinary clients' user agents and TLS fingerprints, and its intel, collected."""
+    world = build_world(spark, START, DAYS, SCALE, SEED, evasion=Evasion.of(EVASIONS))
+    ex = world.noisy_exchanges.select(
+        "population", "actor", "campaign", "is_campaign_traffic", "day", "ts_ms", "account_id",
+        "_net", "_prefix", "user_agent", "tls_fp", "prompt",
+    ).cache()  # fmt: skip
+    ordinary = ex.where(F.col("population").isin("individual", "student", "agent_dev"))
+    return {
+        "world": world,
+        "campaign": [r.asDict() for r in ex.where(F.col("actor").isNotNull()).collect()],
+        "ordinary_clients": {(r.user_agent, r.tls_fp) for r in ordinary.select("user_agent", "tls_fp").distinct().collect()},
+        "truth_kinds": {tuple(r) for r in ex.select("population", "actor", "campaign", "is_campaign_traffic").distinct().collect()},
+        "accounts": [r.asDict() for r in world.accounts.where(F.col("actor").isNotNull()).collect()],
+        "intel": [r.asDict() for r in world.threat_intel().collect()],
+    }  # fmt: skip
+
+
+def test_evasion_keeps_the_truth_and_the_plain_world(
+    spark: SparkSession, evasive: dict, truth: DataFrame
+) -> None:  # type: ignore[type-arg]
+    plain = plan_world(START, DAYS, SCALE, SEED)
+    plan = evasive["world"].plan  # type: ignore[attr-defined]
+    kinds = {
+        tuple(r)
+        for r in truth.select("population", "actor", "campaign", "is_campaign_traffic").distinct().collect()
+    }
+    assert evasive["truth_kinds"] == kinds  # the same populations, actors, campaigns and traffic kinds
+    for pop in CAMPAIGN_POPS:  # slow: three times the accounts, the same volume
+        assert plan.census.accounts[pop] == 3 * plain.census.accounts[pop]
+        assert plan.census.volumes.get(pop) == plain.census.volumes[pop] or pop == "campaign_c"
+    hydra = plan.census.volumes["campaign_c"] + plan.census.volumes["hydra_resold"]
+    assert hydra == plain.census.volumes["campaign_c"] + plain.census.volumes["hydra_resold"]
+    assert abs(plan.census.volumes["hydra_resold"] / hydra - 0.7) < 0.01  # mix at the default share
+    assert json.loads(plan.world_json())["evasion"]["switches"] == list(EVASIONS)
+    assert "evasion" not in json.loads(plain.world_json())  # the plain world's summary is unchanged
+
+
+def test_paraphrase_escapes_the_keyword_rules_in_seven_languages(spark: SparkSession, evasive: dict) -> None:  # type: ignore[type-arg]
+    patterns = load_patterns("v2")
+    asks = [r for r in evasive["campaign"] if r["population"] == "campaign_a"]
+    rows = spark.createDataFrame([(r["prompt"],) for r in asks], "prompt string").select(
+        "prompt", F.lit(None).cast("string").alias("system_prompt"), F.lit(0).alias("n_tools"),
+        F.lit(0).alias("tool_calls"), F.lit(False).alias("has_image"),
+    )  # fmt: skip
+    labelled = add_content_labels(rows, patterns).collect()
+    assert not any(r.cot_elicitation or r.rubric_grading or r.sensitive_rewrite for r in labelled)
+    assert {"en", "zh", "ja", "ko", "ru", "es", "de"} <= {r.lang for r in labelled}
+    # fillers: the same template with different words around it across exchanges
+    assert len({r["prompt"] for r in asks}) > 0.9 * len(asks)
+
+
+def test_drift_moves_glass_heron_to_other_families_mid_window(evasive: dict) -> None:  # type: ignore[type-arg]
+    bank = load_bank()
+    para = [t for i in ("reasoning", "rubric", "sensitive") for t in bank.family(f"para_{i}")]
+    plan = evasive["world"].plan  # type: ignore[attr-defined]
+
+    def family(prompt: str) -> int:
+        # a template's longest literal piece identifies it
+        hits = [i for i, t in enumerate(para) if max(re.split(r"\{[A-Z0-9_]+\}", t), key=len) in prompt]
+        assert len(hits) == 1, prompt
+        return hits[0]
+
+    asks = [r for r in evasive["campaign"] if r["population"] == "campaign_a"]
+    early = {family(r["prompt"]) for r in asks if r["day"] < plan.days // 2}
+    late = {family(r["prompt"]) for r in asks if r["day"] >= plan.days // 2}
+    assert early and late and not early & late
+
+
+def test_rotate_and_slow_hide_the_infrastructure_and_the_lockstep(evasive: dict) -> None:  # type: ignore[type-arg]
+    plan = evasive["world"].plan  # type: ignore[attr-defined]
+    net = plan.net
+    residential = set(net.ids("res-"))
+    camp = evasive["campaign"]
+    assert {r["_net"] for r in camp} <= residential
+    assert {(r["user_agent"], r["tls_fp"]) for r in camp} <= evasive["ordinary_clients"]
+    accounts = evasive["accounts"]
+    assert len({a["payment_fp"] for a in accounts}) == len(accounts)  # one card each
+    assert {a["email_domain"] for a in accounts} <= set(FREE_MAIL)
+    # the intel describes what the actors used before: none of it occurs any more
+    seen = {
+        "ip_prefix": {r["_prefix"] for r in camp},
+        "tls_fp": {r["tls_fp"] for r in camp},
+        "user_agent": {r["user_agent"] for r in camp},
+        "payment_fp": {a["payment_fp"] for a in accounts},
+        "email_domain": {a["email_domain"] for a in accounts},
+    }
+    intel = evasive["intel"]
+    assert {i["indicator_type"] for i in intel} >= {"ip_prefix", "payment_fp", "tls_fp", "user_agent"}
+    assert not [i for i in intel if i["value"] in seen.get(i["indicator_type"], set())]
+    # slow: no round robin (loads differ), and the hours follow a diurnal curve, not a flat one
+    loads = collections.Counter(r["account_id"] for r in camp if r["population"] == "campaign_a")
+    assert (
+        len(loads) > plan.census.accounts["campaign_a"] / 2 and max(loads.values()) - min(loads.values()) > 2
+    )
+    hours = collections.Counter((r["ts_ms"] // 3_600_000) % 24 for r in camp)
+    assert max(hours.values()) > 3 * min(hours.get(h, 0) for h in range(24))
+
+
+def test_evasion_settings_are_validated() -> None:
+    assert parse_switches("paraphrase, rotate") == ("paraphrase", "rotate")
+    assert parse_switches("all") == EVASIONS and parse_switches(None) == ()
+    assert WorldSettings().override(evasion=("mix",), resold_share=0.1).evasion_plan().resold_share == 0.1
+    with pytest.raises(SettingsError, match="unknown evasion"):
+        WorldSettings(evasion=("stealth",))
+    with pytest.raises(SettingsError, match="resold_share"):
+        WorldSettings(evasion=("mix",), resold_share=1.5)
+    with pytest.raises(ValueError, match="does not combine with prompts real"):
+        plan_world(START, DAYS, SCALE, SEED, prompts="real", evasion=Evasion.of(["paraphrase"]))
+    mixed = plan_world(START, DAYS, SCALE, SEED, evasion=Evasion.of(["mix"], resold_share=0.1)).census.volumes
+    assert abs(mixed["hydra_resold"] / (mixed["hydra_resold"] + mixed["campaign_c"]) - 0.1) < 0.01

@@ -3,7 +3,8 @@
 Not production configuration (``distillwatch.config``): the pipelines never read them.
 The defaults live here, in :class:`WorldSettings`; ``conf/simulate/world.yaml`` (where it
 exists, under ``$DISTILLWATCH_CONF_DIR`` when that is set) overrides some of them, and the
-command line's ``--start/--days/--scale/--seed`` override both. Unknown keys are an error.
+command line's ``--start/--days/--scale/--seed/--evasion/--resold-share`` override both.
+Unknown keys are an error.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import yaml
 
 from distillwatch.config import ConfigError, from_mapping, repo_conf_dir
 from distillwatch.errors import UserError
+from distillwatch.simulate.evasion import Evasion
 
 
 class SettingsError(ConfigError, UserError):
@@ -33,6 +35,23 @@ class WorldSettings:
     scale: float = 0.01
     # The one random seed: the same settings always give the same records.
     seed: int = 7
+    # Evasion switches of the campaigns (distillwatch.simulate.evasion.EVASIONS): none is the
+    # plain world; any of paraphrase, rotate, slow, mix, drift, combinable.
+    evasion: tuple[str, ...] = ()
+    # mix: the hydra's resold share of its traffic (the plain world resells ~29%).
+    resold_share: float = 0.7
+    # slow: each campaign's volume over this many times its accounts.
+    slow_factor: int = 3
+
+    def __post_init__(self) -> None:
+        self.evasion_plan()  # unknown switches and out-of-range parameters fail here
+
+    def evasion_plan(self) -> Evasion:
+        """The switches and their parameters, validated."""
+        try:
+            return Evasion.of(self.evasion, self.resold_share, self.slow_factor)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from exc
 
     def override(self, **values: Any) -> WorldSettings:
         """These settings with the given values, except those that are None (not given)."""

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from distillwatch.contract import EXCHANGE_FIELDS
 from distillwatch.simulate import populations as P
+from distillwatch.simulate.evasion import PLAIN, TEXT_EVASIONS, Evasion
 from distillwatch.simulate.network import NetworkPlan, address_expr, ip_intel, network_attr, prefix_expr
 from distillwatch.simulate.prompts import PromptBank, literal_array, load_bank, pick, render
 from distillwatch.simulate.realtext import RealText, plan_real
@@ -74,6 +75,8 @@ class WorldPlan:
     release_day: int
     real: RealText | None = None
     """Real public texts (``--prompts real``); None: the template banks."""
+    evasion: Evasion = PLAIN
+    """The campaigns' evasion switches (``distillwatch.simulate.evasion``); none: the plain world."""
 
     @property
     def prompts(self) -> str:
@@ -117,6 +120,8 @@ class WorldPlan:
         }
         if self.real is not None:
             body["corpora"] = self.real.packages
+        if self.evasion.switches:
+            body["evasion"] = self.evasion.summary()
         return json.dumps(body, indent=2, sort_keys=True)
 
 
@@ -132,18 +137,25 @@ def plan_world(
     bank: PromptBank | None = None,
     prompts: str = "templates",
     corpus_cache: str | None = None,
+    evasion: Evasion = PLAIN,
 ) -> WorldPlan:
     """Validate parameters and fix counts, networks and the new model's release time.
 
     ``prompts`` is ``templates`` (the prompt banks of ``conf/simulate/prompts.yaml``) or
     ``real`` (public texts of ``conf/simulate/corpora.yaml``, fetched into
-    ``corpus_cache``); everything but the prompt text is the same in both.
+    ``corpus_cache``); everything but the prompt text is the same in both. ``evasion``:
+    the campaigns' switches (``slow`` and ``mix`` change the census here).
     """
     if prompts not in PROMPT_MODES:
         raise ValueError(f"prompts must be one of {PROMPT_MODES}, got {prompts!r}")
     if days < 2:
         raise ValueError(f"days must be >= 2 (a model is released mid-window), got {days}")
-    c = P.census(scale)
+    text_switches = sorted(TEXT_EVASIONS & evasion.switches)
+    if prompts == "real" and text_switches:
+        raise ValueError(
+            f"evasion {text_switches} rewrites template prompts: it does not combine with prompts real"
+        )
+    c = _evasive_census(P.census(scale), evasion)
     release_day = min(days - 1, max(1, round(days * 10 / 14)))
     return WorldPlan(
         seed,
@@ -155,7 +167,25 @@ def plan_world(
         bank or load_bank(),
         release_day,
         plan_real(seed, corpus_cache) if prompts == "real" else None,
+        evasion,
     )
+
+
+CAMPAIGN_POPULATIONS = ("campaign_a", "campaign_b", "campaign_c", "campaign_d")
+
+
+def _evasive_census(c: P.Census, evasion: Evasion) -> P.Census:
+    """``slow``: campaign accounts times ``slow_factor``; ``mix``: the hydra's volume split
+    at ``resold_share`` (its total unchanged). Other populations are untouched."""
+    accounts, volumes = dict(c.accounts), dict(c.volumes)
+    if "slow" in evasion:
+        for pop in CAMPAIGN_POPULATIONS:
+            accounts[pop] *= evasion.slow_factor
+    if "mix" in evasion:
+        total = volumes["campaign_c"] + volumes["hydra_resold"]
+        resold = min(total - 1, max(1, round(total * evasion.resold_share)))
+        volumes["hydra_resold"], volumes["campaign_c"] = resold, total - resold
+    return P.Census(accounts, volumes)
 
 
 # -- hashing helpers ----------------------------------------------------------------------
@@ -213,6 +243,11 @@ def _account_id(seed: int, pop: str, k: Column) -> Column:
     return F.concat(F.lit("acct_"), _hex16(_acct_hash(seed, pop, k, "account")))
 
 
+def _payment_fp(seed: int, *parts: Column | str) -> Column:
+    cols = [p if isinstance(p, Column) else F.lit(p) for p in parts]
+    return F.concat(F.lit("pm_"), _hex16(F.xxhash64(F.lit(seed), F.lit("payment"), *cols)))
+
+
 def _account_columns(plan: WorldPlan, pop: str, k: Column) -> dict[str, Column]:
     """The registry attributes of account ``k`` of population ``pop`` (no randomness per day)."""
     s = plan.seed
@@ -221,8 +256,7 @@ def _account_columns(plan: WorldPlan, pop: str, k: Column) -> dict[str, Column]:
         return _acct_hash(s, pop, k, salt)
 
     def fp(*parts: Column | str) -> Column:
-        cols = [p if isinstance(p, Column) else F.lit(p) for p in parts]
-        return F.concat(F.lit("pm_"), _hex16(F.xxhash64(F.lit(s), F.lit("payment"), *cols)))
+        return _payment_fp(s, *parts)
 
     own_org = F.concat(F.lit("org_"), _hex16(ah("org")))
     own_fp = fp(F.lit(pop), k)
@@ -325,6 +359,9 @@ def _account_columns(plan: WorldPlan, pop: str, k: Column) -> dict[str, Column]:
         age = (30, 90)
     else:
         raise ValueError(f"no account model for population {pop!r}")
+    if "rotate" in plan.evasion and pop in CAMPAIGN_POPULATIONS:
+        # one card of its own and a free-mail address: nothing shared, nothing the intel knows
+        cols.update(fp=own_fp, mail=free)
     created = (
         F.lit(plan.start_ms)
         - (F.pmod(ah("age"), F.lit(age[1] - age[0] + 1)) + age[0]) * DAY_MS
@@ -367,6 +404,20 @@ def accounts(spark: SparkSession, plan: WorldPlan) -> DataFrame:
 def _mix(bank: PromptBank, *parts: tuple[str, int]) -> list[str]:
     """A weighted union of template families (weights repeat the family's templates)."""
     return [t for fam, w in parts for _ in range(w) for t in bank.family(fam)]
+
+
+def _a_templates(plan: WorldPlan, intent: str) -> tuple[list[str], list[str]]:
+    """GLASS-HERON's templates for ``intent`` before and from the middle of the window.
+
+    ``paraphrase``: the paraphrase families ``para_<intent>``; ``drift``: the second half
+    changes family (``a_<intent>_drift``, or the other half of the paraphrase families).
+    """
+    bank = plan.bank
+    if "paraphrase" in plan.evasion:
+        para = list(bank.family(f"para_{intent}"))
+        return (para[0::2], para[1::2]) if "drift" in plan.evasion else (para, para)
+    base = list(bank.family(f"a_{intent}"))
+    return (base, list(bank.family(f"a_{intent}_drift"))) if "drift" in plan.evasion else (base, base)
 
 
 def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Population) -> DataFrame:
@@ -518,11 +569,27 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
         netc = F.when(r < 0.7, nid("vps-bulwark")).otherwise(nid("cloud-nimbus"))
         idx = F.pmod(hh.h("prefix"), network_attr(net, "size", netc))
         f = hh.u("fam")
-        prompt = (
-            F.when(f < 0.55, render(bank, _mix(bank, ("a_reasoning", 1)), hh.h("tpl"), s, key))
-            .when(f < 0.8, render(bank, _mix(bank, ("a_rubric", 1)), hh.h("tpl"), s, key))
-            .otherwise(render(bank, _mix(bank, ("a_sensitive", 1)), hh.h("tpl"), s, key))
-        )
+        if plan.evasion.switches & {"paraphrase", "drift"}:
+            late = F.col("day") >= plan.days // 2
+
+            def ask(intent: str) -> Column:
+                early_t, late_t = _a_templates(plan, intent)
+                early = render(bank, early_t, hh.h("tpl"), s, key)
+                return (
+                    early
+                    if late_t == early_t
+                    else F.when(late, render(bank, late_t, hh.h("tpl"), s, key)).otherwise(early)
+                )
+
+            prompt = (
+                F.when(f < 0.55, ask("reasoning")).when(f < 0.8, ask("rubric")).otherwise(ask("sensitive"))
+            )
+        else:
+            prompt = (
+                F.when(f < 0.55, render(bank, _mix(bank, ("a_reasoning", 1)), hh.h("tpl"), s, key))
+                .when(f < 0.8, render(bank, _mix(bank, ("a_rubric", 1)), hh.h("tpl"), s, key))
+                .otherwise(render(bank, _mix(bank, ("a_sensitive", 1)), hh.h("tpl"), s, key))
+            )
         real = [(f < 0.5, "a_reasoning"), (f < 0.8, "a_rubric"), (None, "a_sensitive")]
         thinking = hh.u("think") < 0.9
         n_messages = F.lit(1).cast("long")
@@ -540,8 +607,9 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
         f = hh.u("fam")
         reasoning = second_half & (f < 0.6)
         vision = ~reasoning & (hh.u("vision") < 0.2)
+        cot = "para_cot" if "paraphrase" in plan.evasion else "b_reasoning"
         prompt = (
-            F.when(reasoning, render(bank, _mix(bank, ("b_reasoning", 1)), hh.h("tpl"), s, key))
+            F.when(reasoning, render(bank, _mix(bank, (cot, 1)), hh.h("tpl"), s, key))
             .when(vision, render(bank, _mix(bank, ("b_vision", 1)), hh.h("tpl"), s, key))
             .otherwise(render(bank, _mix(bank, ("b_agentic", 1)), hh.h("tpl"), s, key))
         )
@@ -598,6 +666,29 @@ def _population_exchanges(spark: SparkSession, plan: WorldPlan, pop: P.Populatio
         out_tokens = hh.int("out", 1500, 4000)
     else:
         raise ValueError(f"no traffic model for population {pop.name!r}")
+    if pop.actor_key is not None and plan.evasion.switches & {"rotate", "slow"}:
+        # the campaign's accounts and the hydra's resold traffic alike (it rides the same accounts)
+        if "slow" in plan.evasion and pop.name == "campaign_a":
+            k = F.pmod(hh.h("acct"), F.lit(n))  # no round robin: each exchange draws its account
+        account = k
+
+        def ah(salt: str) -> Column:
+            return _acct_hash(s, acct_pop, account, salt)
+
+        if "slow" in plan.evasion:
+            tz = _country_attr(_country(ah("tz")), 1)
+            weights, hour = DIURNAL, None
+        if "rotate" in plan.evasion:
+            res = F.lit(net.id("res-US")) + _country(ah("home"))
+            netc = res
+            # a few residential prefixes per account, the ones ordinary subscribers of that ISP use
+            idx = F.pmod(ah("home-prefix") + hh.int("home-px", 0, 2), network_attr(net, "size", res))
+            browser = F.pmod(ah("client"), F.lit(10)) < 7
+            if pop.name == "campaign_b":
+                ua, tls = F.lit(AGENT_SDK_UA), pick(SDK_TLS, ah("tls"))
+            else:
+                ua = F.when(browser, pick(BROWSER_UAS, ah("ua"))).otherwise(F.lit(SDK_PY_UA))
+                tls = F.when(browser, pick(BROWSER_TLS, ah("tls"))).otherwise(F.lit(SDK_TLS[0]))
     if plan.real is not None:
         # the same populations and metadata; only the text comes from the public corpora
         base, prompt = plan.real.prompts(base, real, hh, account=k)
@@ -868,32 +959,31 @@ def threat_intel(ex: DataFrame, accts: DataFrame, plan: WorldPlan) -> DataFrame:
 
     camp = ex.where(F.col("is_campaign_traffic"))
     net = plan.net
+    rotated = "rotate" in plan.evasion
+
+    def seen(names: Sequence[str]) -> DataFrame:
+        """Prefixes of the actor's networks: those its traffic uses, or (``rotate``) the ones it
+        used before moving to residential prefixes, which its traffic no longer touches."""
+        if not rotated:
+            return camp.where(F.col("_net").isin(*[net.id(x) for x in names])).select(
+                F.col("_prefix").alias("value")
+            )
+        ids = [net.id(x) for x in names]
+        return reduce(
+            DataFrame.unionByName,
+            [
+                spark.range(net.networks[i].size).select(
+                    prefix_expr(net, F.lit(i), F.col("id")).alias("value")
+                )
+                for i in ids
+            ],
+        )
+
     prefixes = [
+        rows(seen(["vps-bulwark"]).distinct().where(keep(0.5)), "ip_prefix", a, "partner-feed", 0.7),
+        rows(seen(["proxy-lumen"]).distinct().where(keep(0.3)), "ip_prefix", b, "osint-report", 0.6),
         rows(
-            camp.where(F.col("_net") == net.id("vps-bulwark"))
-            .select(F.col("_prefix").alias("value"))
-            .distinct()
-            .where(keep(0.5)),
-            "ip_prefix",
-            a,
-            "partner-feed",
-            0.7,
-        ),
-        rows(
-            camp.where(F.col("_net") == net.id("proxy-lumen"))
-            .select(F.col("_prefix").alias("value"))
-            .distinct()
-            .where(keep(0.3)),
-            "ip_prefix",
-            b,
-            "osint-report",
-            0.6,
-        ),
-        rows(
-            camp.where(F.col("_net").isin(net.id("proxy-riptide"), net.id("proxy-undertow")))
-            .select(F.col("_prefix").alias("value"))
-            .distinct()
-            .where(keep(0.4)),
+            seen(["proxy-riptide", "proxy-undertow"]).distinct().where(keep(0.4)),
             "ip_prefix",
             c,
             "internal-ir",
@@ -920,23 +1010,36 @@ def threat_intel(ex: DataFrame, accts: DataFrame, plan: WorldPlan) -> DataFrame:
         F.lit("osint-report").alias("source"),
         F.lit(0.3).alias("confidence"),
     )
-    pay = [
-        rows(
+    if rotated:
+        # the shared cards the actors paid with before: no account carries them any more
+        n_b = plan.census.accounts["campaign_b"]
+        old_a = spark.range(2).select(_payment_fp(s, "A-instrument", F.col("id")).alias("value"))
+        old_b = spark.range(n_b // 5 + 1).select(_payment_fp(s, "B-card", F.col("id")).alias("value"))
+        a_cards, b_cards = old_a.orderBy("value").limit(1), old_b.where(keep(0.3))
+    else:
+        a_cards = (
             accts.where(F.col("population") == "campaign_a")
             .select(F.col("payment_fp").alias("value"))
             .distinct()
             .orderBy("value")
-            .limit(1),
+            .limit(1)
+        )
+        b_cards = (
+            accts.where(F.col("population") == "campaign_b")
+            .select(F.col("payment_fp").alias("value"))
+            .distinct()
+            .where(keep(0.3))
+        )
+    pay = [
+        rows(
+            a_cards,
             "payment_fp",
             a,
             "partner-feed",
             0.8,
         ),
         rows(
-            accts.where(F.col("population") == "campaign_b")
-            .select(F.col("payment_fp").alias("value"))
-            .distinct()
-            .where(keep(0.3)),
+            b_cards,
             "payment_fp",
             b,
             "internal-ir",
@@ -1035,7 +1138,8 @@ def build_world(
     seed: int,
     prompts: str = "templates",
     corpus_cache: str | None = None,
+    evasion: Evasion = PLAIN,
 ) -> World:
-    """Plan and (lazily) generate the whole world (``prompts``: see ``plan_world``)."""
-    plan = plan_world(start, days, scale, seed, prompts=prompts, corpus_cache=corpus_cache)
+    """Plan and (lazily) generate the whole world (``prompts``, ``evasion``: see ``plan_world``)."""
+    plan = plan_world(start, days, scale, seed, prompts=prompts, corpus_cache=corpus_cache, evasion=evasion)
     return World(plan, with_noise(exchanges(spark, plan), plan), accounts(spark, plan))

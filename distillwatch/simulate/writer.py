@@ -127,10 +127,12 @@ class WorldWritten:
 
     def summary(self) -> str:
         s, c = self.settings, self.counts
+        names = s.evasion_plan().names
+        evasion = f", evasion {','.join(names)}" if names else ""
         return (
             f"world written to {self.out}: {c['exchanges']} exchanges ({c['campaign_exchanges']} campaign, "
-            f"{c['broken']} broken) over {s.days} days from {s.start}, seed {s.seed}, {self.prompts} prompts, "
-            f"in {self.seconds:.1f}s"
+            f"{c['broken']} broken) over {s.days} days from {s.start}, seed {s.seed}, {self.prompts} prompts"
+            f"{evasion}, in {self.seconds:.1f}s"
         )
 
 
@@ -152,9 +154,9 @@ def simulate(
     s = settings
     t0 = time.monotonic()
     log.info(
-        "simulating %s days from %s at scale %s (seed %s, %s prompts) into %s",
-        s.days, s.start, s.scale, s.seed, prompts, out,
+        "simulating %s days from %s at scale %s (seed %s, %s prompts, evasion %s) into %s",
+        s.days, s.start, s.scale, s.seed, prompts, ",".join(s.evasion_plan().names) or "none", out,
     )  # fmt: skip
-    world = build_world(spark, s.start, s.days, s.scale, s.seed, prompts, corpus_cache)
+    world = build_world(spark, s.start, s.days, s.scale, s.seed, prompts, corpus_cache, s.evasion_plan())
     counts = write_world(world, out.rstrip("/"))
     return WorldWritten(out, s, prompts, counts, time.monotonic() - t0)

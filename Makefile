@@ -56,10 +56,11 @@ test: venv jars airflow-venv
 
 # Deployment: the wheel installed in a fresh venv runs a day outside the checkout
 # (tests/test_wheel.py); a Spark standalone master and two workers on loopback run two days
-# through spark-submit, compared row for row with local[*] (tests/test_cluster.py).
+# through spark-submit, compared row for row with local[*] (tests/test_cluster.py); a day
+# killed with SIGKILL at each commit point reruns to the clean result (tests/test_faults.py).
 # .ci/run calls it after make test.
 deploy-test: venv jars
-	$(BIN)/pytest -q -m deploy tests/test_wheel.py tests/test_cluster.py $(ARGS)
+	$(BIN)/pytest -q -m 'deploy or fault' tests/test_wheel.py tests/test_cluster.py tests/test_faults.py $(ARGS)
 
 bench: venv jars
 	$(BIN)/python -m bench.run $(ARGS)

@@ -106,6 +106,14 @@ class IngestConf:
     max_future_skew_minutes: int = 15
     # Parquet or JSONL files: glob patterns looked for in a delivery folder.
     exchange_globs: tuple[str, ...] = ("*.jsonl.gz", "*.jsonl", "*.parquet")
+    # `daily` recomputes (features onwards) the earlier days that late records changed,
+    # before the day's own downstream steps (jobs/daily.py, dirty_days): a day is dirty when
+    # the records that landed after it was computed reach this share of its records (0: any
+    # late record). Most gateways deliver a few records late every day (the simulator 2%,
+    # over three days), and recomputing for each would double the downstream cost; a
+    # delayed shard or a replayed file crosses 5% at once.
+    reprocess_late: bool = True
+    reprocess_min_late_share: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -300,9 +308,18 @@ class FeaturesConf:
 class WarehouseConf:
     """SQL access: analyst views and the Thrift (HiveServer2) server of ``serve-sql``."""
 
-    # Localhost only unless an operator decides otherwise (the server has no authentication).
+    # Loopback by default. `serve-sql` refuses any other bind address while authentication
+    # is "NONE": set "LDAP" (with ldap_url, and ldap_base_dn or ldap_domain) or "CUSTOM"
+    # (custom_auth_class: a org.apache.hive.service.auth.PasswdAuthenticationProvider on
+    # the server's class path) first; HiveServer2 then asks every client for a user and
+    # password. docs/databricks.md and the README: "Query it".
     bind_host: str = "127.0.0.1"
     port: int = 10000
+    authentication: str = "NONE"
+    ldap_url: str | None = None
+    ldap_base_dn: str | None = None
+    ldap_domain: str | None = None
+    custom_auth_class: str | None = None
     # Seconds `serve-sql --wait` polls for the port before giving up.
     start_timeout_s: int = 120
     # Rows `distillwatch sql` prints at most.
@@ -337,6 +354,10 @@ class RetentionConf:
     # safety check is switched off for the VACUUM (only safe with no long-running readers).
     vacuum_retain_hours: int = 168
     optimize: bool = True
+    # Staging folders of the quality gate (<lakehouse>/_staging/<table>/<day>/<run>) older
+    # than this are removed: what a run killed between staging and publishing leaves, and
+    # failed days kept for inspection (quality.keep_failed_staging).
+    staging_keep_hours: int = 48
 
 
 @dataclass(frozen=True)

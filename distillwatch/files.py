@@ -150,6 +150,18 @@ def list_names(spark: SparkSession, folder: str) -> list[str]:
     return sorted(str(st.getPath().getName()) for st in fs.listStatus(path) if st.isFile())
 
 
+def list_folders(spark: SparkSession, folder: str) -> list[tuple[str, float]]:
+    """The folders directly in ``folder`` as (path, modification time in epoch seconds)."""
+    fs, path = _fs_path(spark, folder)
+    if not fs.exists(path):
+        return []
+    return sorted(
+        (str(st.getPath().toString()), st.getModificationTime() / 1000.0)
+        for st in fs.listStatus(path)
+        if st.isDirectory()
+    )
+
+
 def delete(spark: SparkSession, location: str) -> None:
     """Remove a file or a folder with everything under it (no error when absent)."""
     if not is_remote(location):
@@ -188,3 +200,67 @@ def copy_folder(spark: SparkSession, source: Path, location: str, keep: Sequence
         copied += 1
     log.debug("copied %d files from %s to %s", copied, source, location)
     return copied
+
+
+# -- landing files -------------------------------------------------------------------
+def list_all(spark: SparkSession, folder: str) -> list[tuple[str, str, int]]:
+    """Every file directly in ``folder`` as (full path, URI, size in bytes), sorted by path;
+    the URI is percent-encoded, as Spark's ``_metadata.file_path`` spells it. Names starting
+    with ``.`` or ``_`` (writers' temporary and marker files) are left out."""
+    fs, path = _fs_path(spark, folder)
+    if not fs.exists(path):
+        return []
+    out = [
+        (str(st.getPath().toString()), _spark_uri(st.getPath()), int(st.getLen()))
+        for st in fs.listStatus(path)
+        if st.isFile() and not st.getPath().getName().startswith((".", "_"))
+    ]
+    return sorted(out)
+
+
+def _spark_uri(path: Any) -> str:
+    """A Hadoop Path as Spark's ``_metadata.file_path`` spells it: ``scheme:`` + the
+    percent-encoded path (``file:/x/a%20b``), with ``//authority`` when there is one
+    (``s3a://bucket/key``); ``Path.toUri().toString()`` would give ``file:///x``."""
+    u = path.toUri()
+    scheme, auth, raw = u.getScheme(), u.getRawAuthority(), str(u.getRawPath())
+    if scheme is None:
+        return raw
+    return f"{scheme}:{raw}" if auth is None else f"{scheme}://{auth}{raw}"
+
+
+def head_tail(spark: SparkSession, location: str, size: int, n: int = 4) -> tuple[bytes, bytes]:
+    """The first and the last ``n`` bytes of a file of ``size`` bytes (magic numbers)."""
+    fs, path = _fs_path(spark, location)
+    stream = fs.open(path)
+    try:  # readNBytes returns the bytes (a byte[] passed in would be filled only on the JVM side)
+        head = bytes(stream.readNBytes(min(n, size)))
+        tail = b""
+        if size:
+            stream.seek(max(0, size - n))
+            tail = bytes(stream.readNBytes(min(n, size)))
+    finally:
+        stream.close()
+    return head, tail
+
+
+def checksum(spark: SparkSession, location: str) -> str | None:
+    """The file's checksum as ``algorithm:hex``: the store's own when it keeps one (HDFS,
+    S3A with ``fs.s3a.etag.checksum.enabled``, ABFS), else CRC-32 of the bytes for a local
+    file (read once by the driver, ~1 GB/s), else None."""
+    if not is_remote(location):
+        import zlib
+
+        crc = 0
+        with local_path(location).open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                crc = zlib.crc32(chunk, crc)
+        return f"crc32:{crc:08x}"
+    fs, path = _fs_path(spark, location)
+    try:
+        got = fs.getFileChecksum(path)
+    except Exception:  # noqa: BLE001 - a store without checksums answers in several ways
+        return None
+    if got is None:
+        return None
+    return f"{got.getAlgorithmName()}:{bytes(got.getBytes()).hex()}"

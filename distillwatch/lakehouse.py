@@ -18,7 +18,8 @@ few writes the catalog cannot express alone (bronze's insert-only dedup) and for
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from pyspark.sql.types import StructType
 
 from distillwatch import tables
 from distillwatch.errors import UserError
+from distillwatch.faults import failpoint
 from distillwatch.spark import job_description
 from distillwatch.storage import is_remote, local_path
 
@@ -97,6 +99,31 @@ class Lakehouse:
         row = DeltaTable.forPath(self.spark, self.path(table)).history(1).select("operationMetrics").first()
         return dict(row[0] or {}) if row else {}
 
+    @contextmanager
+    def commit_metadata(self, text: str) -> Iterator[None]:
+        """Delta commits made inside the block carry ``text`` as their ``userMetadata`` (in
+        the table's history), so a rerun can tell which commits a killed run made."""
+        key = "spark.databricks.delta.commitInfo.userMetadata"
+        self.spark.conf.set(key, text)
+        try:
+            yield
+        finally:
+            self.spark.conf.unset(key)
+
+    def commits_with_metadata(self, table: str, texts: Sequence[str]) -> list[dict[str, str]]:
+        """The operation metrics of the commits of ``table`` whose ``userMetadata`` is one of
+        ``texts`` (newest first; the last 1,000 commits are searched)."""
+        if not texts or not self.exists(table):
+            return []
+        rows = (
+            DeltaTable.forPath(self.spark, self.path(table))
+            .history(1000)
+            .where(F.col("userMetadata").isin(list(texts)))
+            .select("operationMetrics")
+            .collect()
+        )
+        return [dict(r[0] or {}) for r in rows]
+
     # -- registration --------------------------------------------------------------
     def ensure_database(self) -> None:
         if not self._db_ready:
@@ -125,7 +152,7 @@ class Lakehouse:
         writer = empty.write.format("delta").mode("ignore")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        self._save(writer, table, f"create {table}")
+        self._save(writer, table, f"create {table}", data=False)
 
     # -- publication -------------------------------------------------------------
     def conform(self, df: DataFrame, table: str) -> DataFrame:
@@ -167,13 +194,18 @@ class Lakehouse:
         target = DeltaTable.forPath(self.spark, self.path(table)).alias("t")
         with job_description(self.spark, f"write {table} (merge)"):
             target.merge(df.alias("s"), cond).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+        failpoint(f"after_commit:{table}")
         self.register(table)
 
     # -- writes ------------------------------------------------------------------
-    def _save(self, writer: DataFrameWriter, table: str, label: str) -> None:
-        """Save to the table's path with the Spark jobs labelled, then register it."""
+    def _save(self, writer: DataFrameWriter, table: str, label: str, data: bool = True) -> None:
+        """Save to the table's path with the Spark jobs labelled, then register it. A commit
+        of rows (``data``, not the empty table of :meth:`create_if_missing`) is a fault
+        injection point (:mod:`distillwatch.faults`)."""
         with job_description(self.spark, label):
             writer.save(self.path(table))
+        if data:
+            failpoint(f"after_commit:{table}")
         self.register(table)
 
     def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = ()) -> None:
@@ -224,6 +256,7 @@ class Lakehouse:
         before = self.version(table)
         with job_description(self.spark, f"write {table} (insert-only merge)"):
             builder.whenNotMatchedInsertAll().execute()
+        failpoint(f"after_commit:{table}")
         if self.version(table) == before:  # a MERGE that changes nothing commits nothing
             return 0
         metrics = self.last_operation_metrics(table)

@@ -28,6 +28,7 @@ from distillwatch import contract
 BRONZE_EXCHANGES = "bronze_exchanges"
 BRONZE_QUARANTINE = "bronze_quarantine"
 INGEST_LOG = "ingest_log"
+INGEST_FILES = "ingest_files"
 ACCOUNTS = "accounts"
 IP_INTEL = "ip_intel"
 THREAT_INTEL = "threat_intel"
@@ -284,6 +285,7 @@ CATALOG: dict[str, Table] = {
             "distillwatch.pipelines.campaigns:campaigns",
             write="merge",
             key=("campaign_id",),
+            suite=CAMPAIGNS,
             doc="one row per campaign ever seen (MERGEd daily): lifetime, actor, status",
         ),
         Table(
@@ -297,6 +299,7 @@ CATALOG: dict[str, Table] = {
             _CAMPAIGNS_DAY,
             write="day",
             partition="event_date",
+            suite=CAMPAIGN_MEMBERS,
             doc="the accounts of each campaign-day, with the evidence that linked them",
         ),
         Table(
@@ -307,6 +310,7 @@ CATALOG: dict[str, Table] = {
             _CAMPAIGNS_DAY,
             write="day",
             partition="event_date",
+            suite=CAMPAIGN_EXCHANGES,
             doc="the exchanges attributed to each campaign-day",
         ),
         Table(
@@ -319,6 +323,7 @@ CATALOG: dict[str, Table] = {
             _CAMPAIGNS_DAY,
             write="day",
             partition="event_date",
+            suite=CAMPAIGN_INDICATORS,
             doc="the indicator values each campaign-day's members share",
         ),
         Table(
@@ -346,6 +351,7 @@ CATALOG: dict[str, Table] = {
             _CAMPAIGNS_DAY,
             write="day",
             partition="event_date",
+            suite=INDICATOR_POPULARITY_DAILY,
             doc="per day, how many accounts (and unrelated ones) used each shared value",
         ),
         # --- analyst review: what analysts decided, binding on every later run
@@ -413,13 +419,34 @@ CATALOG: dict[str, Table] = {
             "ops",
             "ingest",
             columns(
-                "run_id string, delivery_date date, files long, read long, new long, duplicates long,"
-                " quarantined long, quarantined_by_reason string, event_dates string, account_rows long,"
-                " dimension_quarantined long, started_at timestamp, finished_at timestamp"
+                "run_id string, delivery_date date, status string, files long, corrupt_files long,"
+                " unrecognised_files long, read long, new long, duplicates long, quarantined long,"
+                " quarantined_by_reason string, event_dates string, account_rows long,"
+                " dimension_quarantined long, started_at timestamp, finished_at timestamp, message string"
             ),
             "distillwatch.jobs.ingest:ingest",
             write="append",
-            doc="one reconciled row per ingest run: read = new + duplicates + quarantined",
+            doc=(
+                "two rows per ingest run: status 'started' when it begins, then 'complete' (reconciled:"
+                " read = new + duplicates + quarantined) or 'unchanged' (the delivery's files are those"
+                " of its last complete run); a delivery whose last row is 'started' is incomplete"
+            ),
+        ),
+        Table(
+            INGEST_FILES,
+            "ops",
+            "ingest",
+            columns(
+                "run_id string, delivery_date date, path string, file_name string, size_bytes long,"
+                " checksum string, format string, outcome string, reason string, read long,"
+                " accepted long, new long, duplicates long, quarantined long, ingested_at timestamp"
+            ),
+            "distillwatch.jobs.ingest:ingest",
+            write="append",
+            doc=(
+                "one row per file of a delivery and ingest run, with its outcome ('ingested',"
+                " 'corrupt_file', 'unrecognised_file'): read = new + duplicates + quarantined per file"
+            ),
         ),
         Table(
             DQ_RESULTS,

@@ -6,6 +6,11 @@ threat_intel dimension and the earlier days of its own tables; publishes day D o
 campaigns family (:func:`distillwatch.pipelines.campaigns.campaigns_day`: replaceWhere on
 the day) and upserts ``campaigns``. Rerunning a day gives the same tables: earlier state is
 read strictly before D and campaign ids are deterministic.
+
+Write, audit, publish (:class:`distillwatch.quality.StagedDay`): every table of the day is
+staged and validated by its suite before any is published; one failed critical expectation
+publishes none of them (``QualityGateFailed``, the outcomes in ``dq_results``). This is the
+gold audit; the ``validate_gold`` step afterwards re-checks the published attribution day.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
+from distillwatch.jobs.ingest import require_complete_deliveries
 from distillwatch.jobs.review import review_state_of
 from distillwatch.lakehouse import Lakehouse
 from distillwatch.pipelines.campaigns import campaigns, campaigns_day
 from distillwatch.pipelines.impact import campaign_impact_daily
 from distillwatch.pipelines.sharing import intel_in_force
+from distillwatch.quality import StagedDay
 from distillwatch.spark import materialise
 
 log = logging.getLogger(__name__)
@@ -71,6 +78,7 @@ def _current(lake: Lakehouse, table: str) -> DataFrame:
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
+    require_complete_deliveries(ctx, args.date, "attribute")
     day: dt.date = args.date
     conf = ctx.cfg.attribution
     lake = ctx.lake
@@ -99,22 +107,26 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     daily = materialise(
         out.campaign_attribution_daily, "daily rows feed their table, the merge and the counts"
     )
-    for table, rows in out.daily_tables().items():
-        lake.publish(daily if table == tables.CAMPAIGN_ATTRIBUTION_DAILY else rows, table, day.isoformat())
-    # Read before any write of the day's campaigns; materialised so the upsert does not
-    # read its own target while it writes it.
-    updates = materialise(campaigns(previous, out.campaign_updates), "campaigns rows to upsert")
-    lake.publish(updates, tables.CAMPAIGNS)
-    # What each campaign harvested today and since first seen, beside the daily rows.
-    impact = campaign_impact_daily(
-        _day(lake, tables.CAMPAIGN_EXCHANGES, day),
-        _day(lake, tables.SILVER_EXCHANGES, day),
-        daily,
-        _current(lake, tables.CAMPAIGN_IMPACT_DAILY),
-        day,
-    )
-    lake.publish(materialise(impact, "impact rows are written from earlier rows of their table"),
-                 tables.CAMPAIGN_IMPACT_DAILY, day.isoformat())  # fmt: skip
+    # Write, audit, publish: every gold table of the day is staged and validated before any
+    # is published, so a failed gate leaves all of them (campaigns too) as they were.
+    with StagedDay(ctx, day) as gold:
+        staged = {
+            table: gold.stage(table, daily if table == tables.CAMPAIGN_ATTRIBUTION_DAILY else rows)
+            for table, rows in out.daily_tables().items()
+        }
+        # Computed from the table as it stands: the staged copy is apart from its target,
+        # so the MERGE does not read what it writes.
+        gold.stage(tables.CAMPAIGNS, campaigns(previous, out.campaign_updates))
+        # What each campaign harvested today and since first seen, beside the daily rows.
+        impact = campaign_impact_daily(
+            staged[tables.CAMPAIGN_EXCHANGES],
+            _day(lake, tables.SILVER_EXCHANGES, day),
+            staged[tables.CAMPAIGN_ATTRIBUTION_DAILY],
+            _current(lake, tables.CAMPAIGN_IMPACT_DAILY),
+            day,
+        )
+        gold.stage(tables.CAMPAIGN_IMPACT_DAILY, impact)
+        gold.publish()  # QualityGateFailed: nothing published, the reasons in dq_results
     n = daily.count()
     attributed = daily.where(F.col("actor").isNotNull()).count()
     pivots = daily.where("release_pivot").count()

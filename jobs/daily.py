@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from pyspark.sql import functions as F
 
 from distillwatch import tables
 from distillwatch.config import repo_conf_dir
@@ -156,6 +157,66 @@ if set(STEP_NAMES) != set(_RUNNERS):
 STEPS: tuple[Step, ...] = tuple(Step(name, _RUNNERS[name]) for name in STEP_NAMES)
 
 
+# The steps a day whose input changed runs again: from features on, without the views and
+# the report (they follow the day being run).
+DOWNSTREAM: tuple[str, ...] = tuple(
+    s for s in STEP_NAMES[STEP_NAMES.index("features") :] if s not in ("publish", "report")
+)
+
+
+def dirty_days(ctx: JobContext, before: dt.date, step: str = "features") -> list[dt.date]:
+    """Event dates before ``before`` (within the lateness window) computed by ``step``
+    whose records that landed after that step last ran are at least
+    ``ingest.reprocess_min_late_share`` of the day's records (and at least one): late records
+    changed a day already computed. Measured against each step's own last run, so a
+    scheduler running one step per task (Airflow, Databricks) recomputes each step of a
+    dirty day in its own task. One aggregation over two columns of the window's bronze
+    partitions and the ``runs`` rows of those days; nothing pairwise."""
+    lake = ctx.lake
+    if not (lake.exists(tables.BRONZE_EXCHANGES) and lake.exists(tables.RUNS)):
+        return []
+    lo = before - dt.timedelta(days=ctx.cfg.ingest.max_lateness_days + 1)
+    hi = before - dt.timedelta(days=1)
+    computed = {
+        r["run_date"]: r["last"]
+        for r in lake.read(tables.RUNS)
+        .where((F.col("step") == step) & (F.col("status") == "ok"))
+        .where(F.col("run_date").between(F.lit(lo), F.lit(hi)))
+        .groupBy("run_date")
+        .agg(F.max("started_at").alias("last"))
+        .collect()
+    }
+    if not computed:
+        return []
+    landed_after = F.coalesce(
+        *[
+            F.when(F.col("event_date") == F.lit(d), F.col("ingested_at") > F.lit(ts))
+            for d, ts in computed.items()
+        ]
+    )
+    share = ctx.cfg.ingest.reprocess_min_late_share
+    rows = (
+        lake.read(tables.BRONZE_EXCHANGES)
+        .where(F.col("event_date").isin(list(computed)))
+        .groupBy("event_date")
+        .agg(F.count("*").alias("n"), F.sum(landed_after.cast("long")).alias("late"))
+        .collect()
+    )
+    return sorted(r["event_date"] for r in rows if r["late"] and r["late"] >= share * r["n"])
+
+
+def reprocess_dirty(ctx: JobContext, before: dt.date, steps: tuple[str, ...] = DOWNSTREAM) -> list[dt.date]:
+    """Recompute ``steps``, in date order, on the days :func:`dirty_days` finds for the
+    first of them; returns the days."""
+    if not steps:
+        return []
+    days = dirty_days(ctx, before, steps[0])
+    for d in days:
+        emit(f"[{d}] late records landed after this day was computed: recomputing {','.join(steps)}")
+        run_day(ctx, d, steps, reprocess=False)
+    return days
+
+
 def _counts(ctx: JobContext, step: str, day: dt.date) -> dict[str, int]:
     out: dict[str, int] = {}
     for table in STEP_TABLES.get(step, ()):
@@ -168,14 +229,23 @@ def _record(ctx: JobContext, rows: list[tuple]) -> None:  # type: ignore[type-ar
     ctx.lake.publish(ctx.spark.createDataFrame(rows, tables.schema(tables.RUNS)), tables.RUNS)
 
 
-def run_day(ctx: JobContext, day: dt.date, steps: tuple[str, ...] = STEP_NAMES) -> None:
-    """Run the steps of one day in order; raises :class:`StepFailed` on the first failure."""
+def run_day(
+    ctx: JobContext, day: dt.date, steps: tuple[str, ...] = STEP_NAMES, reprocess: bool = True
+) -> None:
+    """Run the steps of one day in order; raises :class:`StepFailed` on the first failure.
+
+    Before the day's first downstream step, the earlier days that late records changed are
+    recomputed (``ingest.reprocess_late``), so the day builds on their corrected state."""
     run_id = uuid.uuid4().hex[:12]
     host = socket.gethostname()
+    pending_reprocess = reprocess and ctx.cfg.ingest.reprocess_late
     with day_lock(ctx.lake, day, ctx.cfg.locks) as lease:
         for step in STEPS:
             if step.name not in steps:
                 continue
+            if pending_reprocess and step.name in DOWNSTREAM:
+                pending_reprocess = False
+                reprocess_dirty(ctx, day, tuple(s for s in DOWNSTREAM if s in steps))
             lease.check()  # stop, rather than interleave with a run that took the day over
             started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
             t0 = time.perf_counter()
@@ -221,8 +291,13 @@ def add_daily_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_backfill_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", required=True, type=parse_day)
+    parser.add_argument("--start", type=parse_day, help="first day (not with --dirty)")
     parser.add_argument("--end", required=True, type=parse_day)
+    parser.add_argument(
+        "--dirty",
+        action="store_true",
+        help="recompute (features onwards) only the days up to --end that late records changed",
+    )
     parser.add_argument("--steps", help=f"comma-separated subset of {','.join(STEP_NAMES)}")
 
 
@@ -256,6 +331,18 @@ def run_daily(ctx: JobContext, args: argparse.Namespace) -> int:
 
 
 def run_backfill(ctx: JobContext, args: argparse.Namespace) -> int:
+    if getattr(args, "dirty", False):
+        if args.start is not None:
+            raise UserError("--dirty finds its own days: give --end only")
+        try:
+            days = reprocess_dirty(ctx, args.end + dt.timedelta(days=1))
+        except StepFailed as exc:
+            emit(f"backfill --dirty: FAILED at step {exc.step}: {exc}")
+            return 1
+        emit(f"backfill --dirty: {len(days)} day(s) recomputed {[str(d) for d in days]}")
+        return 0
+    if args.start is None:
+        raise UserError("backfill needs --start (or --dirty)")
     try:
         backfill(ctx, args.start, args.end, _steps(args.steps))
     except StepFailed as exc:

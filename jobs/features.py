@@ -1,5 +1,6 @@
 """``distillwatch features --date D``: bronze of one event date -> silver_exchanges and
-account_daily_features (both replaced for that day only, so reruns are idempotent)."""
+account_daily_features (both replaced for that day only, so reruns are idempotent), each
+through its quality gate: staged, validated, then published."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from distillwatch.config import FeaturesConf, repo_conf_dir
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
+from distillwatch.jobs.ingest import require_complete_deliveries
 from distillwatch.pipelines.features import account_daily_features
 from distillwatch.pipelines.fingerprint import MinHashSpec
 from distillwatch.pipelines.intent import Patterns
 from distillwatch.pipelines.sharing import intel_in_force
 from distillwatch.pipelines.silver import silver_exchanges
+from distillwatch.quality import publish_day
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
+    require_complete_deliveries(ctx, args.date, "features")
     day = args.date.isoformat()
     conf = ctx.cfg.features
     lake = ctx.lake
@@ -66,7 +70,11 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         minhash_spec(conf),
         conf.new_model_hours,
     )
-    lake.publish(silver, tables.SILVER_EXCHANGES, day)
+    # Write, audit, publish (distillwatch.quality.gate): each table is staged, validated by
+    # its suite and only then replaces its day; a failed gate raises QualityGateFailed and
+    # leaves the published day as it was. Silver is not cached for the audit (see below):
+    # its gate reads the staged Parquet columns each expectation needs.
+    publish_day(ctx, silver, tables.SILVER_EXCHANGES, day, cache=False)
     # Features read the written silver day back (the fingerprints are computed once), and
     # do not cache it: each sub-aggregation reads only its own columns from the Parquet
     # files. A cached day stops fitting a driver's storage memory somewhere above 3M
@@ -74,7 +82,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     # on a 9.8M-exchange day the aggregation took ~1,550 s cached and 582 s uncached
     # (docs/benchmarks.md, "Findings").
     silver_day = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'")
-    lake.publish(account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day)
+    publish_day(ctx, account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day)
     n_ex = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'").count()
     n_acc = lake.read(tables.ACCOUNT_DAILY_FEATURES).where(f"event_date = DATE'{day}'").count()
     log.info("features %s: patterns %s", day, patterns.version)

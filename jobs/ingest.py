@@ -1,12 +1,16 @@
 """``distillwatch ingest --date D``: one delivery folder into bronze Delta tables.
 
 Reads ``<landing>/exchanges/date=D/`` and the dimension folders, then
+- surveys every file of the delivery (``distillwatch.jobs.landing``): unrecognised names and
+  corrupt files are set aside whole, with a reason, and the rest is read once,
 - merges valid exchanges into ``bronze_exchanges`` (partitioned by event date,
   insert-only on ``request_id``: re-running a delivery changes nothing),
 - replaces delivery D's rows of ``bronze_quarantine`` (raw text + reason),
 - refreshes the dimension tables (``accounts`` snapshot D, ``ip_intel``,
   ``threat_intel``, ``model_releases``, ``labels``),
-- appends one reconciled row to ``ingest_log``: read = new + duplicates + quarantined.
+- appends one row per file to ``ingest_files`` and the run's ``complete`` row to
+  ``ingest_log`` (opened by a ``started`` row): read = new + duplicates + quarantined, per
+  file and per delivery.
 """
 
 from __future__ import annotations
@@ -18,9 +22,8 @@ import uuid
 from dataclasses import asdict, dataclass
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
 
 from distillwatch import contract, tables
 from distillwatch.console import emit
@@ -28,6 +31,17 @@ from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.errors import UserError
 from distillwatch.files import folder_exists, list_files
+from distillwatch.jobs.landing import (
+    CORRUPT,
+    LINES_SCHEMA,
+    UNRECOGNISED,
+    LandingFile,
+    read_lines,
+    survey,
+    utc_now,
+    with_corrupt_files_set_aside,
+)
+from distillwatch.lakehouse import Lakehouse
 from distillwatch.pipelines.bronze import (
     bronze_exchanges,
     bronze_quarantine,
@@ -38,12 +52,14 @@ from distillwatch.pipelines.bronze import (
 
 log = logging.getLogger(__name__)
 
-LINES_SCHEMA = StructType([StructField("raw", StringType()), StructField("source_file", StringType())])
-
 # dimension table -> (landing folder, schema, required fields)
 DIMENSIONS = {
     tables.IP_INTEL: ("ip_intel", contract.IP_INTEL_SCHEMA, contract.IP_INTEL_REQUIRED),
-    tables.THREAT_INTEL: ("threat_intel", contract.THREAT_INTEL_INGEST_SCHEMA, contract.THREAT_INTEL_REQUIRED),
+    tables.THREAT_INTEL: (
+        "threat_intel",
+        contract.THREAT_INTEL_INGEST_SCHEMA,
+        contract.THREAT_INTEL_REQUIRED,
+    ),
     tables.MODEL_RELEASES: ("model_releases", contract.MODEL_RELEASE_SCHEMA, contract.MODEL_RELEASE_REQUIRED),
     tables.LABELS: ("labels", contract.LABEL_SCHEMA, contract.LABEL_REQUIRED),
 }
@@ -52,11 +68,15 @@ JSON_GLOBS = ("*.jsonl.gz", "*.jsonl")
 
 @dataclass(frozen=True)
 class IngestResult:
-    """One delivery's reconciliation: ``read == new + duplicates + quarantined``."""
+    """One delivery's reconciliation: ``read == new + duplicates + quarantined`` (per file too,
+    in ``ingest_files``)."""
 
     run_id: str
     delivery_date: dt.date
+    status: str  # "complete" or "unchanged"
     files: int
+    corrupt_files: int
+    unrecognised_files: int
     read: int
     new: int
     duplicates: int
@@ -67,67 +87,171 @@ class IngestResult:
     dimension_quarantined: int
     started_at: dt.datetime
     finished_at: dt.datetime
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    """What ``ingest_log`` and ``ingest_files`` say about one delivery date."""
+
+    # the last complete run's files as (name, size, checksum); None if it never completed
+    complete_files: frozenset[tuple[str, int, str | None]] | None
+    # runs that started after the last complete one and never finished: (run_id, started_at)
+    open_runs: tuple[tuple[str, dt.datetime], ...]
+
+
+STARTED, COMPLETE, UNCHANGED = "started", "complete", "unchanged"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", required=True, type=parse_day, help="delivery date YYYY-MM-DD")
+    parser.add_argument(
+        "--skip-unchanged",
+        action="store_true",
+        help="do nothing when the delivery's files are those of its last complete run (same names,"
+        " sizes and checksums); by default a rerun reads the delivery again (idempotently)",
+    )
 
 
 def _read_lines(ctx: JobContext, files: list[str]) -> DataFrame:
-    """Raw lines of JSONL (gzip or not) and Parquet files as (raw, source_file)."""
-    spark = ctx.spark
-    parts: list[DataFrame] = []
-    json_files = [f for f in files if not f.endswith(".parquet")]
-    parquet_files = [f for f in files if f.endswith(".parquet")]
-    if json_files:
-        parts.append(
-            spark.read.text(json_files).select(
-                F.col("value").alias("raw"), F.col("_metadata.file_path").alias("source_file")
-            )
-        )
-    if parquet_files:
-        # Parquet deliveries take the same validation path as JSON: each row becomes its
-        # JSON text, so type and range checks (and quarantine raw text) are identical.
-        pq = spark.read.parquet(*parquet_files)
-        data_cols = [c for c in pq.columns]
-        parts.append(
-            pq.select(
-                F.to_json(F.struct(*data_cols)).alias("raw"),
-                F.col("_metadata.file_path").alias("source_file"),
-            )
-        )
-    if not parts:
-        return spark.createDataFrame([], LINES_SCHEMA)
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.unionByName(p)
-    return out
+    """Raw lines of the dimension folders' JSONL files as (raw, source_file)."""
+    if not files:
+        return ctx.spark.createDataFrame([], LINES_SCHEMA)
+    return ctx.spark.read.text(files).select(
+        F.col("value").alias("raw"), F.col("_metadata.file_path").alias("source_file")
+    )
 
 
-def ingest(ctx: JobContext, delivery_date: dt.date) -> IngestResult:
-    """Ingest one delivery date; returns its reconciliation (also appended to ``ingest_log``)."""
-    started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+def _commit_tag(day: str, run_id: str) -> str:
+    return f"distillwatch ingest {day} run {run_id}"
+
+
+def delivery_state(lake: Lakehouse, delivery_date: dt.date) -> DeliveryState:
+    """The delivery's last complete run and the runs killed since (small reads of two logs)."""
+    if not lake.exists(tables.INGEST_LOG):
+        return DeliveryState(None, ())
+    rows = (
+        lake.read(tables.INGEST_LOG)
+        .where(F.col("delivery_date") == F.lit(delivery_date))
+        .select("run_id", "status", "started_at")
+        .collect()
+    )
+    done = sorted(((r["started_at"], r["run_id"]) for r in rows if r["status"] == COMPLETE), reverse=True)
+    finished = {r["run_id"] for r in rows if r["status"] != STARTED}
+    since = done[0][0] if done else None
+    open_runs = tuple(
+        sorted(
+            (r["run_id"], r["started_at"])
+            for r in rows
+            if r["status"] == STARTED
+            and r["run_id"] not in finished
+            and (since is None or r["started_at"] > since)
+        )
+    )
+    complete_files = None
+    if done and lake.exists(tables.INGEST_FILES):
+        complete_files = frozenset(
+            (r["file_name"], int(r["size_bytes"]), r["checksum"])
+            for r in lake.read(tables.INGEST_FILES)
+            .where(F.col("run_id") == done[0][1])
+            .select("file_name", "size_bytes", "checksum")
+            .collect()
+        )
+    return DeliveryState(complete_files, open_runs)
+
+
+def incomplete_deliveries(ctx: JobContext, event_date: dt.date) -> list[str]:
+    """Deliveries that may hold records of ``event_date`` and whose latest ingest run started
+    but did not finish (killed, or running now), each as a sentence."""
+    lake = ctx.lake
+    if not lake.exists(tables.INGEST_LOG):
+        return []
+    lo, hi = (
+        event_date - dt.timedelta(days=1),
+        event_date + dt.timedelta(days=ctx.cfg.ingest.max_lateness_days),
+    )
+    rows = (
+        lake.read(tables.INGEST_LOG)
+        .where(F.col("delivery_date").between(F.lit(lo), F.lit(hi)))
+        .select("run_id", "delivery_date", "status", "started_at")
+        .collect()
+    )
+    latest: dict[dt.date, tuple[dt.datetime, str]] = {}
+    finished = {r["run_id"] for r in rows if r["status"] != STARTED}
+    for r in rows:
+        if r["status"] == STARTED and (
+            r["delivery_date"] not in latest or r["started_at"] > latest[r["delivery_date"]][0]
+        ):
+            latest[r["delivery_date"]] = (r["started_at"], r["run_id"])
+    return [
+        f"delivery {d} (ingest run {run} started {ts:%Y-%m-%d %H:%M:%S} UTC and did not complete)"
+        for d, (ts, run) in sorted(latest.items())
+        if run not in finished
+    ]
+
+
+def require_complete_deliveries(ctx: JobContext, event_date: dt.date, step: str) -> None:
+    """Refuse to build ``event_date`` on a half-ingested delivery, naming the delivery to rerun."""
+    open_ = incomplete_deliveries(ctx, event_date)
+    if open_:
+        raise UserError(
+            f"{step} {event_date}: refused, the day's input is incomplete: {'; '.join(open_)}."
+            " Rerun `distillwatch ingest --date <delivery>` (or the day's ingest task) first."
+        )
+
+
+def _log(ctx: JobContext, **row: object) -> None:
+    schema = tables.schema(tables.INGEST_LOG)
+    values = tuple(row.get(f.name) for f in schema.fields)
+    ctx.lake.publish(ctx.spark.createDataFrame([values], schema), tables.INGEST_LOG)
+
+
+def ingest(ctx: JobContext, delivery_date: dt.date, skip_unchanged: bool = False) -> IngestResult:
+    """Ingest one delivery date; returns its reconciliation (also in ``ingest_log``, and per
+    file in ``ingest_files``).
+
+    The delivery is committed as a whole: a ``started`` row opens the run and a ``complete``
+    row closes it, last. A rerun after a kill finds the killed runs' bronze commits by their
+    commit metadata and counts their inserts as this delivery's new rows (not duplicates); a
+    rerun reads the delivery again (bronze's insert-only merge makes it idempotent), or, with
+    ``skip_unchanged``, does nothing when its files are those of its last complete run
+    (``unchanged``).
+    """
+    started = utc_now()
     run_id = uuid.uuid4().hex[:12]
     spark, lake, icfg = ctx.spark, ctx.lake, ctx.cfg.ingest
     day = delivery_date.isoformat()
     folder = f"{ctx.landing.rstrip('/')}/exchanges/date={day}"
     if not folder_exists(spark, folder):
         raise UserError(f"delivery folder {folder} does not exist (nothing delivered for {day}?)")
-    files = list_files(spark, folder, icfg.exchange_globs)
+    landing = survey(spark, folder, icfg.exchange_globs)
+    state = delivery_state(lake, delivery_date)
+    fingerprint = frozenset((f.name, f.size, f.checksum) for f in landing)
+    if skip_unchanged and not state.open_runs and state.complete_files == fingerprint:
+        return _unchanged(ctx, run_id, delivery_date, landing, started)
+
+    _log(ctx, run_id=run_id, delivery_date=delivery_date, status=STARTED, started_at=started)
     ingested_at = F.lit(started).cast("timestamp")
 
-    validated = resolve_conflicts(
-        parse_exchange_lines(
-            _read_lines(ctx, files), delivery_date, icfg.max_lateness_days, icfg.max_future_skew_minutes
-        )
-    )
+    def parse(files: list[LandingFile]) -> tuple[DataFrame, list[Row]]:
+        validated = resolve_conflicts(
+            parse_exchange_lines(
+                read_lines(spark, files), delivery_date, icfg.max_lateness_days, icfg.max_future_skew_minutes
+            )
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            per_file = validated.groupBy("source_file", "reason").agg(F.count("*").alias("n")).collect()
+        except Exception:
+            validated.unpersist()
+            raise
+        return validated, per_file
+
     # Persisted once: counted, quarantined and merged from the same parse (one JSON pass).
-    validated = validated.persist(StorageLevel.MEMORY_AND_DISK)
+    (validated, per_file), landing = with_corrupt_files_set_aside(spark, landing, parse)
     try:
-        counts = {
-            r["reason"]: int(r["n"])
-            for r in validated.groupBy("reason").agg(F.count("*").alias("n")).collect()
-        }
+        counts: dict[str | None, int] = {}
+        for r in per_file:
+            counts[r["reason"]] = counts.get(r["reason"], 0) + int(r["n"])
         read = sum(counts.values())
         valid = counts.pop(None, 0)
         quarantined = sum(counts.values())
@@ -135,12 +259,32 @@ def ingest(ctx: JobContext, delivery_date: dt.date) -> IngestResult:
         lake.create_if_missing(tables.BRONZE_EXCHANGES)
         lo = delivery_date - dt.timedelta(days=icfg.max_lateness_days)
         hi = delivery_date + dt.timedelta(days=1)
-        new = lake.insert_new(
-            lake.conform(bronze_exchanges(validated, ingested_at), tables.BRONZE_EXCHANGES),
-            tables.BRONZE_EXCHANGES,
-            keys=("request_id",),
-            prune=F.expr(f"t.event_date BETWEEN DATE'{lo}' AND DATE'{hi}'"),
+        window = F.expr(f"t.event_date BETWEEN DATE'{lo}' AND DATE'{hi}'")
+        with lake.commit_metadata(_commit_tag(day, run_id)):
+            new = lake.insert_new(
+                lake.conform(bronze_exchanges(validated, ingested_at), tables.BRONZE_EXCHANGES),
+                tables.BRONZE_EXCHANGES,
+                keys=("request_id",),
+                prune=window,
+            )
+        # Inserts of runs of this delivery killed after their bronze commit are its new rows.
+        recovered = sum(
+            int(m.get("numTargetRowsInserted", 0))
+            for m in lake.commits_with_metadata(
+                tables.BRONZE_EXCHANGES, [_commit_tag(day, r) for r, _ in state.open_runs]
+            )
         )
+        new += recovered
+        inserted_at = [started, *(ts for _, ts in state.open_runs)]
+        new_by_file = {
+            r["source_file"]: int(r["n"])
+            for r in lake.read(tables.BRONZE_EXCHANGES)
+            .where(F.col("event_date").between(F.lit(lo), F.lit(hi)))
+            .where((F.col("delivery_date") == F.lit(delivery_date)) & F.col("ingested_at").isin(inserted_at))
+            .groupBy("source_file")
+            .agg(F.count("*").alias("n"))
+            .collect()
+        }
         event_dates = sorted(
             str(r[0]) for r in validated.where("reason IS NULL").select("event_date").distinct().collect()
         )
@@ -154,14 +298,20 @@ def ingest(ctx: JobContext, delivery_date: dt.date) -> IngestResult:
         validated.unpersist()
 
     duplicates = valid - new
-    if read != new + duplicates + quarantined:  # by construction; guards future edits
+    if read != new + duplicates + quarantined or sum(new_by_file.values()) != new:  # guards future edits
         raise AssertionError(
-            f"ingest {day}: counts do not reconcile ({read=} {new=} {duplicates=} {quarantined=})"
+            f"ingest {day}: counts do not reconcile ({read=} {new=} {duplicates=} {quarantined=}"
+            f" new_by_file={sum(new_by_file.values())})"
         )
+    _publish_ledger(ctx, run_id, delivery_date, landing, per_file, new_by_file, started)
+    corrupt_files = sum(f.outcome == CORRUPT for f in landing)
     result = IngestResult(
         run_id=run_id,
         delivery_date=delivery_date,
-        files=len(files),
+        status=COMPLETE,
+        files=len(landing),
+        corrupt_files=corrupt_files,
+        unrecognised_files=sum(f.outcome == UNRECOGNISED for f in landing),
         read=read,
         new=new,
         duplicates=duplicates,
@@ -171,11 +321,89 @@ def ingest(ctx: JobContext, delivery_date: dt.date) -> IngestResult:
         account_rows=account_rows,
         dimension_quarantined=dim_bad,
         started_at=started,
-        finished_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+        finished_at=utc_now(),
+        message=(
+            f"finished {len(state.open_runs)} killed run(s), {recovered} of their inserts"
+            if state.open_runs
+            else None
+        ),
     )
-    log_row = spark.createDataFrame([tuple(asdict(result).values())], tables.schema(tables.INGEST_LOG))
-    lake.publish(log_row, tables.INGEST_LOG)
+    _log(ctx, **asdict(result))
     return result
+
+
+def _unchanged(
+    ctx: JobContext, run_id: str, delivery_date: dt.date, landing: list[LandingFile], started: dt.datetime
+) -> IngestResult:
+    """A rerun of a complete delivery whose files have not changed: nothing to read or write."""
+    result = IngestResult(
+        run_id=run_id,
+        delivery_date=delivery_date,
+        status=UNCHANGED,
+        files=len(landing),
+        corrupt_files=0,
+        unrecognised_files=0,
+        read=0,
+        new=0,
+        duplicates=0,
+        quarantined=0,
+        quarantined_by_reason="",
+        event_dates="",
+        account_rows=0,
+        dimension_quarantined=0,
+        started_at=started,
+        finished_at=utc_now(),
+        message="the delivery's files are those of its last complete run (rerun without --skip-unchanged to read them again)",
+    )
+    _log(ctx, **asdict(result))
+    return result
+
+
+def _publish_ledger(
+    ctx: JobContext,
+    run_id: str,
+    delivery_date: dt.date,
+    landing: list[LandingFile],
+    per_file: list[Row],
+    new_by_file: dict[str, int],
+    ingested_at: dt.datetime,
+) -> None:
+    """One ``ingest_files`` row per file of the delivery (a handful of rows)."""
+    read: dict[str, int] = {}
+    bad: dict[str, int] = {}
+    for r in per_file:
+        read[r["source_file"]] = read.get(r["source_file"], 0) + int(r["n"])
+        if r["reason"] is not None:
+            bad[r["source_file"]] = bad.get(r["source_file"], 0) + int(r["n"])
+    rows = []
+    for f in landing:
+        n_read = read.get(f.uri, 0) if f.readable else None
+        n_bad = bad.get(f.uri, 0) if f.readable else None
+        n_new = new_by_file.get(f.uri, 0) if f.readable else None
+        accepted = None if n_read is None else n_read - (n_bad or 0)
+        rows.append(
+            (
+                run_id,
+                delivery_date,
+                f.uri,
+                f.name,
+                f.size,
+                f.checksum,
+                f.format,
+                f.outcome,
+                f.reason,
+                n_read,
+                accepted,
+                n_new,
+                None if accepted is None else accepted - (n_new or 0),
+                n_bad,
+                ingested_at,
+            )
+        )
+    unknown = set(read) - {f.uri for f in landing}
+    if unknown:  # every line's source_file is a surveyed file; guards future edits
+        raise AssertionError(f"lines from files not in the delivery's survey: {sorted(unknown)}")
+    ctx.lake.publish(ctx.spark.createDataFrame(rows, tables.schema(tables.INGEST_FILES)), tables.INGEST_FILES)
 
 
 def _ingest_dimensions(
@@ -244,10 +472,17 @@ def _ingest_partner_stix(ctx: JobContext) -> None:
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
-    r = ingest(ctx, args.date)
+    r = ingest(ctx, args.date, skip_unchanged=getattr(args, "skip_unchanged", False))
+    if r.status == UNCHANGED:
+        emit(
+            f"ingest {r.delivery_date}: unchanged ({r.files} files, as its last complete run); nothing to do"
+        )
+        return 0
     emit(
         f"ingest {r.delivery_date}: read={r.read} new={r.new} duplicates={r.duplicates} "
         f"quarantined={r.quarantined} ({r.quarantined_by_reason or 'none'}) files={r.files} "
         f"event_dates=[{r.event_dates}] accounts={r.account_rows}"
+        + (f" corrupt_files={r.corrupt_files}" if r.corrupt_files else "")
+        + (f" unrecognised_files={r.unrecognised_files}" if r.unrecognised_files else "")
     )
     return 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,7 +28,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from distillwatch import tables
+from distillwatch import files, tables
 from distillwatch.config import RetentionConf
 from distillwatch.console import emit
 from distillwatch.context import JobContext
@@ -121,6 +122,21 @@ def optimize_and_vacuum(lake: Lakehouse, conf: RetentionConf) -> dict[str, int]:
     return removed
 
 
+def remove_stale_staging(ctx: JobContext, keep_hours: int, now: float | None = None) -> list[str]:
+    """Delete the gate's staging folders (``<staging>/<table>/<day>/<run>``) last modified
+    more than ``keep_hours`` ago; returns them. No reader ever sees a staging folder, so
+    this only frees storage; a run in progress stages and publishes within minutes."""
+    limit = (now if now is not None else time.time()) - keep_hours * 3600
+    gone = []
+    for table_dir, _ in files.list_folders(ctx.spark, ctx.layout.staging):
+        for day_dir, _ in files.list_folders(ctx.spark, table_dir):
+            for run_dir, mtime in files.list_folders(ctx.spark, day_dir):
+                if mtime < limit:
+                    files.delete(ctx.spark, run_dir)
+                    gone.append(run_dir)
+    return gone
+
+
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
     conf = ctx.cfg.retention
     day = args.date or dt.datetime.now(dt.timezone.utc).date()
@@ -130,6 +146,8 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     for table in tables.raw_text_tables():
         scrubbed = scrub_raw_text(ctx.lake, table, cutoff, conf.raw_text_action)
         emit(f"maintain {day}: {table.name} raw text before {cutoff}: {scrubbed} rows {conf.raw_text_action}")
+    stale = remove_stale_staging(ctx, conf.staging_keep_hours)
+    emit(f"maintain {day}: {len(stale)} staging folder(s) older than {conf.staging_keep_hours} h removed")
     removed = optimize_and_vacuum(ctx.lake, conf)
     for table, n in sorted(removed.items()):
         log.info("OPTIMIZE %s: %s files compacted", table, n)

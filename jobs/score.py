@@ -15,10 +15,11 @@ from distillwatch import tables
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
+from distillwatch.jobs.ingest import require_complete_deliveries
 from distillwatch.jobs.train import tracking_of
 from distillwatch.models.registry import CHAMPION, load_alias
 from distillwatch.models.scores import account_scores
-from distillwatch.quality import QualityGateFailed, publish_day
+from distillwatch.quality import publish_day
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
+    require_complete_deliveries(ctx, args.date, "score")
     day: dt.date = args.date
     conf = ctx.cfg.models
     if not ctx.lake.exists(tables.ACCOUNT_DAILY_FEATURES):
@@ -43,11 +45,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
             "falling back to the anomaly scorer and threat intel"
         )
     scores, how = account_scores(features, conf, champion)
-    try:
-        _publish(ctx, scores, day)
-    except QualityGateFailed as exc:
-        emit(f"score: {day}: not published, {exc}")
-        return 1
+    _publish(ctx, scores, day)  # QualityGateFailed: not published, the reason in dq_results
     row = (
         ctx.lake.read(tables.ACCOUNT_SCORES)
         .where(F.col("event_date") == F.lit(day))

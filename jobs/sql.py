@@ -3,9 +3,11 @@
 ``sql`` runs one query against the lakehouse's metastore database and prints the result
 as a table. ``serve-sql`` starts Spark's Thrift (HiveServer2) server from the pip
 installed Spark, with the same Delta jars, extensions and Derby metastore as every job,
-bound to ``warehouse.bind_host`` (127.0.0.1 unless configured otherwise: the server has
-no authentication). Embedded Derby admits one JVM at a time, so stop other jobs on the
-same lakehouse while it serves.
+bound to ``warehouse.bind_host`` (127.0.0.1 by default). A bind address other than
+loopback is refused unless ``warehouse.authentication`` is ``LDAP`` or ``CUSTOM``
+(HiveServer2's own password authentication, :func:`auth_hiveconf`): an open port would
+serve every table to anyone who reaches it. Embedded Derby admits one JVM at a time, so
+stop other jobs on the same lakehouse while it serves.
 
 ``create_views(ctx)`` registers every existing table and (re)creates the analyst views;
 the daily job calls it after publishing.
@@ -127,6 +129,57 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).resolve().parent
 
 
+AUTH_MODES = ("NONE", "LDAP", "CUSTOM")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) resolves only to loopback addresses."""
+    import ipaddress
+
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0].split("%")[0]).is_loopback for i in infos)
+
+
+def auth_hiveconf(cfg: Config, host: str) -> list[str]:
+    """The ``--hiveconf`` settings of ``warehouse.authentication``; refuses (UserError) an
+    unknown mode, an incomplete one, and any non-loopback ``host`` without authentication."""
+    w = cfg.warehouse
+    mode = (w.authentication or "NONE").upper()
+    if mode not in AUTH_MODES:
+        raise UserError(
+            f"warehouse.authentication must be one of {', '.join(AUTH_MODES)}, got {w.authentication!r}"
+        )
+    if mode == "NONE":
+        if not is_loopback(host):
+            raise UserError(
+                f"serve-sql: refusing to bind {host} without authentication (every table would be open"
+                " to anyone who reaches the port). Bind 127.0.0.1, or set warehouse.authentication"
+                " to LDAP (warehouse.ldap_url, ldap_base_dn) or CUSTOM (warehouse.custom_auth_class)"
+            )
+        return []
+    out = [f"hive.server2.authentication={mode}"]
+    if mode == "LDAP":
+        if not w.ldap_url or not (w.ldap_base_dn or w.ldap_domain):
+            raise UserError(
+                "warehouse.authentication LDAP needs warehouse.ldap_url and ldap_base_dn (or ldap_domain)"
+            )
+        out.append(f"hive.server2.authentication.ldap.url={w.ldap_url}")
+        if w.ldap_base_dn:
+            out.append(f"hive.server2.authentication.ldap.baseDN={w.ldap_base_dn}")
+        if w.ldap_domain:
+            out.append(f"hive.server2.authentication.ldap.Domain={w.ldap_domain}")
+    else:
+        if not w.custom_auth_class:
+            raise UserError("warehouse.authentication CUSTOM needs warehouse.custom_auth_class")
+        out.append(f"hive.server2.custom.authentication.class={w.custom_auth_class}")
+    return out
+
+
 def thrift_server_command(cfg: Config, lakehouse_root: str, host: str, port: int) -> list[str]:
     """The ``spark-submit`` command line of a Thrift server over ``lakehouse_root``.
 
@@ -161,9 +214,10 @@ def thrift_server_command(cfg: Config, lakehouse_root: str, host: str, port: int
         f"hive.server2.thrift.bind.host={host}",
         "--hiveconf",
         "hive.server2.transport.mode=binary",
-        "spark-internal",
     ]
-    return cmd
+    for setting in auth_hiveconf(cfg, host):
+        cmd += ["--hiveconf", setting]
+    return [*cmd, "spark-internal"]
 
 
 def port_open(host: str, port: int) -> bool:

@@ -120,6 +120,53 @@ LEFT JOIN {_q(database, tables.ACCOUNT_DAILY_FEATURES)} f
   ON f.`event_date` = m.`event_date` AND f.`account_id` = m.`account_id`"""
 
 
+def v_late_arrivals_sql(database: str) -> str:
+    """Per event date and delivery date: the records that arrived after their event date,
+    when they landed, and whether the day was computed again since (``runs``)."""
+    return f"""CREATE OR REPLACE VIEW {_q(database, "v_late_arrivals")} AS
+SELECT
+  b.`event_date` AS `event_date`,
+  b.`delivery_date` AS `delivery_date`,
+  datediff(b.`delivery_date`, b.`event_date`) AS `days_late`,
+  count(*) AS `exchanges`,
+  min(b.`ingested_at`) AS `landed_at`,
+  max(r.`last_features_at`) AS `last_features_at`,
+  coalesce(max(r.`last_features_at`) > min(b.`ingested_at`), false) AS `recomputed`
+FROM {_q(database, tables.BRONZE_EXCHANGES)} b
+LEFT JOIN (
+  SELECT `run_date`, max(`started_at`) AS `last_features_at`
+  FROM {_q(database, tables.RUNS)}
+  WHERE `step` = 'features' AND `status` = 'ok'
+  GROUP BY `run_date`
+) r ON r.`run_date` = b.`event_date`
+WHERE b.`delivery_date` > b.`event_date`
+GROUP BY b.`event_date`, b.`delivery_date`"""
+
+
+def v_ingest_files_sql(database: str) -> str:
+    """Each delivery's files as its latest ingest run saw them: outcome, reason and counts."""
+    files = _q(database, tables.INGEST_FILES)
+    return f"""CREATE OR REPLACE VIEW {_q(database, "v_ingest_files")} AS
+SELECT
+  f.`delivery_date` AS `delivery_date`,
+  f.`file_name` AS `file_name`,
+  f.`format` AS `format`,
+  f.`size_bytes` AS `size_bytes`,
+  f.`checksum` AS `checksum`,
+  f.`outcome` AS `outcome`,
+  f.`reason` AS `reason`,
+  f.`read` AS `read`,
+  f.`new` AS `new`,
+  f.`duplicates` AS `duplicates`,
+  f.`quarantined` AS `quarantined`,
+  f.`run_id` AS `run_id`,
+  f.`ingested_at` AS `ingested_at`
+FROM {files} f
+WHERE f.`ingested_at` = (
+  SELECT max(g.`ingested_at`) FROM {files} g WHERE g.`delivery_date` = f.`delivery_date`
+)"""
+
+
 # view name -> (builder, tables it reads)
 VIEWS: dict[str, tuple[Callable[[str], str], tuple[str, ...]]] = {
     "v_campaigns_today": (v_campaigns_today_sql, (tables.CAMPAIGN_ATTRIBUTION_DAILY, tables.CAMPAIGNS)),
@@ -128,6 +175,8 @@ VIEWS: dict[str, tuple[Callable[[str], str], tuple[str, ...]]] = {
         v_account_evidence_sql,
         (tables.CAMPAIGN_MEMBERS, tables.ACCOUNT_SCORES, tables.ACCOUNT_DAILY_FEATURES),
     ),
+    "v_late_arrivals": (v_late_arrivals_sql, (tables.BRONZE_EXCHANGES, tables.RUNS)),
+    "v_ingest_files": (v_ingest_files_sql, (tables.INGEST_FILES,)),
 }
 
 

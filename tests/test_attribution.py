@@ -443,7 +443,9 @@ def test_attribute_job_keeps_campaign_ids_across_days_and_reruns_idempotently(jo
     r1, s1, f1 = _world(D1, ["k1", "k2", "k3"], ["h1", "h2", "h3"])
     r2, s2, f2 = _world(D2, ["k2", "k3", "k4"], ["h1", "h2", "h3", "h4"])  # k1 burnt, k4 new, h4 added
     silver = _silver(spark, r1 + r2).withColumn("input_tokens", F.lit(10).cast("bigint"))
-    lake.append(silver.withColumn("output_tokens", F.lit(90).cast("bigint")), tables.SILVER_EXCHANGES, ("event_date",))
+    lake.append(
+        silver.withColumn("output_tokens", F.lit(90).cast("bigint")), tables.SILVER_EXCHANGES, ("event_date",)
+    )
     lake.append(spark.createDataFrame(f1 + f2, FEATURES), tables.ACCOUNT_DAILY_FEATURES, ("event_date",))
     lake.append(spark.createDataFrame(s1 + s2, SCORES), tables.ACCOUNT_SCORES, ("event_date",))
     lake.overwrite(spark.createDataFrame(INTEL, contract.THREAT_INTEL_SCHEMA), tables.THREAT_INTEL)
@@ -465,3 +467,58 @@ def test_attribute_job_keeps_campaign_ids_across_days_and_reruns_idempotently(jo
     members = lake.read(tables.CAMPAIGN_MEMBERS).where(F.col("event_date") == D2).count()
     assert members == 10  # k2-k4, h1-h4, n1-n3
     assert "prompt" not in lake.read(tables.CAMPAIGN_EXCHANGES).columns
+
+
+def test_a_failed_gold_gate_publishes_nothing_of_the_day(
+    job_ctx: JobContext, tmp_path: Any, monkeypatch: Any
+) -> None:
+    import shutil
+
+    import pytest
+
+    from distillwatch.config import repo_conf_dir
+    from distillwatch.quality import QualityGateFailed, gate
+
+    job_ctx.cfg = dataclasses.replace(job_ctx.cfg, attribution=CONF)
+    spark, lake = job_ctx.spark, job_ctx.lake
+    r1, s1, f1 = _world(D1, ["k1", "k2", "k3"], ["h1", "h2", "h3"])
+    r2, s2, f2 = _world(D2, ["k2", "k3", "k4"], ["h1", "h2", "h3", "h4"])
+    silver = _silver(spark, r1 + r2).withColumn("input_tokens", F.lit(10).cast("bigint"))
+    lake.append(
+        silver.withColumn("output_tokens", F.lit(90).cast("bigint")), tables.SILVER_EXCHANGES, ("event_date",)
+    )
+    lake.append(spark.createDataFrame(f1 + f2, FEATURES), tables.ACCOUNT_DAILY_FEATURES, ("event_date",))
+    lake.append(spark.createDataFrame(s1 + s2, SCORES), tables.ACCOUNT_SCORES, ("event_date",))
+    lake.overwrite(spark.createDataFrame(INTEL, contract.THREAT_INTEL_SCHEMA), tables.THREAT_INTEL)
+    assert attribute.run(job_ctx, argparse.Namespace(date=D1)) == 0
+
+    gold = (
+        tables.CAMPAIGN_ATTRIBUTION_DAILY, tables.CAMPAIGNS, tables.CAMPAIGN_MEMBERS,
+        tables.CAMPAIGN_EXCHANGES, tables.CAMPAIGN_IMPACT_DAILY,
+    )  # fmt: skip
+
+    def state() -> dict[str, tuple[int | None, list[Any]]]:
+        return {t: (lake.version(t), sorted(map(tuple, lake.read(t).collect()), key=repr)) for t in gold}
+
+    before = state()
+    # a real suite made stricter than the day can meet: campaigns may not change at all
+    conf = tmp_path / "conf"
+    shutil.copytree(repo_conf_dir(), conf)
+    with (conf / "expectations" / "campaigns.yaml").open("a") as fh:
+        fh.write(
+            "  - {name: no_campaign_changes, type: expect_table_row_count_to_be_between,"
+            " kwargs: {min_value: 0, max_value: 0}, severity: critical}\n"
+        )
+    monkeypatch.setattr(gate, "repo_conf_dir", lambda: conf)
+    with pytest.raises(QualityGateFailed, match="campaigns"):
+        attribute.run(job_ctx, argparse.Namespace(date=D2))
+    assert state() == before  # not one gold table moved, campaigns included
+    failed = lake.read(tables.DQ_RESULTS).where("NOT success AND critical").collect()
+    assert [(r["table_name"], r["expectation"], r["event_date"]) for r in failed] == [
+        (tables.CAMPAIGNS, "no_campaign_changes", D2)
+    ]
+    # every other table of the day was staged and audited too (and passed)
+    audited = {
+        r["table_name"] for r in lake.read(tables.DQ_RESULTS).where(F.col("event_date") == D2).collect()
+    }
+    assert {tables.CAMPAIGN_ATTRIBUTION_DAILY, tables.CAMPAIGN_MEMBERS, tables.CAMPAIGNS} <= audited

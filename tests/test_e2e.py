@@ -63,7 +63,10 @@ def test_every_step_of_every_day_succeeded_and_deliveries_reconcile(world: tuple
         for r in runs.groupBy("run_date").agg(F.countDistinct("step").alias("n")).collect()
     }
     assert per_day == {START + dt.timedelta(days=i): len(daily.STEP_NAMES) for i in range(DAYS)}
-    for r in c.lake.read(tables.INGEST_LOG).collect():
+    ingest_log = c.lake.read(tables.INGEST_LOG)
+    # every delivery opened by a started row and closed by a complete one
+    assert ingest_log.where("status = 'started'").count() == ingest_log.where("status = 'complete'").count()
+    for r in ingest_log.where("status = 'complete'").collect():
         assert r["read"] == r["new"] + r["duplicates"] + r["quarantined"]
     assert (
         c.lake.read(tables.INGEST_LOG).agg(F.sum("quarantined")).first()[0] > 0

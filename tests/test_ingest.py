@@ -208,7 +208,7 @@ def test_counts_reconcile_and_reingest_is_idempotent(job_ctx: JobContext) -> Non
     assert (second.read, second.new, second.duplicates, second.quarantined) == (23, 0, 22, 1)
     assert job_ctx.lake.read(tables.BRONZE_EXCHANGES).count() == 20
     assert job_ctx.lake.read(tables.BRONZE_QUARANTINE).where("source = 'exchanges'").count() == 1
-    log = job_ctx.lake.read(tables.INGEST_LOG).orderBy("started_at").collect()
+    log = job_ctx.lake.read(tables.INGEST_LOG).where("status = 'complete'").orderBy("started_at").collect()
     assert [(x["read"], x["new"], x["duplicates"], x["quarantined"]) for x in log] == [
         (23, 20, 2, 1),
         (23, 0, 22, 1),
@@ -360,3 +360,154 @@ def test_dimensions_become_delta_tables_and_bad_rows_are_quarantined(job_ctx: Jo
     assert q == {("accounts", "missing_required_field:created_at"), ("threat_intel", "unparseable_json")}
     ingest(job_ctx, DAY)  # re-run: dimension tables and quarantine unchanged in content
     assert lake.read(tables.ACCOUNTS).count() == 1 and lake.read(tables.BRONZE_QUARANTINE).count() == 2
+
+
+PARQUET_DDL = (
+    "request_id string, ts string, account_id string, api_key_id string, model string, "
+    "client_ip string, user_agent string, tls_fp string, prompt string, system_prompt string, "
+    "input_tokens bigint, output_tokens bigint, n_messages int, n_tools int, tool_calls int, "
+    "has_image boolean, thinking boolean, status int, latency_ms bigint"
+)
+
+
+def write_parquet(
+    ctx: JobContext, path: Path, recs: list[dict[str, object]], ts_type: str = "string"
+) -> None:
+    """One Parquet file at ``path``; ``ts_type`` 'timestamp' writes ``ts`` as a Parquet TIMESTAMP."""
+    df = (
+        ctx.spark.createDataFrame([json.dumps(x) for x in recs], "string")
+        .select(F.from_json("value", PARQUET_DDL).alias("r"))
+        .select("r.*")
+    )
+    if ts_type == "timestamp":
+        df = df.withColumn("ts", F.col("ts").cast("timestamp"))
+    tmp = path.parent / f"_{path.name}.d"
+    df.coalesce(1).write.parquet(str(tmp))
+    (part,) = tmp.glob("*.parquet")
+    part.rename(path)
+    for leftover in sorted(tmp.rglob("*"), reverse=True):
+        leftover.unlink() if leftover.is_file() else leftover.rmdir()
+    tmp.rmdir()
+
+
+def test_a_delivery_of_bad_files_lands_its_good_files_and_accounts_for_every_one(job_ctx: JobContext) -> None:
+    import argparse
+
+    from distillwatch.jobs import features
+
+    folder = delivery(job_ctx, DAY)
+    write_jsonl(folder / "good.jsonl.gz", [exchange("g1"), exchange("g2"), exchange("g1"), "garbage{"])
+    write_jsonl(folder / "odd name.jsonl.gz", [exchange("s1", account_id="acct-2")])
+    whole = gzip.compress(("\n".join(json.dumps(exchange(f"t{i}")) for i in range(400)) + "\n").encode())
+    (folder / "truncated.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    (folder / "not_gzip.jsonl.gz").write_text(json.dumps(exchange("n1")) + "\n")
+    (folder / "empty.parquet").write_bytes(b"")
+    write_parquet(job_ctx, folder / "ts_string.parquet", [exchange("p1"), exchange("p2", input_tokens=-1)])
+    write_parquet(
+        job_ctx,
+        folder / "ts_timestamp.parquet",
+        [exchange("q1", ts="2026-02-03T11:30:00Z")],
+        ts_type="timestamp",
+    )
+    (folder / "x.json").write_text(json.dumps(exchange("j1")) + "\n")
+    (folder / "y.JSONL").write_text(json.dumps(exchange("j2")) + "\n")
+
+    r = ingest(job_ctx, DAY)
+    # good: 4 lines (2 new, 1 duplicate, 1 unparseable); odd name: 1 new; ts_string: 1 new and
+    # 1 quarantined; ts_timestamp: 1 new. Corrupt and unrecognised files are not read at all.
+    assert (r.read, r.new, r.duplicates, r.quarantined) == (8, 5, 1, 2)
+    assert (r.files, r.corrupt_files, r.unrecognised_files) == (9, 3, 2)
+    ledger = {
+        x["file_name"]: x
+        for x in job_ctx.lake.read(tables.INGEST_FILES).where(F.col("run_id") == r.run_id).collect()
+    }
+    outcomes = {name: (x["outcome"], x["reason"]) for name, x in ledger.items()}
+    assert outcomes == {
+        "good.jsonl.gz": ("ingested", None),
+        "odd name.jsonl.gz": ("ingested", None),
+        "ts_string.parquet": ("ingested", None),
+        "ts_timestamp.parquet": ("ingested", None),
+        "truncated.jsonl.gz": ("corrupt_file", "corrupt_file:truncated_gzip"),
+        "not_gzip.jsonl.gz": ("corrupt_file", "corrupt_file:not_gzip"),
+        "empty.parquet": ("corrupt_file", "corrupt_file:empty_file"),
+        "x.json": ("unrecognised_file", "unrecognised_file"),
+        "y.JSONL": ("unrecognised_file", "unrecognised_file"),
+    }
+    assert len(ledger) == r.files
+    for x in ledger.values():
+        assert x["size_bytes"] == (folder / x["file_name"]).stat().st_size
+        assert x["checksum"]
+        if x["outcome"] == "ingested":  # per file: read = new + duplicates + quarantined
+            assert x["read"] == x["new"] + x["duplicates"] + x["quarantined"]
+        else:
+            assert x["read"] is None and x["new"] is None
+    assert (ledger["good.jsonl.gz"]["read"], ledger["good.jsonl.gz"]["new"]) == (4, 2)
+    assert ledger["ts_timestamp.parquet"]["new"] == 1
+    # per day: the files add up to the delivery, and the delivery to bronze and quarantine
+    ingested = [x for x in ledger.values() if x["outcome"] == "ingested"]
+    assert sum(x["read"] for x in ingested) == r.read and sum(x["new"] for x in ingested) == r.new
+    assert sum(x["quarantined"] for x in ingested) == r.quarantined
+    assert job_ctx.lake.read(tables.BRONZE_EXCHANGES).count() == r.new
+    q1 = job_ctx.lake.read(tables.BRONZE_EXCHANGES).where("request_id = 'q1'").first()
+    assert q1["ts"] == dt.datetime(2026, 2, 3, 11, 30, 0)  # a Parquet TIMESTAMP is valid input
+    (day_log,) = job_ctx.lake.read(tables.INGEST_LOG).where("status = 'complete'").collect()
+    assert (day_log["corrupt_files"], day_log["unrecognised_files"]) == (3, 2)
+    # the day's features run on what landed
+    assert features.run(job_ctx, argparse.Namespace(date=DAY)) in (0, None)
+    feats = job_ctx.lake.read(tables.ACCOUNT_DAILY_FEATURES).where(F.col("event_date") == DAY)
+    assert {x["account_id"]: x["n_exchanges"] for x in feats.collect()} == {"acct-1": 4, "acct-2": 1}
+
+
+def test_features_refuse_a_day_whose_delivery_did_not_complete(job_ctx: JobContext) -> None:
+    import argparse
+
+    from distillwatch.jobs import features
+    from distillwatch.jobs.ingest import _log, incomplete_deliveries
+    from distillwatch.jobs.landing import utc_now
+
+    write_jsonl(delivery(job_ctx, DAY) / "a.jsonl.gz", [exchange("r1")])
+    ingest(job_ctx, DAY)
+    # what a run killed mid-ingest leaves: a started row that no complete row closes
+    _log(job_ctx, run_id="killed0run", delivery_date=DAY, status="started", started_at=utc_now())
+    with pytest.raises(UserError, match=r"features 2026-02-03: refused.*delivery 2026-02-03.*killed0run"):
+        features.run(job_ctx, argparse.Namespace(date=DAY))
+    ingest(job_ctx, DAY)  # the rerun closes the delivery: the day may be built again
+    assert incomplete_deliveries(job_ctx, DAY) == []
+
+
+def test_a_late_record_recomputes_its_day_s_features_in_daily(job_ctx: JobContext) -> None:
+    from dataclasses import replace
+
+    from distillwatch.jobs import daily
+
+    cfg = job_ctx.cfg
+    ctx = replace(job_ctx, cfg=replace(cfg, ingest=replace(cfg.ingest, reprocess_min_late_share=0.0)))
+    ctx.__dict__["spark"] = job_ctx.spark
+    d1, d2, d3 = DAY, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2)
+    steps = ("ingest", "features")
+    write_jsonl(delivery(ctx, d1) / "a.jsonl.gz", [exchange("a1"), exchange("a2")])
+    daily.run_day(ctx, d1, steps)
+    write_jsonl(delivery(ctx, d2) / "a.jsonl.gz", [exchange("b1", ts="2026-02-04T09:00:00Z")])
+    daily.run_day(ctx, d2, steps)
+
+    def n_exchanges(day: dt.date) -> int:
+        feats = ctx.lake.read(tables.ACCOUNT_DAILY_FEATURES)
+        return feats.where((F.col("event_date") == day) & (F.col("account_id") == "acct-1")).first()[
+            "n_exchanges"
+        ]
+
+    assert n_exchanges(d1) == 2
+    # delivered on D+2: one record of D+2 and one of D, two days late
+    write_jsonl(
+        delivery(ctx, d3) / "a.jsonl.gz",
+        [exchange("c1", ts="2026-02-05T09:00:00Z"), exchange("late", ts="2026-02-03T23:59:00Z")],
+    )
+    assert daily.dirty_days(ctx, d3) == []  # nothing landed late yet
+    daily.run_day(ctx, d3, steps)
+    assert n_exchanges(d1) == 3  # D was recomputed with its late record
+    assert n_exchanges(d3) == 1
+    assert daily.dirty_days(ctx, d3 + dt.timedelta(days=1)) == []  # and is clean again
+    runs = ctx.lake.read(tables.RUNS).where("step = 'features' AND status = 'ok'")
+    assert sorted(str(r["run_date"]) for r in runs.collect()) == [
+        "2026-02-03", "2026-02-03", "2026-02-04", "2026-02-05"
+    ]  # fmt: skip

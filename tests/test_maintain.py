@@ -150,3 +150,23 @@ def test_maintain_scrubs_raw_text_in_bronze_and_quarantine_too(job_ctx: JobConte
     for table in (tables.BRONZE_EXCHANGES, tables.BRONZE_QUARANTINE):
         on_disk = _parquet_text(Path(ctx.lake.path(table)))
         assert "OLD BRONZE" not in on_disk and "OLD QUARANTINED" not in on_disk
+
+
+def test_maintain_removes_staging_folders_a_killed_run_left(job_ctx: JobContext) -> None:
+    import os
+    import time
+    from pathlib import Path
+
+    from distillwatch.jobs.maintain import remove_stale_staging
+
+    staging = Path(job_ctx.layout.staging)
+    old = staging / "silver_exchanges" / "2026-02-01" / "run-old"
+    new = staging / "silver_exchanges" / "2026-02-02" / "run-new"
+    for d in (old, new):
+        d.mkdir(parents=True)
+        (d / "part-0.parquet").write_bytes(b"x")
+    three_days_ago = time.time() - 72 * 3600
+    os.utime(old, (three_days_ago, three_days_ago))
+    gone = remove_stale_staging(job_ctx, keep_hours=48)
+    assert [g.rsplit("/", 1)[-1] for g in gone] == ["run-old"]
+    assert not old.exists() and (new / "part-0.parquet").exists()

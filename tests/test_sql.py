@@ -258,3 +258,37 @@ def test_serve_sql_answers_a_hive_client(spark: SparkSession, tmp_path: Path) ->
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
     assert not wait_for_port("127.0.0.1", port, 1)
+
+
+def test_serve_sql_refuses_an_open_bind_without_authentication(job_ctx: JobContext) -> None:
+    from dataclasses import replace
+
+    from distillwatch.jobs.sql import run_serve_sql, thrift_server_command
+
+    args = argparse.Namespace(host="0.0.0.0", port=10999, dry_run=True)
+    with pytest.raises(UserError, match="refusing to bind 0.0.0.0 without authentication"):
+        run_serve_sql(job_ctx, args)
+    loopback = thrift_server_command(job_ctx.cfg, job_ctx.lakehouse_root, "127.0.0.1", 10999)
+    assert not any("hive.server2.authentication" in a for a in loopback)
+    ldap = replace(
+        job_ctx.cfg,
+        warehouse=replace(
+            job_ctx.cfg.warehouse,
+            authentication="LDAP",
+            ldap_url="ldaps://ldap.example:636",
+            ldap_base_dn="dc=ex",
+        ),
+    )
+    cmd = thrift_server_command(ldap, job_ctx.lakehouse_root, "0.0.0.0", 10999)
+    assert (
+        "hive.server2.authentication=LDAP" in cmd
+        and "hive.server2.authentication.ldap.url=ldaps://ldap.example:636" in cmd
+    )
+    assert cmd[-1] == "spark-internal"
+    with pytest.raises(UserError, match="needs warehouse.ldap_url"):
+        thrift_server_command(
+            replace(ldap, warehouse=replace(ldap.warehouse, ldap_url=None)),
+            job_ctx.lakehouse_root,
+            "0.0.0.0",
+            1,
+        )

@@ -9,7 +9,8 @@ Two modules, one direction (``gate`` uses ``suites``, never the reverse):
   DataFrame, records every expectation in ``dq_results`` (schema in the table catalog) and
   the Data Docs site, and publishes the day only when no critical expectation failed.
 
-Callers use the names below: ``publish_day`` (jobs writing a gated table),
+Callers use the names below: ``publish_day`` (jobs writing a gated table), ``StagedDay``
+(several tables of a day published all or none),
 ``validate_table`` (``distillwatch validate``), ``available_suites`` / ``load_suite``.
 """
 
@@ -19,6 +20,7 @@ from distillwatch.quality.gate import (
     ExpectationOutcome,
     GateResult,
     QualityGateFailed,
+    StagedDay,
     publish_day,
     validate_table,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "ExpectationSpec",
     "GateResult",
     "QualityGateFailed",
+    "StagedDay",
     "SuiteSpec",
     "VolumeBaseline",
     "available_suites",

@@ -4,15 +4,24 @@
 (``conf/expectations/<table>.yaml``) on the Spark DataFrame itself, records every
 expectation in ``dq_results`` and the GX Data Docs site, and only then replaces the day
 in the published table. A failed critical expectation raises :class:`QualityGateFailed`
-and leaves the published table exactly as it was. ``validate_table`` runs a suite on an
+and leaves the published table exactly as it was. :class:`StagedDay` does the same for
+several tables of one day (the gold tables of ``attribute``): each is staged and audited,
+and none is published unless every one passed. ``validate_table`` runs a suite on an
 already published day (``distillwatch validate``).
 
-Cost: the staged day is read back from its Delta folder and persisted once
-(:func:`_stage`); GX then bundles the column aggregates of all expectations into a few
-Spark jobs over that cached copy (uniqueness is one extra shuffle per key), and only
-failed expectations pay for a sample of offending values (see :func:`_run_gx`), so
-validation does not rescan storage per expectation. The volume baseline counts only the trailing
-days of the target table (partition-pruned).
+Staging is a Delta folder per table-day and run, ``<quality.staging_dir>/<table>/<day>/<run>``
+(under the lakehouse: ``_staging/``). A run killed before publication leaves only such a
+folder, which no reader sees and ``maintain`` removes; the published tables are untouched.
+
+Cost: one extra write and one extra read of the day per table. The rows are computed once
+and written to the staging folder (:func:`_stage`); the audit and the publishing write read
+that copy, persisted (the one place a staged day is cached) unless the caller says the day
+is too large to cache (``cache=False``: silver, whose features read the published copy
+instead). GX bundles the column aggregates of all expectations into a few Spark jobs over
+that copy (uniqueness is one extra shuffle per key), and only failed expectations pay for a
+sample of offending values (see :func:`_run_gx`), so validation does not rescan storage per
+expectation. The volume baseline counts only the trailing days of the target table
+(partition-pruned).
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from pyspark.sql import functions as F
 from distillwatch import files, tables
 from distillwatch.config import repo_conf_dir
 from distillwatch.context import JobContext
+from distillwatch.errors import UserError
 from distillwatch.lakehouse import Lakehouse
 from distillwatch.quality.suites import (
     ExpectationSpec,
@@ -46,6 +56,7 @@ from distillwatch.quality.suites import (
     to_gx_suite,
     volume_baseline,
 )
+from distillwatch.spark import job_description
 from distillwatch.storage import is_remote, local_path
 
 log = logging.getLogger(__name__)
@@ -110,12 +121,26 @@ def failure_message(table: str, day: str, failed: Sequence[ExpectationOutcome]) 
     return "\n".join(lines)
 
 
-class QualityGateFailed(RuntimeError):
-    """A staged day failed at least one critical expectation; nothing was published."""
+class QualityGateFailed(UserError):
+    """At least one staged table-day failed a critical expectation; nothing was published.
 
-    def __init__(self, result: GateResult) -> None:
-        super().__init__(failure_message(result.table, result.day, result.failed_critical))
-        self.result = result
+    ``result`` is the first failed table's :class:`GateResult`, ``results`` all of them.
+    A user error: the CLI prints the message and exits 1 (as ``validate`` does for a failed
+    day), and ``daily`` records it as the step's message in ``runs``.
+    """
+
+    exit_code = 1
+
+    def __init__(self, *results: GateResult) -> None:
+        lines = [failure_message(r.table, r.day, r.failed_critical) for r in results]
+        if len(results) > 1:
+            names = ", ".join(r.table for r in results)
+            lines.insert(
+                0, f"nothing of the day published: {len(results)} tables failed their gate ({names})"
+            )
+        super().__init__("\n".join(lines))
+        self.result = results[0]
+        self.results = results
 
 
 @dataclass(frozen=True)
@@ -148,40 +173,119 @@ class GateResult:
 
 # -- public API ---------------------------------------------------------------------
 def publish_day(
-    ctx: JobContext, df: DataFrame, table: str, day: str | dt.date, date_col: str = "event_date"
+    ctx: JobContext,
+    df: DataFrame,
+    table: str,
+    day: str | dt.date,
+    date_col: str = "event_date",
+    cache: bool = True,
 ) -> GateResult:
     """Stage ``df`` (one day of ``table``), validate it, record results, publish if clean.
 
     The rows must have the catalog's columns (``Lakehouse.conform``). Publication is a
-    ``replaceWhere`` of exactly the validated (staged) rows: one atomic Delta commit. Raises :class:`QualityGateFailed` when any critical
-    expectation fails; the target table then keeps its previous version untouched.
+    ``replaceWhere`` of exactly the validated (staged) rows: one atomic Delta commit. Raises
+    :class:`QualityGateFailed` when any critical expectation fails; the target table then
+    keeps its previous version untouched. ``cache=False`` reads the staged copy from
+    storage for each pass instead of caching it (days too large for the driver's storage).
     """
-    day_ = _as_date(day)
-    spec = _suite(ctx, table)
-    run_id = _new_run_id(table, day_)
-    path = _staging_path(ctx, table, day_, run_id)
-    staged = _stage(ctx, ctx.lake.conform(df, table), path)
-    try:
-        outcomes, row_count, baseline, docs = _audit(
-            ctx, spec, staged, day_, date_col, run_id, mode="publish"
+    with StagedDay(ctx, day) as staged:
+        staged.stage(table, df, date_col=date_col, cache=cache)
+        return staged.publish()[table]
+
+
+@dataclass
+class _Staged:
+    table: str
+    df: DataFrame
+    path: str
+    date_col: str
+    result: GateResult
+
+
+class StagedDay:
+    """Write–audit–publish of several tables of one day, all or nothing.
+
+    :meth:`stage` writes a table's rows to its staging folder, reads them back and runs the
+    table's suite (a table without one is staged only, so that every table of the day is
+    computed before any is published); :meth:`publish` then writes every staged table to its
+    published location the way the catalog declares it (``Lakehouse.publish``: replaceWhere
+    of the day, or MERGE), or, when any staged table failed a critical expectation, publishes
+    none and raises :class:`QualityGateFailed` naming each. Every outcome is in
+    ``dq_results`` either way.
+
+    Each table's publication is its own atomic Delta commit (Delta has no multi-table
+    transaction): a process killed between two of them leaves each table as it was or fully
+    updated, and the rerun of the day republishes all of them idempotently.
+
+    Use as a context manager: on exit the cached copies are released and the staging
+    folders removed (a failed table's is kept when ``quality.keep_failed_staging``).
+    """
+
+    def __init__(self, ctx: JobContext, day: str | dt.date) -> None:
+        self.ctx = ctx
+        self.day = _as_date(day)
+        self._staged: dict[str, _Staged] = {}
+
+    def __enter__(self) -> StagedDay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stage(self, table: str, df: DataFrame, date_col: str | None = None, cache: bool = True) -> DataFrame:
+        """Stage and audit ``table``'s rows of the day; returns the staged copy (what will be
+        published), for rows of later tables computed from it."""
+        if table in self._staged:
+            raise ValueError(f"{table} is already staged for {self.day}")
+        entry = tables.table(table)
+        run_id = _new_run_id(table, self.day)
+        path = _staging_path(self.ctx, table, self.day, run_id)
+        staged = _stage(self.ctx, self.ctx.lake.conform(df, table), path, cache)
+        if entry.suite:
+            spec = _suite(self.ctx, entry.suite)
+            col = date_col or spec.date_column
+            outcomes, row_count, baseline, docs = _audit(
+                self.ctx, spec, staged, self.day, col, run_id, mode="publish"
+            )
+            described = baseline.describe()
+        else:
+            col = date_col or entry.partition or "event_date"
+            outcomes, row_count, described, docs = [], staged.count(), "no suite", None
+        result = GateResult(
+            run_id, table, self.day.isoformat(), tuple(outcomes), row_count, False, described, path, docs
         )
-        passed = all(o.success for o in outcomes if o.critical)
-        if passed:
-            ctx.lake.replace_day(staged, table, day_.isoformat(), date_col)
-            log.info("published %s %s (%d rows, run %s)", table, day_, row_count, run_id)
-    finally:
-        staged.unpersist()
-    result = GateResult(
-        run_id, table, day_.isoformat(), tuple(outcomes), row_count, passed, baseline.describe(), path, docs
-    )
-    if not passed:
-        if not ctx.cfg.quality.keep_failed_staging:
-            _delete_path(ctx, path)
-        raise QualityGateFailed(result)
-    _delete_path(ctx, path)
-    return GateResult(
-        run_id, table, day_.isoformat(), tuple(outcomes), row_count, True, baseline.describe(), None, docs
-    )
+        self._staged[table] = _Staged(table, staged, path, col, result)
+        return staged
+
+    @property
+    def failed(self) -> tuple[GateResult, ...]:
+        return tuple(s.result for s in self._staged.values() if not s.result.passed)
+
+    def publish(self) -> dict[str, GateResult]:
+        """Publish every staged table, in staging order, or none (:class:`QualityGateFailed`)."""
+        failed = self.failed
+        if failed:
+            raise QualityGateFailed(*failed)
+        out: dict[str, GateResult] = {}
+        for s in self._staged.values():
+            entry = tables.table(s.table)
+            if entry.write == "day":
+                self.ctx.lake.replace_day(s.df, s.table, self.day.isoformat(), s.date_col)
+            else:
+                self.ctx.lake.publish(s.df, s.table)
+            log.info(
+                "published %s %s (%d rows, run %s)", s.table, self.day, s.result.row_count, s.result.run_id
+            )
+            out[s.table] = replace(s.result, published=True, staging_path=None)
+        return out
+
+    def close(self) -> None:
+        keep = self.ctx.cfg.quality.keep_failed_staging
+        for s in self._staged.values():
+            s.df.unpersist()
+            if not (keep and not s.result.passed):
+                _delete_path(self.ctx, s.path)
+        self._staged.clear()
 
 
 def validate_table(ctx: JobContext, table: str, day: str | dt.date) -> GateResult:
@@ -388,16 +492,18 @@ def _staging_path(ctx: JobContext, table: str, day: dt.date, run_id: str) -> str
     return f"{ctx.layout.staging}/{table}/{day.isoformat()}/{run_id}"
 
 
-def _stage(ctx: JobContext, df: DataFrame, path: str) -> DataFrame:
-    """Write the day to its staging Delta folder and return it read back, persisted.
+def _stage(ctx: JobContext, df: DataFrame, path: str, cache: bool = True) -> DataFrame:
+    """Write the day to its staging Delta folder and return it read back (persisted unless
+    ``cache`` is False).
 
     The one place a staged day is cached: GX's metric passes, the row count and the
     publishing write all read this copy, so ``df`` is computed exactly once and what is
     published is exactly what was validated.
     """
-    df.write.format("delta").mode("overwrite").save(path)
-    staged = ctx.spark.read.format("delta").load(path).persist(StorageLevel.MEMORY_AND_DISK)
-    return staged
+    with job_description(ctx.spark, f"stage {path.rsplit('/', 3)[-3]}"):
+        df.write.format("delta").mode("overwrite").save(path)
+    staged = ctx.spark.read.format("delta").load(path)
+    return staged.persist(StorageLevel.MEMORY_AND_DISK) if cache else staged
 
 
 def _delete_path(ctx: JobContext, path: str) -> None:

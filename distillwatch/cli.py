@@ -9,12 +9,13 @@ command's module is imported only when that command runs, so ``--help`` is fast.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from distillwatch import logs
 from distillwatch.config import ConfigError, load_config
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
@@ -154,12 +155,21 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+# Commands whose console is their answer: the log file's path is not printed.
+QUIET_COMMANDS = frozenset({"sql"})
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distillwatch", description=__doc__.splitlines()[0])
     parser.add_argument("--landing", help="landing folder (default: conf paths.landing)")
     parser.add_argument("--lakehouse", help="lakehouse folder holding every table and the MLflow store")
     parser.add_argument("--env", default="local", help="configuration environment: conf/<env>.yaml")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", default="INFO", help="level of the run's log (default INFO)")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log to the console (Spark's lines too) and show tracebacks, instead of the run's log file",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     # Only the chosen command's module is imported (imports pull in Spark, MLflow...).
     chosen = next((a for a in (argv or []) if a in COMMANDS), None)
@@ -175,13 +185,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("py4j", "alembic", "urllib3", "great_expectations"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         cfg = load_config(args.env)
     except ConfigError as exc:
@@ -191,12 +194,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         landing=args.landing or cfg.paths.landing,
         lakehouse_root=args.lakehouse or cfg.paths.lakehouse,
     )
+    log_file = logs.setup(args.command, ctx.lakehouse_root, args.verbose, args.log_level)
+    if log_file is not None and args.command not in QUIET_COMMANDS:
+        sys.stderr.write(f"distillwatch {args.command}: log at {log_file}\n")
     _, run = COMMANDS[args.command].load()
     try:
         return int(run(ctx, args) or 0)
     except UserError as exc:
         sys.stderr.write(f"distillwatch {args.command}: error: {exc}\n")
         return exc.exit_code
+    except Exception as exc:
+        if log_file is None:
+            raise
+        with log_file.open("a", encoding="utf-8") as fh:
+            traceback.print_exc(file=fh)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        sys.stderr.write(
+            f"distillwatch {args.command}: failed: {type(exc).__name__}: {first}\n"
+            f"  the traceback is in {log_file}; rerun with --verbose to see it here\n"
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from distillwatch.config import Config
+from distillwatch.logs import log4j_options
 from distillwatch.storage import resolve_layout
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,10 @@ def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None
         builder = builder.master(cfg.spark.master)
     settings = spark_settings(cfg, lakehouse)
     settings.update(extra or {})
+    to_log_file = log4j_options()  # the CLI without --verbose: JVM log lines to the run's log file
+    if to_log_file:
+        key = "spark.driver.extraJavaOptions"
+        settings[key] = f"{settings.get(key, '')} {to_log_file}".strip()
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

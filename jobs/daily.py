@@ -314,10 +314,20 @@ def _steps(arg: str | None) -> tuple[str, ...]:
 def backfill(ctx: JobContext, start: dt.date, end: dt.date, steps: tuple[str, ...] = STEP_NAMES) -> None:
     if end < start:
         raise UserError(f"--end {end} is before --start {start}")
-    day = start
-    while day <= end:
-        run_day(ctx, day, steps)
-        day += dt.timedelta(days=1)
+    n = (end - start).days + 1
+    t0 = time.perf_counter()
+    for i in range(n):
+        run_day(ctx, start + dt.timedelta(days=i), steps)
+        elapsed = time.perf_counter() - t0
+        left = elapsed / (i + 1) * (n - i - 1)  # the days so far set the pace
+        emit(
+            f"backfill {start}..{end}: {i + 1}/{n} days done in {_minutes(elapsed)}"
+            + (f", about {_minutes(left)} to go" if i + 1 < n else "")
+        )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def run_daily(ctx: JobContext, args: argparse.Namespace) -> int:

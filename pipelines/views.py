@@ -128,7 +128,7 @@ SELECT
   b.`event_date` AS `event_date`,
   b.`delivery_date` AS `delivery_date`,
   datediff(b.`delivery_date`, b.`event_date`) AS `days_late`,
-  count(*) AS `exchanges`,
+  count(b.`request_id`) AS `exchanges`,
   min(b.`ingested_at`) AS `landed_at`,
   max(r.`last_features_at`) AS `last_features_at`,
   coalesce(max(r.`last_features_at`) > min(b.`ingested_at`), false) AS `recomputed`

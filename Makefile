@@ -11,7 +11,7 @@ ARGS      ?=
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: run test deploy-test bench lint jars venv airflow-venv clean
+.PHONY: run test deploy-test fault-test bench lint jars venv airflow-venv clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -56,11 +56,15 @@ test: venv jars airflow-venv
 
 # Deployment: the wheel installed in a fresh venv runs a day outside the checkout
 # (tests/test_wheel.py); a Spark standalone master and two workers on loopback run two days
-# through spark-submit, compared row for row with local[*] (tests/test_cluster.py); a day
-# killed with SIGKILL at each commit point reruns to the clean result (tests/test_faults.py).
+# through spark-submit, compared row for row with local[*] (tests/test_cluster.py).
 # .ci/run calls it after make test.
 deploy-test: venv jars
-	$(BIN)/pytest -q -m 'deploy or fault' tests/test_wheel.py tests/test_cluster.py tests/test_faults.py $(ARGS)
+	$(BIN)/pytest -q -m deploy tests/test_wheel.py tests/test_cluster.py $(ARGS)
+
+# A day killed with SIGKILL at each commit point reruns to the clean result
+# (tests/test_faults.py, ~15 minutes on 2 cores; kept out of CI's 90 minutes).
+fault-test: venv jars
+	$(BIN)/pytest -q -m fault tests/test_faults.py $(ARGS)
 
 bench: venv jars
 	$(BIN)/python -m bench.run $(ARGS)

@@ -10,7 +10,7 @@ scheduler retries one task), takes over the dead run's lease and goes one commit
 then every table of the day must equal the clean run's, ``ingest_log`` must book the
 delivery's inserts once (as new rows, not duplicates), and ``runs`` must show each step ok.
 
-Run by ``make deploy-test`` (marker ``fault``): six Spark sessions and the two day runs in
+Run by ``make fault-test`` (marker ``fault``): six Spark sessions and the two day runs in
 the test's own, about 15 minutes on the 2-core development machine.
 """
 

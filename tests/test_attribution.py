@@ -437,11 +437,12 @@ def test_campaigns_rows_widen_keep_the_actor_and_record_merges(spark: SparkSessi
     }
 
 
-def test_attribute_job_keeps_campaign_ids_across_days_and_reruns_idempotently(job_ctx: JobContext) -> None:
+def _two_days_of_input(job_ctx: JobContext) -> tuple[SparkSession, Any]:
+    """Silver, features, scores and intel of D1 and D2 (k1 burnt on D2, k4 new, h4 added)."""
     job_ctx.cfg = dataclasses.replace(job_ctx.cfg, attribution=CONF)
     spark, lake = job_ctx.spark, job_ctx.lake
     r1, s1, f1 = _world(D1, ["k1", "k2", "k3"], ["h1", "h2", "h3"])
-    r2, s2, f2 = _world(D2, ["k2", "k3", "k4"], ["h1", "h2", "h3", "h4"])  # k1 burnt, k4 new, h4 added
+    r2, s2, f2 = _world(D2, ["k2", "k3", "k4"], ["h1", "h2", "h3", "h4"])
     silver = _silver(spark, r1 + r2).withColumn("input_tokens", F.lit(10).cast("bigint"))
     lake.append(
         silver.withColumn("output_tokens", F.lit(90).cast("bigint")), tables.SILVER_EXCHANGES, ("event_date",)
@@ -449,6 +450,11 @@ def test_attribute_job_keeps_campaign_ids_across_days_and_reruns_idempotently(jo
     lake.append(spark.createDataFrame(f1 + f2, FEATURES), tables.ACCOUNT_DAILY_FEATURES, ("event_date",))
     lake.append(spark.createDataFrame(s1 + s2, SCORES), tables.ACCOUNT_SCORES, ("event_date",))
     lake.overwrite(spark.createDataFrame(INTEL, contract.THREAT_INTEL_SCHEMA), tables.THREAT_INTEL)
+    return spark, lake
+
+
+def test_attribute_job_keeps_campaign_ids_across_days_and_reruns_idempotently(job_ctx: JobContext) -> None:
+    spark, lake = _two_days_of_input(job_ctx)
     for day in (D1, D2, D2):
         assert attribute.run(job_ctx, argparse.Namespace(date=day)) == 0
     daily = (
@@ -479,17 +485,7 @@ def test_a_failed_gold_gate_publishes_nothing_of_the_day(
     from distillwatch.config import repo_conf_dir
     from distillwatch.quality import QualityGateFailed, gate
 
-    job_ctx.cfg = dataclasses.replace(job_ctx.cfg, attribution=CONF)
-    spark, lake = job_ctx.spark, job_ctx.lake
-    r1, s1, f1 = _world(D1, ["k1", "k2", "k3"], ["h1", "h2", "h3"])
-    r2, s2, f2 = _world(D2, ["k2", "k3", "k4"], ["h1", "h2", "h3", "h4"])
-    silver = _silver(spark, r1 + r2).withColumn("input_tokens", F.lit(10).cast("bigint"))
-    lake.append(
-        silver.withColumn("output_tokens", F.lit(90).cast("bigint")), tables.SILVER_EXCHANGES, ("event_date",)
-    )
-    lake.append(spark.createDataFrame(f1 + f2, FEATURES), tables.ACCOUNT_DAILY_FEATURES, ("event_date",))
-    lake.append(spark.createDataFrame(s1 + s2, SCORES), tables.ACCOUNT_SCORES, ("event_date",))
-    lake.overwrite(spark.createDataFrame(INTEL, contract.THREAT_INTEL_SCHEMA), tables.THREAT_INTEL)
+    spark, lake = _two_days_of_input(job_ctx)
     assert attribute.run(job_ctx, argparse.Namespace(date=D1)) == 0
 
     gold = (

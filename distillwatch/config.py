@@ -117,6 +117,32 @@ class IngestConf:
 
 
 @dataclass(frozen=True)
+class IntentConf:
+    """The learned content-intent classifier trained with the account detector (``models.intent``)."""
+
+    enabled: bool = True
+    # Hashed character 2-4-grams inside word boundaries, in this many buckets.
+    n_features: int = 262144
+    # Inverse L2 strength of the logistic model, and its solver's iterations.
+    c: float = 4.0
+    max_iter: int = 200
+    # An exchange counts towards learned_intent_share when its probability reaches this.
+    threshold: float = 0.5
+    # The classifier reads the prompt's first this-many characters.
+    max_chars: int = 1000
+    # Training texts: the last this-many days up to --as-of (at most retention.raw_text_days,
+    # the prompt text's lifetime), at most this many per class (a uniform sample), and
+    # unlabelled traffic as negatives at least this many.
+    lookback_days: int = 28
+    max_texts_per_class: int = 40000
+    min_unlabelled_negatives: int = 5000
+    # Leave-one-language-out recall is measured for each language with this many positives.
+    min_texts_per_language: int = 50
+    holdout_days: int = 3
+    seed: int = 11
+
+
+@dataclass(frozen=True)
 class ModelsConf:
     """Detection models: training, evaluation, promotion and batch scoring (issue 4)."""
 
@@ -166,6 +192,7 @@ class ModelsConf:
     fallback_anomaly_threshold: float = 0.5
     fallback_intel_threshold: float = 0.8
     top_reasons: int = 3
+    intent: IntentConf = field(default_factory=IntentConf)
 
 
 @dataclass(frozen=True)
@@ -241,6 +268,16 @@ class AttributionConf:
     intent_min_share: float = 0.3
     sync_min: float = 0.5
     flagged_min_share: float = 0.5
+    # The learned classifier's view of intent (account_scores.learned_intent_share, when the
+    # champion has one): the intent signal also holds when the members' mean reaches this, and a
+    # cluster linked by content alone (no shared network, client or billing value) is kept without
+    # strong intel when the detector flags at least content_only_min_flagged_share of its members
+    # and their learned intent reaches content_only_min_learned_intent: an operator that rotated
+    # its infrastructure, not developers sharing an SDK's prompts (those the detector does not
+    # flag, and their prompts are not harvesting asks).
+    learned_intent_min_share: float = 0.5
+    content_only_min_flagged_share: float = 0.8
+    content_only_min_learned_intent: float = 0.6
     # One organisation holding this share of verified accounts is a legitimate group
     # (enterprise, university, eval lab) unless intel says otherwise.
     single_org_min_share: float = 0.8

@@ -265,7 +265,7 @@ CATALOG: dict[str, Table] = {
             "scores",
             columns(
                 "event_date date, account_id string, score double, anomaly_score double, flagged boolean,"
-                " threshold double, model_version string, reasons string"
+                " threshold double, model_version string, reasons string, learned_intent_share double"
             ),
             "distillwatch.models.scores:account_scores",
             write="day",

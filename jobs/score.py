@@ -44,7 +44,18 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
             f"score: no champion registered for {conf.registered_model} (run `distillwatch train` first); "
             "falling back to the anomaly scorer and threat intel"
         )
-    scores, how = account_scores(features, conf, champion)
+    exchanges = None
+    if champion is not None and champion.intent is not None:
+        exchanges = (
+            ctx.lake.read(tables.SILVER_EXCHANGES)
+            .where(F.col("event_date") == F.lit(day))
+            .select("account_id", "event_date", "prompt")
+        )
+        how_intent = f"; content intent by the classifier of v{champion.version}"
+    else:
+        how_intent = ""
+    scores, how = account_scores(features, conf, champion, exchanges)
+    how += how_intent
     _publish(ctx, scores, day)  # QualityGateFailed: not published, the reason in dq_results
     row = (
         ctx.lake.read(tables.ACCOUNT_SCORES)

@@ -70,8 +70,27 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         # Read each table at a pinned version so the logged lineage is exactly what trained.
         lineage.append(TableLineage(name, ctx.lake.path(name), version, ctx.lake.read_version(name, version)))
     labels = training_labels_of(ctx, lineage[1].df, lineage)
+    exchanges = threat_intel = None
+    silver_version = ctx.lake.version(tables.SILVER_EXCHANGES) if ctx.cfg.models.intent.enabled else None
+    if silver_version is not None:
+        # The content-intent classifier reads the prompts of the labelled accounts (and a
+        # sample of everyone else's) within models.intent.lookback_days: silver at a pinned version.
+        exchanges = ctx.lake.read_version(tables.SILVER_EXCHANGES, silver_version).select(
+            "account_id", "event_date", "prompt", "lang"
+        )
+        if ctx.lake.exists(tables.THREAT_INTEL):
+            threat_intel = ctx.lake.read(tables.THREAT_INTEL)
     try:
-        outcome = train_and_register(lineage[0].df, labels, as_of, ctx.cfg.models, tracking_of(ctx), lineage)
+        outcome = train_and_register(
+            lineage[0].df,
+            labels,
+            as_of,
+            ctx.cfg.models,
+            tracking_of(ctx),
+            lineage,
+            exchanges=exchanges,
+            threat_intel=threat_intel,
+        )
     except ValueError as exc:
         emit(f"train: cannot train as of {as_of}: {exc}")
         return 1
@@ -87,6 +106,18 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         + ("" if t.meets_target else f"; target precision {ctx.cfg.models.target_precision} NOT reached")
         + ")"
     )
+    if "intent_train_positives" in m:
+        lolo = ", ".join(
+            f"{k.removeprefix('intent_lolo_recall_')} {v:.2f}"
+            for k, v in sorted(m.items())
+            if k.startswith("intent_lolo_recall_")
+        )
+        emit(
+            f"train: intent classifier on {m['intent_train_positives']:.0f} / {m['intent_train_negatives']:.0f} texts; "
+            f"holdout recall {m.get('intent_holdout_recall', float('nan')):.3f}, "
+            f"false-positive rate {m.get('intent_holdout_false_positive_rate', float('nan')):.4f}"
+            + (f"; recall on a language it never saw: {lolo}" if lolo else "")
+        )
     for campaign, recall in sorted(outcome.loco_recall.items()):
         emit(f"train: leave-one-campaign-out {campaign}: recall {recall:.3f}")
     decision = "PROMOTED to champion" if outcome.promoted else "NOT promoted"

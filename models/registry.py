@@ -47,11 +47,21 @@ from distillwatch.models.evaluation import (
     plot_score_distributions,
     recall_by_campaign,
 )
+from distillwatch.models.intent import (
+    INTENT_FEATURES,
+    IntentModel,
+    cross_fitted_intent,
+    fit_intent,
+    intent_metrics,
+    labelled_texts,
+)
 from distillwatch.models.scores import booster_scores
 from distillwatch.models.training import (
+    as_of_bounds,
     campaigns_of,
     fit_classifier,
     label_counts,
+    labels_as_of,
     split_by_time,
     training_set,
     without_campaign,
@@ -106,6 +116,11 @@ class LoadedModel:
     spec: FeatureSpec
     anomaly: dict[str, Any]
     threshold: float
+    # the learned content-intent classifier trained with it (None: a version without one)
+    intent: IntentModel | None = None
+
+
+INTENT_ARTIFACT = "intent/intent_model.npz"
 
 
 @dataclass
@@ -205,12 +220,17 @@ def load_alias(tracking: Tracking, name: str, alias: str) -> LoadedModel | None:
             meta = Model.load(str(local / "MLmodel")).metadata or {}
             model_file = next(local.rglob("model.ubj"))
             raw = model_file.read_bytes()
+            intent = None
+            if meta.get("intent_artifact") and mv.run_id:
+                got = client.download_artifacts(mv.run_id, str(meta["intent_artifact"]), tmp)
+                intent = IntentModel.from_bytes(Path(got).read_bytes())
     return LoadedModel(
         version=str(mv.version),
         booster_raw=raw,
         spec=FeatureSpec.from_dict(meta["feature_spec"]),
         anomaly=meta["anomaly"],
         threshold=float(meta["threshold"]),
+        intent=intent,
     )
 
 
@@ -297,19 +317,59 @@ def train_and_register(
     conf: ModelsConf,
     tracking: Tracking,
     lineage: Sequence[TableLineage] = (),
+    exchanges: DataFrame | None = None,
+    threat_intel: DataFrame | None = None,
 ) -> TrainingOutcome:
     """Fit, evaluate, log and register one model version as of ``as_of``; move the aliases.
+
+    ``exchanges`` (silver_exchanges: account_id, event_date, prompt, lang) and
+    ``threat_intel``: the learned content-intent classifier is trained from them too
+    (``models.intent``; skipped when ``exchanges`` is None, ``models.intent.enabled`` is
+    false, or the labelled texts lack a class), its cross-fitted account-day aggregates
+    join the booster's features, and it is logged and registered with the booster.
 
     Raises ValueError when the point-in-time training set or holdout lacks the labels to
     train or to calibrate a threshold (the message says which and how many).
     """
     spec = feature_spec_from_schema(features.schema, conf.categorical_levels, conf.exclude_features)
+    anomaly_columns = spec.numeric
+    intent: IntentModel | None = None
+    intent_stats: dict[str, float] = {}
+    labelled_features = features
+    if exchanges is not None and conf.intent.enabled:
+        known = labels_as_of(labels, as_of_bounds(as_of)[1])
+        texts = labelled_texts(exchanges, known, threat_intel, as_of, conf.intent)
+        n_pos = int((texts["label"] == 1).sum())
+        n_neg = int((texts["label"] == 0).sum())
+        if n_pos >= conf.min_positives and n_neg >= conf.min_negatives:
+            intent = fit_intent(texts["text"], texts["label"].to_numpy(), conf.intent)
+            intent_stats = {"intent_train_positives": float(n_pos), "intent_train_negatives": float(n_neg)}
+            intent_stats.update(intent_metrics(texts, as_of, conf.intent))
+            mine = exchanges.where(F.col("event_date") <= F.lit(as_of)).join(
+                F.broadcast(known.select("account_id")), "account_id", "left_semi"
+            )
+            cf = cross_fitted_intent(mine, texts, conf.intent)
+            labelled_features = features.join(cf, ["event_date", "account_id"], "left")
+            spec = FeatureSpec(numeric=(*spec.numeric, *INTENT_FEATURES), categorical=spec.categorical)
+        else:
+            log.warning("intent classifier not trained: %d positive / %d negative texts", n_pos, n_neg)
     # The labelled set is read by every fit and evaluation below; caching it avoids
     # re-reading and re-joining the feature table each time. It holds labelled accounts only.
-    labelled = training_set(features, labels, as_of).cache()
+    labelled = training_set(labelled_features, labels, as_of).cache()
     try:
         with mlflow_store(tracking):
-            return _train(features, labelled, spec, as_of, conf, tracking, lineage)
+            return _train(
+                features,
+                labelled,
+                spec,
+                as_of,
+                conf,
+                tracking,
+                lineage,
+                anomaly_columns,
+                intent,
+                intent_stats,
+            )
     finally:
         labelled.unpersist()
 
@@ -322,6 +382,9 @@ def _train(
     conf: ModelsConf,
     tracking: Tracking,
     lineage: Sequence[TableLineage],
+    anomaly_columns: Sequence[str],
+    intent: IntentModel | None = None,
+    intent_stats: dict[str, float] | None = None,
 ) -> TrainingOutcome:
     use_experiment(tracking, conf.experiment)
     train, holdout, cutoff = split_by_time(labelled, as_of, conf.holdout_days)
@@ -342,7 +405,7 @@ def _train(
     raw = bytes(booster.save_raw("ubj"))
     anomaly = fit_anomaly(
         features.where(F.col("event_date") <= F.lit(as_of)),
-        spec.numeric,
+        anomaly_columns,
         conf.anomaly_clip,
         conf.anomaly_rel_error,
     )
@@ -363,6 +426,7 @@ def _train(
             "train_negatives": float(tr_neg),
             "holdout_positives": float(ho_pos),
             "holdout_negatives": float(ho_neg),
+            **(intent_stats or {}),
         }
     )
     for c, r in recall_by_campaign(pairs, threshold.value).items():
@@ -400,6 +464,7 @@ def _train(
                 "seed": conf.seed,
                 "n_features": len(spec.columns),
                 "exclude_features": ",".join(conf.exclude_features) or "-",
+                "intent_classifier": "char_wb 2-4-gram hashing + logistic" if intent is not None else "none",
             }
         )
         mlflow.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
@@ -414,6 +479,12 @@ def _train(
             "threshold": threshold.value,
             "as_of": str(as_of),
         }
+        if intent is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                f = Path(tmp) / Path(INTENT_ARTIFACT).name
+                f.write_bytes(intent.to_bytes())
+                mlflow.log_artifact(str(f), artifact_path=str(Path(INTENT_ARTIFACT).parent))
+            meta["intent_artifact"] = INTENT_ARTIFACT
         _log_artifacts(booster, y, s, threshold, meta, loco)
         example = encode(train, spec).limit(5).toPandas()
         signature = infer_signature(

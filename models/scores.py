@@ -81,9 +81,14 @@ def score_with_model(
     ``flagged`` is ``score >= threshold`` (the threshold calibrated on the model's holdout).
     """
     with_anomaly = features.select(
-        *KEYS, anomaly_score(anomaly).alias("anomaly_score"), *_feature_cols(features, spec)
+        *KEYS,
+        anomaly_score(anomaly).alias("anomaly_score"),
+        _learned_intent(features).alias("_learned_intent"),
+        *_feature_cols(features, spec),
     )
-    scored = booster_scores(with_anomaly, booster_raw, spec, top, keep=(*KEYS, "anomaly_score"))
+    scored = booster_scores(
+        with_anomaly, booster_raw, spec, top, keep=(*KEYS, "anomaly_score", "_learned_intent")
+    )
     return scored.select(
         "event_date",
         "account_id",
@@ -93,7 +98,15 @@ def score_with_model(
         F.lit(float(threshold)).alias("threshold"),
         F.lit(model_version).alias("model_version"),
         "reasons",
+        F.col("_learned_intent").cast("double").alias("learned_intent_share"),
     )
+
+
+def _learned_intent(features: DataFrame) -> F.Column:
+    """The learned classifier's share of the account-day (null without one)."""
+    if "learned_intent_share" in features.columns:
+        return F.col("learned_intent_share").cast("double")
+    return F.lit(None).cast("double")
 
 
 def score_fallback(
@@ -123,6 +136,7 @@ def score_fallback(
         F.lit(float(anomaly_threshold)).alias("threshold"),
         F.lit("fallback:anomaly+intel").alias("model_version"),
         anomaly_reasons(anomaly, top).alias("reasons"),
+        F.lit(None).cast("double").alias("learned_intent_share"),
     )
 
 
@@ -131,13 +145,22 @@ def _feature_cols(df: DataFrame, spec: FeatureSpec) -> list[str]:
 
 
 def account_scores(
-    features: DataFrame, conf: ModelsConf, champion: LoadedModel | None
+    features: DataFrame,
+    conf: ModelsConf,
+    champion: LoadedModel | None,
+    exchanges: DataFrame | None = None,
 ) -> tuple[DataFrame, str]:
     """One day's ``account_scores`` rows and how they were scored (for the log line).
 
-    With a champion: its booster, anomaly model and calibrated threshold. Without one: the
-    anomaly scorer fitted on this day's accounts plus threat intel (``score_fallback``).
+    With a champion: its booster, anomaly model and calibrated threshold, and, when the
+    version has a content-intent classifier, its account-day aggregates over ``exchanges``
+    (the day's silver rows: account_id, event_date, prompt) as two more features. Without
+    one: the anomaly scorer fitted on this day's accounts plus threat intel (``score_fallback``).
     """
+    if champion is not None and champion.intent is not None and exchanges is not None:
+        from distillwatch.models.intent import account_intent
+
+        features = features.join(account_intent(exchanges, champion.intent), list(KEYS), "left")
     if champion is not None:
         scores = score_with_model(
             features,

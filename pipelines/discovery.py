@@ -284,7 +284,12 @@ def _top_share(df: DataFrame, key: str, name: str) -> DataFrame:
 
 
 def cluster_evidence(
-    traffic: DataFrame, features: DataFrame, hits: DataFrame, cluster_edges: DataFrame, conf: AttributionConf
+    traffic: DataFrame,
+    features: DataFrame,
+    hits: DataFrame,
+    cluster_edges: DataFrame,
+    conf: AttributionConf,
+    scores: DataFrame | None = None,
 ) -> DataFrame:
     """One row per seeded cluster with its campaign evidence and the keep decision.
 
@@ -298,6 +303,14 @@ def cluster_evidence(
     prompts, say), which needs strong intel too. An operator runs its accounts from
     something it controls; prompt similarity alone is not an operator.
 
+    An operator that rotates its infrastructure (residential prefixes, ordinary clients, a
+    card per account) leaves a cluster linked by content alone; such a cluster is kept
+    without intel when the detector flags most of its members and the learned content-intent
+    classifier (``scores.learned_intent_share``) reads their traffic as harvesting asks:
+    the detector was trained on labelled operators, and developers who share an SDK's
+    prompts are neither flagged nor asking for reasoning or grades. The learned intent also
+    counts as the intent signal when the rules see none (paraphrased asks).
+
     ``cluster_edges``: the kept linkage edges with their ``cluster_id``.
     """
     camp = traffic.where("is_campaign")
@@ -308,14 +321,27 @@ def cluster_evidence(
         F.max(F.coalesce(F.col("verified"), F.lit(False)).cast("int")).alias("verified"),
     )
     sync = features.select("account_id", F.coalesce(F.col("sync_score"), F.lit(0.0)).alias("sync_score"))
+    if scores is not None and "learned_intent_share" in scores.columns:
+        learned = scores.select(
+            "account_id",
+            F.col("learned_intent_share").alias("_learned"),
+            F.coalesce(F.col("flagged"), F.lit(False)).cast("double").alias("_model_flagged"),
+        )
+    else:
+        learned = features.select(
+            "account_id", F.lit(None).cast("double").alias("_learned"), F.lit(0.0).alias("_model_flagged")
+        )
     per_cluster = (
         members.join(sync, "account_id", "left")
+        .join(learned, "account_id", "left")
         .groupBy("cluster_id")
         .agg(
             F.count(F.lit(1)).alias("n_accounts"),
             F.avg("is_seed").alias("flagged_share"),
             F.avg("verified").alias("verified_share"),
             F.avg(F.coalesce(F.col("sync_score"), F.lit(0.0))).alias("sync_mean"),
+            F.avg("_learned").alias("learned_intent_mean"),
+            F.avg(F.coalesce(F.col("_model_flagged"), F.lit(0.0))).alias("model_flagged_share"),
         )
     )
     org = _top_share(members.fillna({"org_id": "<none>"}), "org_id", "top_org")
@@ -377,7 +403,8 @@ def cluster_evidence(
     signals = {
         "content": F.col("content_share") >= conf.content_min_share,
         "capability": F.col("top_capability_share") >= conf.capability_min_share,
-        "intent": F.col("intent_share") >= conf.intent_min_share,
+        "intent": (F.col("intent_share") >= conf.intent_min_share)
+        | (F.coalesce(F.col("learned_intent_mean"), F.lit(0.0)) >= conf.learned_intent_min_share),
         "sync": F.col("sync_mean") >= conf.sync_min,
         "flagged": F.col("flagged_share") >= conf.flagged_min_share,
         "intel": intel_strong,
@@ -391,16 +418,24 @@ def cluster_evidence(
         & (F.col("top_org_share") >= conf.single_org_min_share)
         & (F.col("verified_share") >= conf.single_org_min_share)
     )
+    # the detector and the learned classifier agree the members are an operator's accounts
+    model_strong = (F.col("model_flagged_share") >= conf.content_only_min_flagged_share) & (
+        F.coalesce(F.col("learned_intent_mean"), F.lit(0.0)) >= conf.content_only_min_learned_intent
+    )
     ev = (
         ev.withColumn("signals", signal_list)
         .withColumn("legit_group", legit_group)
         .withColumn("intel_strong", intel_strong)
+        .withColumn("model_strong", model_strong)
     )
     reject = (
         F.when(F.col("n_accounts") < conf.min_accounts, "too_few_accounts")
         .when(F.size("signals") < conf.min_signals, "too_few_signals")
         .when(F.col("legit_group") & ~F.col("intel_strong"), "single_organisation_group")
-        .when((F.col("shared_infra_values") == 0) & ~F.col("intel_strong"), "content_only_link")
+        .when(
+            (F.col("shared_infra_values") == 0) & ~F.col("intel_strong") & ~F.col("model_strong"),
+            "content_only_link",
+        )
     )
     return ev.withColumn("reject_reason", reject).withColumn("is_campaign", F.col("reject_reason").isNull())
 

@@ -186,6 +186,7 @@ def test_score_without_champion_falls_back_to_anomaly_and_intel(world: JobContex
         "threshold",
         "model_version",
         "reasons",
+        "learned_intent_share",
     ]
     rows = {r["account_id"]: r for r in out.collect()}
     assert len(rows) == 37 and {r["model_version"] for r in rows.values()} == {"fallback:anomaly+intel"}
@@ -362,3 +363,65 @@ def test_floors_name_each_miss() -> None:
         and "leave-one-campaign-out recall a" in misses[1]
     )
     assert below_floors({**good, "holdout_pr_auc": 0.81}, {}, conf)[0].startswith("holdout PR-AUC 0.8100")
+
+
+_ASKS = (
+    "Explain step by step the reasoning behind answer {i}",
+    "Walk me through your chain of thought for problem {i}",
+    "Grade answer {i} against the rubric and justify the score",
+    "Explica paso a paso el razonamiento de la respuesta {i}",
+)
+_REQUESTS = (
+    "Write a haiku about season {i}",
+    "Fix the bug in my loop number {i}",
+    "Suggest a name for shop {i}",
+    "What is the weather like in city {i}",
+)
+
+
+def test_intent_classifier_trains_with_the_detector_travels_with_its_version_and_scores(
+    world: JobContext,
+) -> None:
+    # Every account-day has two prompts: campaign accounts ask for reasoning and grades,
+    # benign ones make ordinary requests. The classifier is fitted in the same run, logged
+    # with it, loaded with the champion, and its per account-day share reaches the scores.
+    from distillwatch.jobs.train import tracking_of
+    from distillwatch.models.registry import load_alias, train_and_register
+    from distillwatch.models.scores import account_scores
+
+    rng = random.Random(5)
+    rows = []
+    for d in range(DAYS):
+        day = START + dt.timedelta(days=d)
+        for acct, campaign in _accounts():
+            pool = _ASKS if campaign else _REQUESTS
+            rows += [(acct, day, rng.choice(pool).format(i=rng.randint(1, 999)), "en") for _ in range(2)]
+    spark = world.spark
+    exchanges = spark.createDataFrame(rows, "account_id string, event_date date, prompt string, lang string")
+    conf = replace(world.cfg.models, leave_one_campaign_out=False)
+    tracking = tracking_of(world)
+    features = world.lake.read(tables.ACCOUNT_DAILY_FEATURES)
+    outcome = train_and_register(
+        features, world.lake.read(tables.LABELS), AS_OF, conf, tracking, exchanges=exchanges
+    )
+    assert outcome.promoted
+    run = MlflowClient(tracking_uri=world.mlflow_tracking_uri).get_run(
+        MlflowClient(tracking_uri=world.mlflow_tracking_uri, registry_uri=world.mlflow_tracking_uri)
+        .get_model_version(conf.registered_model, "1")
+        .run_id
+    )
+    assert run.data.params["intent_classifier"] != "none"
+    assert run.data.metrics["intent_train_positives"] > 0
+    assert "intent_holdout_recall" in run.data.metrics
+    champion = load_alias(tracking, conf.registered_model, "champion")
+    assert champion is not None and champion.intent is not None
+    assert {"learned_intent_share", "learned_intent_mean"} <= set(champion.spec.numeric)
+    day_features = features.where(F.col("event_date") == F.lit(AS_OF))
+    scores, _ = account_scores(
+        day_features, conf, champion, exchanges.where(F.col("event_date") == F.lit(AS_OF))
+    )
+    got = {r["account_id"]: r["learned_intent_share"] for r in scores.collect()}
+    assert len(got) == 37
+    bad = [got[a] for a, c in _accounts() if c and a != LATE]
+    good = [got[a] for a, c in _accounts() if not c]
+    assert min(bad) > max(good), (bad, good)

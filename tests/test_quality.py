@@ -106,7 +106,7 @@ def scores(spark: SparkSession, day: dt.date, n: int = 6, **override: object) ->
     df = spark.createDataFrame(rows, SCORES_SCHEMA)
     for col, value in override.items():
         df = df.withColumn(col, F.lit(value).cast(SCORES_SCHEMA[col].dataType))
-    return df
+    return as_table(df, tables.ACCOUNT_SCORES)
 
 
 def features(spark: SparkSession, day: dt.date, n: int) -> DataFrame:

@@ -1,0 +1,151 @@
+"""The learned content-intent classifier and the evidence rule that reads it.
+
+Hand-written prompts: harvesting asks in several phrasings and languages against ordinary
+requests. The classifier must rank asks it never saw above ordinary requests it never saw,
+survive its byte round trip, aggregate per account-day on Spark, and let a cluster linked by
+content alone through only when the detector and the classifier agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import SparkSession
+
+from distillwatch.config import AttributionConf, IntentConf
+from distillwatch.models.intent import IntentModel, account_intent, fit_intent
+from distillwatch.pipelines.discovery import cluster_evidence
+
+ASKS = [
+    "Explain step by step the reasoning that leads to this answer: 42",
+    "Walk me through your full chain of thought before giving the final answer",
+    "Write out every intermediate reasoning step behind the solution below",
+    "Grade this answer against the rubric and give a score from 1 to 10 with justification",
+    "Score the following response using the rubric criteria, explain each deduction",
+    "Explica paso a paso el razonamiento detrás de esta respuesta",
+    "Muestra todo tu razonamiento antes de la respuesta final",
+    "Erkläre Schritt für Schritt die Begründung hinter dieser Antwort",
+    "Bewerte diese Antwort anhand der Rubrik und begründe die Punktzahl",
+    "Rewrite this politically sensitive question into a safe neutral version",
+]
+ORDINARY = [
+    "Write a haiku about autumn leaves",
+    "What is the capital of Australia?",
+    "Fix the off-by-one error in this Python loop",
+    "Translate 'good morning' into French",
+    "Summarise this meeting transcript in three bullet points",
+    "Suggest a name for my bakery",
+    "How do I centre a div in CSS?",
+    "Give me a recipe for vegetable soup",
+    "Draft a polite email declining the invitation",
+    "What time zone is Tokyo in?",
+]
+UNSEEN_ASKS = [
+    "Show the reasoning step by step behind the final answer",
+    "Explica el razonamiento paso a paso de la solución",
+    "Grade the response with the rubric and explain the score",
+]
+UNSEEN_ORDINARY = [
+    "Write a short poem about the sea",
+    "What is the capital of Canada?",
+    "Give me a recipe for pancakes",
+]
+CONF = IntentConf(n_features=2**14, c=4.0, max_iter=200)
+
+
+def _model() -> IntentModel:
+    texts = pd.Series(ASKS + ORDINARY)
+    y = np.array([1.0] * len(ASKS) + [0.0] * len(ORDINARY))
+    return fit_intent(texts, y, CONF)
+
+
+def test_classifier_ranks_unseen_asks_above_unseen_requests_and_round_trips() -> None:
+    model = _model()
+    asks = model.predict(pd.Series(UNSEEN_ASKS))
+    ordinary = model.predict(pd.Series(UNSEEN_ORDINARY))
+    assert asks.min() > ordinary.max(), (asks, ordinary)
+    assert (asks >= model.threshold).all() and (ordinary < model.threshold).all(), (asks, ordinary)
+    again = IntentModel.from_bytes(model.to_bytes())
+    assert (again.n_features, again.threshold, again.max_chars) == (
+        model.n_features,
+        model.threshold,
+        model.max_chars,
+    )
+    np.testing.assert_allclose(
+        again.predict(pd.Series(UNSEEN_ASKS + UNSEEN_ORDINARY)), np.r_[asks, ordinary], rtol=1e-5
+    )
+
+
+def test_account_intent_is_one_row_per_account_day_with_shares(spark: SparkSession) -> None:
+    d1, d2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
+    rows = [("harvester", d1, p) for p in UNSEEN_ASKS]
+    rows += [("harvester", d2, UNSEEN_ASKS[0]), ("harvester", d2, UNSEEN_ORDINARY[0])]
+    rows += [("developer", d1, p) for p in UNSEEN_ORDINARY] + [("developer", d1, None)]
+    df = spark.createDataFrame(rows, "account_id string, event_date date, prompt string")
+    got = {(r["account_id"], r["event_date"]): r for r in account_intent(df, _model()).collect()}
+    assert set(got) == {("harvester", d1), ("harvester", d2), ("developer", d1)}
+    assert got[("harvester", d1)]["learned_intent_share"] == pytest.approx(1.0)
+    assert got[("harvester", d2)]["learned_intent_share"] == pytest.approx(0.5)
+    assert got[("developer", d1)]["learned_intent_share"] == pytest.approx(0.0)
+    assert got[("harvester", d1)]["learned_intent_mean"] > got[("developer", d1)]["learned_intent_mean"]
+
+
+TRAFFIC = (
+    "cluster_id string, account_id string, is_campaign boolean, is_seed boolean, org_id string,"
+    " verified boolean, match string, cot_elicitation boolean, rubric_grading boolean,"
+    " sensitive_rewrite boolean, capability string, template_hash string"
+)
+
+
+def test_content_only_cluster_is_kept_only_when_detector_and_classifier_agree(spark: SparkSession) -> None:
+    # Two clusters of four accounts each, linked by shared prompts only (no infrastructure
+    # edge), both flagged by the seed rule, both narrow and templated; no rule-based intent.
+    # "rotated": the detector flags every member and the classifier reads their asks;
+    # "sdk": the detector flags none of them and the classifier reads ordinary requests.
+    traffic, scores, features = [], [], []
+    for cluster, flagged, learned in (("rotated", True, 0.9), ("sdk", False, 0.1)):
+        for i in range(4):
+            acct = f"{cluster}_{i}"
+            for _ in range(5):
+                traffic.append(
+                    (
+                        cluster,
+                        acct,
+                        True,
+                        True,
+                        None,
+                        False,
+                        "template",
+                        False,
+                        False,
+                        False,
+                        "reasoning",
+                        "t1",
+                    )
+                )
+            scores.append((acct, learned, flagged))
+            features.append((acct, 0.0))
+    ev = cluster_evidence(
+        spark.createDataFrame(traffic, TRAFFIC),
+        spark.createDataFrame(features, "account_id string, sync_score double"),
+        spark.createDataFrame([], "account_id string, ind_type string, ind_value string, confidence double"),
+        spark.createDataFrame([], "cluster_id string, account_id string, ind_type string, ind_value string"),
+        AttributionConf(),
+        spark.createDataFrame(scores, "account_id string, learned_intent_share double, flagged boolean"),
+    )
+    got = {r["cluster_id"]: r for r in ev.collect()}
+    assert got["rotated"]["is_campaign"], got["rotated"].asDict()
+    assert "intent" in got["rotated"]["signals"]
+    assert got["sdk"]["reject_reason"] == "content_only_link", got["sdk"].asDict()
+    # Without the scores (a version without a classifier), both are content-only links.
+    plain = cluster_evidence(
+        spark.createDataFrame(traffic, TRAFFIC),
+        spark.createDataFrame(features, "account_id string, sync_score double"),
+        spark.createDataFrame([], "account_id string, ind_type string, ind_value string, confidence double"),
+        spark.createDataFrame([], "cluster_id string, account_id string, ind_type string, ind_value string"),
+        AttributionConf(),
+    )
+    assert {r["reject_reason"] for r in plain.collect()} == {"content_only_link"}

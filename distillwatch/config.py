@@ -126,7 +126,11 @@ class IntentConf:
     # Inverse L2 strength of the logistic model, and its solver's iterations.
     c: float = 4.0
     max_iter: int = 200
-    # An exchange counts towards learned_intent_share when its probability reaches this.
+    # An exchange counts towards learned_intent_share when its probability reaches
+    # `threshold`, or, with a target_false_positive_rate above 0, the threshold calibrated at
+    # training so that this share of the negatives' out-of-fold scores is above it (off by
+    # default: not yet measured on the robustness worlds, see docs/evaluation.md).
+    target_false_positive_rate: float = 0.0
     threshold: float = 0.5
     # The classifier reads the prompt's first this-many characters.
     max_chars: int = 1000

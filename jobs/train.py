@@ -114,6 +114,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         )
         emit(
             f"train: intent classifier on {m['intent_train_positives']:.0f} / {m['intent_train_negatives']:.0f} texts; "
+            f"threshold {m.get('intent_threshold', float('nan')):.3f}; "
             f"holdout recall {m.get('intent_holdout_recall', float('nan')):.3f}, "
             f"false-positive rate {m.get('intent_holdout_false_positive_rate', float('nan')):.4f}"
             + (f"; recall on a language it never saw: {lolo}" if lolo else "")

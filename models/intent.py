@@ -101,7 +101,9 @@ class IntentModel:
         return cls(int(n), z["coef"], float(b), float(t), int(m))
 
 
-def fit_intent(texts: pd.Series, y: np.ndarray, conf: IntentConf) -> IntentModel:
+def fit_intent(
+    texts: pd.Series, y: np.ndarray, conf: IntentConf, threshold: float | None = None
+) -> IntentModel:
     """Fit the linear model (logistic loss, L2, balanced classes) on hashed n-grams."""
     from sklearn.linear_model import LogisticRegression
 
@@ -112,9 +114,27 @@ def fit_intent(texts: pd.Series, y: np.ndarray, conf: IntentConf) -> IntentModel
         conf.n_features,
         clf.coef_[0].astype(np.float32),
         float(clf.intercept_[0]),
-        conf.threshold,
+        conf.threshold if threshold is None else threshold,
         conf.max_chars,
     )
+
+
+def calibrated_threshold(texts: pd.DataFrame, conf: IntentConf) -> float:
+    """The exchange-level decision threshold: the ``1 - target_false_positive_rate`` quantile
+    of the negatives' out-of-fold scores (each account fold scored by the classifier fitted
+    on the other), so ``learned_intent_share`` of ordinary traffic stays near that rate
+    whatever the calibration of the linear model. ``conf.threshold`` when the rate is 0 or a
+    fold lacks a class."""
+    if conf.target_false_positive_rate <= 0:
+        return conf.threshold
+    scored = []
+    for fold in (0, 1):
+        train = texts[texts["fold"] != fold]
+        negatives = texts[(texts["fold"] == fold) & (texts["label"] == 0)]
+        if train["label"].nunique() < 2 or negatives.empty:
+            return conf.threshold
+        scored.append(fit_intent(train["text"], train["label"].to_numpy(), conf).predict(negatives["text"]))
+    return float(np.quantile(np.concatenate(scored), 1.0 - conf.target_false_positive_rate))
 
 
 # --- training data -----------------------------------------------------------------------

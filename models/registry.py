@@ -19,7 +19,7 @@ import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from distillwatch.models.evaluation import (
 from distillwatch.models.intent import (
     INTENT_FEATURES,
     IntentModel,
+    calibrated_threshold,
     cross_fitted_intent,
     fit_intent,
     intent_metrics,
@@ -342,13 +343,18 @@ def train_and_register(
         n_pos = int((texts["label"] == 1).sum())
         n_neg = int((texts["label"] == 0).sum())
         if n_pos >= conf.min_positives and n_neg >= conf.min_negatives:
-            intent = fit_intent(texts["text"], texts["label"].to_numpy(), conf.intent)
-            intent_stats = {"intent_train_positives": float(n_pos), "intent_train_negatives": float(n_neg)}
-            intent_stats.update(intent_metrics(texts, as_of, conf.intent))
+            intent_conf = replace(conf.intent, threshold=calibrated_threshold(texts, conf.intent))
+            intent = fit_intent(texts["text"], texts["label"].to_numpy(), intent_conf)
+            intent_stats = {
+                "intent_train_positives": float(n_pos),
+                "intent_train_negatives": float(n_neg),
+                "intent_threshold": intent_conf.threshold,
+            }
+            intent_stats.update(intent_metrics(texts, as_of, intent_conf))
             mine = exchanges.where(F.col("event_date") <= F.lit(as_of)).join(
                 F.broadcast(known.select("account_id")), "account_id", "left_semi"
             )
-            cf = cross_fitted_intent(mine, texts, conf.intent)
+            cf = cross_fitted_intent(mine, texts, intent_conf)
             labelled_features = features.join(cf, ["event_date", "account_id"], "left")
             spec = FeatureSpec(numeric=(*spec.numeric, *INTENT_FEATURES), categorical=spec.categorical)
         else:

@@ -9,6 +9,7 @@ content alone through only when the detector and the classifier agree.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from distillwatch.config import AttributionConf, IntentConf
-from distillwatch.models.intent import IntentModel, account_intent, fit_intent
+from distillwatch.models.intent import IntentModel, account_intent, calibrated_threshold, fit_intent
 from distillwatch.pipelines.discovery import cluster_evidence
 
 ASKS = [
@@ -77,6 +78,27 @@ def test_classifier_ranks_unseen_asks_above_unseen_requests_and_round_trips() ->
     np.testing.assert_allclose(
         again.predict(pd.Series(UNSEEN_ASKS + UNSEEN_ORDINARY)), np.r_[asks, ordinary], rtol=1e-5
     )
+
+
+def test_threshold_is_the_false_positive_quantile_of_out_of_fold_negatives() -> None:
+    rng = np.random.default_rng(3)
+    texts = pd.DataFrame(
+        {
+            "text": [f"{a} {rng.integers(1000)}" for a in ASKS * 6]
+            + [f"{o} {rng.integers(1000)}" for o in ORDINARY * 6],
+            "label": [1.0] * 60 + [0.0] * 60,
+            "fold": rng.integers(0, 2, 120),
+        }
+    )
+    t = calibrated_threshold(texts, replace(CONF, target_false_positive_rate=0.1))
+    # the same out-of-fold scores, recomputed: at most 10% of negatives score above it
+    above = []
+    for fold in (0, 1):
+        train, test = texts[texts["fold"] != fold], texts[(texts["fold"] == fold) & (texts["label"] == 0)]
+        above.append(fit_intent(train["text"], train["label"].to_numpy(), CONF).predict(test["text"]) > t)
+    assert np.concatenate(above).mean() <= 0.1 + 1e-9
+    assert 0.0 < t < 1.0
+    assert calibrated_threshold(texts, replace(CONF, target_false_positive_rate=0.0)) == CONF.threshold
 
 
 def test_account_intent_is_one_row_per_account_day_with_shares(spark: SparkSession) -> None:

@@ -278,7 +278,7 @@ def section(results: dict[str, dict[str, Any]]) -> str:
             misses.append(name)
         rows.append([
             f"`{name}`", f"{_f(m['campaign_day_recall'])} ({m['campaign_days_found']}/{m['campaign_days_active']})",
-            "-" if drop is None or name == "plain" else f"{drop * 100:+.1f} pts".replace("+-", "-"),
+            "-" if drop is None or name == "plain" else f"{drop * 100:.1f} pts",
             _f(m["campaign_day_recall_after_training"]), _f(m["actor_accuracy"]), _f(m["account_precision"]),
             _f(m["account_recall"]), _f(m["hydra_exchange_precision"]), m["mostly_legitimate_campaign_days"],
             _pivot(m), "met" if not why else "MISSED: " + "; ".join(why),
@@ -334,6 +334,9 @@ def section(results: dict[str, dict[str, Any]]) -> str:
             "![campaign-day recall and hydra exchange precision against resold share](img/robustness-mix.png)",
             "",
         ]
+    missing = [c for c in DEFAULT_CONFIGS if c not in results]
+    if missing:
+        lines += [f"Not measured at this code version: {', '.join(f'`{c}`' for c in missing)}.", ""]
     if misses:
         lines += [
             f"Targets missed: {', '.join(f'`{n}`' for n in misses)} (the target column says which and by how much).",

@@ -778,26 +778,30 @@ def _expected_actors(world_json: dict[str, Any], truth_actor: dict[str, str | No
     return out
 
 
-def headline(c: JobContext, truth: Path, as_of: dt.date | None) -> str:
-    """The section's headline: whole-run precision and recall, legitimate populations,
-    mostly-legitimate campaign-days, the planted campaigns and the release pivots."""
-    spark = c.spark
-    accounts = spark.read.parquet(str(truth / "accounts")).select(
-        "account_id", "population", "campaign", "actor"
-    )
-    tx = spark.read.parquet(str(truth / "exchanges"))
-    silver = c.lake.read(tables.SILVER_EXCHANGES).select("event_date", "request_id", "account_id")
-    activity = silver.select("event_date", "account_id").distinct()
-    members = c.lake.read(tables.CAMPAIGN_MEMBERS)
+@dataclass(frozen=True)
+class Planted:
+    """What became of each planted campaign and release in a processed world."""
+
+    active: dict[str, set[dt.date]]  # campaign -> the days it was active (at min_accounts)
+    outcomes: list[PlantedOutcome]
+    pivots: list[PivotOutcome]
+    shares: dict[str, list[Any]]  # release model -> release_shares rows
+    lo: dt.date  # first and last evaluated day
+    hi: dt.date
+
+
+def planted(
+    c: JobContext,
+    truth: Path,
+    accounts: DataFrame,
+    tx: DataFrame,
+    activity: DataFrame,
+    cdays: list[dict[str, Any]],
+    as_of: dt.date | None,
+) -> Planted:
+    """The planted campaigns' outcomes and the release pivots of a processed world (the
+    ``campaign_days`` rows ``cdays``, the world's truth ``accounts`` and exchanges ``tx``)."""
     min_accounts = c.cfg.attribution.min_accounts
-
-    acc = account_metrics(members, activity, accounts, min_accounts, as_of).collect()
-    exc = exchange_metrics(c.lake.read(tables.CAMPAIGN_EXCHANGES), silver, tx, as_of).collect()
-    legit = [r.asDict() for r in legit_pulled_in(members, activity, accounts, as_of).collect()]
-    cd = campaign_days(members, accounts, c.lake.read(tables.CAMPAIGN_ATTRIBUTION_DAILY))
-    counts = campaign_day_counts(cd, as_of).collect()
-    cdays = [r.asDict() for r in cd.collect()]
-
     active: dict[str, set[dt.date]] = {}
     for r in (
         active_campaign_account_days(activity, accounts, min_accounts)
@@ -849,6 +853,31 @@ def headline(c: JobContext, truth: Path, as_of: dt.date | None) -> str:
         for m, rows in shares.items()
     }
     pivots = pivot_outcomes(cdays, releases, pivoting, hi)
+    return Planted(active, outcomes, pivots, shares, lo, hi)
+
+
+def headline(c: JobContext, truth: Path, as_of: dt.date | None) -> str:
+    """The section's headline: whole-run precision and recall, legitimate populations,
+    mostly-legitimate campaign-days, the planted campaigns and the release pivots."""
+    spark = c.spark
+    accounts = spark.read.parquet(str(truth / "accounts")).select(
+        "account_id", "population", "campaign", "actor"
+    )
+    tx = spark.read.parquet(str(truth / "exchanges"))
+    silver = c.lake.read(tables.SILVER_EXCHANGES).select("event_date", "request_id", "account_id")
+    activity = silver.select("event_date", "account_id").distinct()
+    members = c.lake.read(tables.CAMPAIGN_MEMBERS)
+    min_accounts = c.cfg.attribution.min_accounts
+
+    acc = account_metrics(members, activity, accounts, min_accounts, as_of).collect()
+    exc = exchange_metrics(c.lake.read(tables.CAMPAIGN_EXCHANGES), silver, tx, as_of).collect()
+    legit = [r.asDict() for r in legit_pulled_in(members, activity, accounts, as_of).collect()]
+    cd = campaign_days(members, accounts, c.lake.read(tables.CAMPAIGN_ATTRIBUTION_DAILY))
+    counts = campaign_day_counts(cd, as_of).collect()
+    cdays = [r.asDict() for r in cd.collect()]
+
+    p = planted(c, truth, accounts, tx, activity, cdays, as_of)
+    outcomes, pivots, shares, lo, hi = p.outcomes, p.pivots, p.shares, p.lo, p.hi
 
     # Periods with no evaluated day get no column (a run still under way has no "after").
     cols = periods(as_of) if as_of is None or hi > as_of else (BEFORE, ALL_DAYS)

@@ -117,9 +117,7 @@ def measure(world: Path, lakehouse: str, as_of: dt.date) -> dict[str, Any]:
         "account_id", "population", "campaign", "actor"
     )
     tx = spark.read.parquet(str(truth / "exchanges"))
-    silver = c.lake.read(tables.SILVER_EXCHANGES).select(
-        "event_date", "request_id", "account_id", "ts", "model"
-    )
+    silver = c.lake.read(tables.SILVER_EXCHANGES).select("event_date", "request_id", "account_id")
     activity = silver.select("event_date", "account_id").distinct()
     members = c.lake.read(tables.CAMPAIGN_MEMBERS)
     min_accounts = c.cfg.attribution.min_accounts
@@ -130,25 +128,8 @@ def measure(world: Path, lakehouse: str, as_of: dt.date) -> dict[str, Any]:
     exc = {r["period"]: r.asDict() for r in ev.exchange_metrics(c.lake.read(tables.CAMPAIGN_EXCHANGES), silver, tx, as_of).collect()}  # fmt: skip
     cd = ev.campaign_days(members, accounts, c.lake.read(tables.CAMPAIGN_ATTRIBUTION_DAILY))
     cdays = [r.asDict() for r in cd.collect()]
-    active: dict[str, set[dt.date]] = {}
-    for r in ev.active_campaign_account_days(activity, accounts, min_accounts).select("campaign", "event_date").distinct().collect():  # fmt: skip
-        active.setdefault(r["campaign"], set()).add(r["event_date"])
-    truth_actor = {
-        r["campaign"]: r["actor"]
-        for r in accounts.where("campaign IS NOT NULL").select("campaign", "actor").distinct().collect()
-    }
-    world_json = json.loads((truth / "world.json").read_text())
-    expected = ev._expected_actors(world_json, truth_actor)
-    first_traffic = {
-        r["campaign"]: r["first"]
-        for r in tx.where("is_campaign_traffic")
-        .groupBy("campaign")
-        .agg(F.min("event_date").alias("first"))
-        .collect()
-    }
-    outcomes = ev.planted_outcomes(
-        cdays, active, truth_actor, expected, first_traffic, dt.date.fromisoformat(world_json["start"]), as_of
-    )
+    p = ev.planted(c, truth, accounts, tx, activity, cdays, as_of)
+    outcomes, pivots, active = p.outcomes, p.pivots, p.active
     days_active = sum(o.days_active for o in outcomes)
     days_found = sum(o.days_found for o in outcomes)
     right = sum(o.days_right_before + o.days_right_after for o in outcomes)
@@ -168,26 +149,6 @@ def measure(world: Path, lakehouse: str, as_of: dt.date) -> dict[str, Any]:
         .agg(F.count("*").alias("n"), F.sum(F.coalesce(F.col("is_campaign_traffic"), F.lit(False)).cast("long")).alias("ok"))
         .first()
     )  # fmt: skip
-    releases = [
-        (r["model"], dt.datetime.fromisoformat(r["at"]))
-        for r in c.lake.read(tables.MODEL_RELEASES)
-        .select("model", F.date_format("released_at", "yyyy-MM-dd HH:mm:ss").alias("at"))
-        .where(F.col("at").isNotNull())
-        .collect()
-    ]
-    lo = min(d for s in active.values() for d in s)
-    hi = max(d for s in active.values() for d in s)
-    releases = [(m, at) for m, at in releases if lo <= at.date() <= hi]
-    shares = {m: [r.asDict() for r in ev.release_shares(silver, tx, m, at).collect()] for m, at in releases}
-    pivoting = {
-        m: {
-            r["campaign"]
-            for r in rows
-            if r["campaign"] is not None and r["new_model_share"] >= ev.PIVOT_SHARE
-        }
-        for m, rows in shares.items()
-    }
-    pivots = ev.pivot_outcomes(cdays, releases, pivoting, hi)
     per_campaign = {
         o.campaign: {
             "days_active": o.days_active,

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from distillwatch.config import AttributionConf, IntentConf
 from distillwatch.models.intent import IntentModel, account_intent, calibrated_threshold, fit_intent
@@ -122,6 +122,20 @@ TRAFFIC = (
 )
 
 
+def _evidence(spark: SparkSession, traffic: list, features: list, scores: list | None) -> DataFrame:
+    """cluster_evidence of clusters with no intel hit and no infrastructure edge."""
+    return cluster_evidence(
+        spark.createDataFrame(traffic, TRAFFIC),
+        spark.createDataFrame(features, "account_id string, sync_score double"),
+        spark.createDataFrame([], "account_id string, ind_type string, ind_value string, confidence double"),
+        spark.createDataFrame([], "cluster_id string, account_id string, ind_type string, ind_value string"),
+        AttributionConf(),
+        None
+        if scores is None
+        else spark.createDataFrame(scores, "account_id string, learned_intent_share double, flagged boolean"),
+    )
+
+
 def test_content_only_cluster_is_kept_only_when_detector_and_classifier_agree(spark: SparkSession) -> None:
     # Two clusters of four accounts each, linked by shared prompts only (no infrastructure
     # edge), both flagged by the seed rule, both narrow and templated; no rule-based intent.
@@ -150,24 +164,11 @@ def test_content_only_cluster_is_kept_only_when_detector_and_classifier_agree(sp
                 )
             scores.append((acct, learned, flagged))
             features.append((acct, 0.0))
-    ev = cluster_evidence(
-        spark.createDataFrame(traffic, TRAFFIC),
-        spark.createDataFrame(features, "account_id string, sync_score double"),
-        spark.createDataFrame([], "account_id string, ind_type string, ind_value string, confidence double"),
-        spark.createDataFrame([], "cluster_id string, account_id string, ind_type string, ind_value string"),
-        AttributionConf(),
-        spark.createDataFrame(scores, "account_id string, learned_intent_share double, flagged boolean"),
-    )
+    ev = _evidence(spark, traffic, features, scores)
     got = {r["cluster_id"]: r for r in ev.collect()}
     assert got["rotated"]["is_campaign"], got["rotated"].asDict()
     assert "intent" in got["rotated"]["signals"]
     assert got["sdk"]["reject_reason"] == "content_only_link", got["sdk"].asDict()
     # Without the scores (a version without a classifier), both are content-only links.
-    plain = cluster_evidence(
-        spark.createDataFrame(traffic, TRAFFIC),
-        spark.createDataFrame(features, "account_id string, sync_score double"),
-        spark.createDataFrame([], "account_id string, ind_type string, ind_value string, confidence double"),
-        spark.createDataFrame([], "cluster_id string, account_id string, ind_type string, ind_value string"),
-        AttributionConf(),
-    )
+    plain = _evidence(spark, traffic, features, None)
     assert {r["reject_reason"] for r in plain.collect()} == {"content_only_link"}

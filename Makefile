@@ -11,7 +11,7 @@ ARGS      ?=
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: run test deploy-test fault-test bench lint jars venv airflow-venv clean
+.PHONY: run test test-slow deploy-test fault-test bench lint jars venv airflow-venv clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -51,8 +51,17 @@ airflow-venv:
 run: venv jars
 	$(BIN)/distillwatch run-local $(ARGS)
 
+# Two workers, one Spark session each; --dist loadfile keeps a file's tests (and its
+# module fixtures, the small worlds) on one worker. WORKERS=0 runs in this process.
+WORKERS ?= 2
 test: venv jars airflow-venv
-	$(BIN)/pytest -q $(ARGS)
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile $(ARGS)
+
+# The job-level tests of minutes each (a day killed and rerun, the review loop over four
+# attribute runs, ingest's late and broken deliveries, two days on S3, the real-text world):
+# out of make test and CI's 90 minutes, run before a release or when touching those paths.
+test-slow: venv jars
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile -m slow $(ARGS)
 
 # Deployment: the wheel installed in a fresh venv runs a day outside the checkout
 # (tests/test_wheel.py); a Spark standalone master and two workers on loopback run two days

@@ -10,6 +10,7 @@ import json
 import zlib
 from typing import Any
 
+import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -453,6 +454,7 @@ def _two_days_of_input(job_ctx: JobContext) -> tuple[SparkSession, Any]:
     return spark, lake
 
 
+@pytest.mark.slow
 def test_attribute_job_keeps_campaign_ids_across_days_and_reruns_idempotently(job_ctx: JobContext) -> None:
     spark, lake = _two_days_of_input(job_ctx)
     for day in (D1, D2, D2):

@@ -27,6 +27,8 @@ from distillwatch.errors import UserError
 from distillwatch.jobs import daily, simulate
 
 DAY = dt.date(2026, 2, 1)
+pytestmark = pytest.mark.slow  # a JVM per killed run and three runs of a day: minutes
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -132,6 +132,7 @@ def test_each_bad_record_is_quarantined_with_its_reason(job_ctx: JobContext) -> 
     assert q["delivery_date"] == DAY and q["source_file"].endswith("part-0.jsonl") and q["request_id"] == "b2"
 
 
+@pytest.mark.slow
 def test_bounds_blank_ids_long_prompts_and_bad_utf8_are_quarantined_and_features_run(
     job_ctx: JobContext,
 ) -> None:
@@ -175,6 +176,7 @@ def test_bounds_blank_ids_long_prompts_and_bad_utf8_are_quarantined_and_features
     assert feats.where("account_id = 'acct-1'").first()["n_exchanges"] == 4
 
 
+@pytest.mark.slow
 def test_conflicting_duplicates_are_quarantined_with_both_hashes(job_ctx: JobContext) -> None:
     folder = delivery(job_ctx, DAY)
     write_jsonl(folder / "b.jsonl", [exchange("c1", prompt="second file"), exchange("c2")], gz=False)
@@ -218,6 +220,7 @@ def test_counts_reconcile_and_reingest_is_idempotent(job_ctx: JobContext) -> Non
     assert job_ctx.lake.version(tables.BRONZE_EXCHANGES) is not None and v1 is not None
 
 
+@pytest.mark.slow
 def test_late_and_redelivered_records_land_in_their_event_date_once(job_ctx: JobContext) -> None:
     write_jsonl(
         delivery(job_ctx, DAY) / "a.jsonl.gz", [exchange("x1"), exchange("late1", ts="2026-02-01T08:00:00Z")]
@@ -286,6 +289,7 @@ def test_empty_delivery_is_zero_rows_and_missing_one_is_an_error(job_ctx: JobCon
         ingest(job_ctx, DAY + dt.timedelta(days=1))
 
 
+@pytest.mark.slow
 def test_dimensions_become_delta_tables_and_bad_rows_are_quarantined(job_ctx: JobContext) -> None:
     land = Path(job_ctx.landing)
     delivery(job_ctx, DAY)
@@ -390,6 +394,7 @@ def write_parquet(
     tmp.rmdir()
 
 
+@pytest.mark.slow
 def test_a_delivery_of_bad_files_lands_its_good_files_and_accounts_for_every_one(job_ctx: JobContext) -> None:
     import argparse
 
@@ -458,6 +463,7 @@ def test_a_delivery_of_bad_files_lands_its_good_files_and_accounts_for_every_one
     assert {x["account_id"]: x["n_exchanges"] for x in feats.collect()} == {"acct-1": 4, "acct-2": 1}
 
 
+@pytest.mark.slow
 def test_features_refuse_a_day_whose_delivery_did_not_complete(job_ctx: JobContext) -> None:
     import argparse
 
@@ -475,6 +481,7 @@ def test_features_refuse_a_day_whose_delivery_did_not_complete(job_ctx: JobConte
     assert incomplete_deliveries(job_ctx, DAY) == []
 
 
+@pytest.mark.slow
 def test_a_late_record_recomputes_its_day_s_features_in_daily(job_ctx: JobContext) -> None:
     from dataclasses import replace
 

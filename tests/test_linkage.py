@@ -328,6 +328,7 @@ def test_a_prompt_strangers_share_today_links_nobody(spark: SparkSession) -> Non
     assert reasons["op1"][1] == ["lsh_band:4", "payment_fp:1"]
 
 
+@pytest.mark.slow
 def test_a_value_strangers_used_last_week_links_nobody_today(spark: SparkSession) -> None:
     conf = dataclasses.replace(CONF, hub_max_accounts=50)
     rows = [(a, "payment_fp", "card-op") for a in ("op1", "op2", "op3")]

@@ -200,6 +200,7 @@ def test_score_without_champion_falls_back_to_anomaly_and_intel(world: JobContex
     assert world.lake.read(tables.ACCOUNT_SCORES).count() == 37
 
 
+@pytest.mark.slow
 def test_train_promotes_good_model_keeps_it_against_worse_challenger_and_scores_with_it(
     world: JobContext,
 ) -> None:
@@ -291,6 +292,7 @@ def test_train_promotes_good_model_keeps_it_against_worse_challenger_and_scores_
     assert not os.path.exists(os.path.join(elsewhere, "mlflow.db"))
 
 
+@pytest.mark.slow
 def test_challenger_below_the_floors_is_not_the_first_champion(world: JobContext) -> None:
     # Only the noise feature: a real model, registered, but below the PR-AUC floor.
     world.cfg = replace(

@@ -38,7 +38,7 @@ DAY = dt.date(2026, 2, 1)
 END = DAY + dt.timedelta(days=1)
 KEY, SECRET, REGION = "testing", "testing", "us-east-1"
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 # -- the fresh process ------------------------------------------------------------------

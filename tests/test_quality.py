@@ -321,6 +321,7 @@ def test_duplicated_request_ids_forced_past_ingestion_are_blocked(
     assert not any("SECRET" in p.read_text() for p in docs.rglob("*.html"))
 
 
+@pytest.mark.slow
 def test_volume_collapse_against_seven_published_days_is_blocked(
     job_ctx: JobContext, spark: SparkSession
 ) -> None:

@@ -153,6 +153,7 @@ def _members_of(day: dict[str, Any]) -> set[frozenset[str]]:
     return {frozenset(m) for _, m in day.values()}
 
 
+@pytest.mark.slow
 def test_decisions_are_appended_with_who_when_why_and_the_campaigns_scope(world: dict[str, Any]) -> None:
     rows = {r.decision_id: r for r in world["ctx"].lake.read(tables.ANALYST_DECISIONS).collect()}
     d = rows[world["decisions"]["dismiss"]]
@@ -166,6 +167,7 @@ def test_decisions_are_appended_with_who_when_why_and_the_campaigns_scope(world:
     assert rows[world["decisions"]["cannot"]].other_account_id == "k4"
 
 
+@pytest.mark.slow
 def test_a_dismissed_campaign_stays_dismissed_across_two_days_and_a_rerun(world: dict[str, Any]) -> None:
     assert frozenset(HYDRA) in _members_of(world[1])
     for day in (2, 3, "rerun"):  # day 3: back after a quiet day, it would be new under a new id
@@ -176,6 +178,7 @@ def test_a_dismissed_campaign_stays_dismissed_across_two_days_and_a_rerun(world:
     assert not any(r.status == "new" and r.first_seen == D3 for r in camps.values())
 
 
+@pytest.mark.slow
 def test_a_cannot_link_splits_the_campaign_the_next_day(world: dict[str, Any]) -> None:
     kestrel = world["kestrel"]
     assert world[1][kestrel][1] == set(KESTREL)
@@ -186,6 +189,7 @@ def test_a_cannot_link_splits_the_campaign_the_next_day(world: dict[str, Any]) -
     assert not any({"k1", "k4"} <= m for m in _members_of(world[3]))
 
 
+@pytest.mark.slow
 def test_a_confirmed_actor_overrides_intel(world: dict[str, Any]) -> None:
     row1, row2 = world[1][world["kestrel"]][0], world[2][world["kestrel"]][0]
     assert (row1.actor, row1.confidence) == ("kestrel", 0.88)
@@ -193,6 +197,7 @@ def test_a_confirmed_actor_overrides_intel(world: dict[str, Any]) -> None:
     assert json.loads(row2.evidence)["confirmed_by"] == world["decisions"]["confirm"]
 
 
+@pytest.mark.slow
 def test_an_expired_partner_indicator_no_longer_attributes(world: dict[str, Any]) -> None:
     n_id = next(cid for cid, (_, m) in world[1].items() if m == {"n1", "n2", "n3"})
     row1 = world[1][n_id][0]
@@ -207,6 +212,7 @@ def test_an_expired_partner_indicator_no_longer_attributes(world: dict[str, Any]
     assert {r.value for r in intel_in_force(intel, D2).collect()} == {"pay-K", "tls-K"}
 
 
+@pytest.mark.slow
 def test_a_confirmation_becomes_a_training_label_from_its_timestamp_on(world: dict[str, Any]) -> None:
     ctx = world["ctx"]
     lake = ctx.lake
@@ -236,6 +242,7 @@ def test_a_confirmation_becomes_a_training_label_from_its_timestamp_on(world: di
     assert direct == {f"confirm:{kestrel}", f"dismiss:{world['hydra']}"}
 
 
+@pytest.mark.slow
 def test_a_stix_bundle_exported_and_reingested_round_trips_and_validates(
     world: dict[str, Any], tmp_path: Any
 ) -> None:
@@ -272,6 +279,7 @@ def test_a_stix_bundle_exported_and_reingested_round_trips_and_validates(
     }
 
 
+@pytest.mark.slow
 def test_enforcement_never_acts_on_a_dismissed_campaigns_accounts(world: dict[str, Any]) -> None:
     ctx = world["ctx"]
     assert enforce.run(ctx, argparse.Namespace(date=D3)) == 0
@@ -285,6 +293,7 @@ def test_enforcement_never_acts_on_a_dismissed_campaigns_accounts(world: dict[st
     assert rows["e1"].action in ("monitor", "require_verification", "rate_limit")  # flagged, no campaign
 
 
+@pytest.mark.slow
 def test_impact_counts_each_day_and_the_total_since_first_seen(world: dict[str, Any]) -> None:
     lake = world["ctx"].lake
     rows = lake.read(tables.CAMPAIGN_IMPACT_DAILY).where(F.col("campaign_id") == world["kestrel"]).collect()

@@ -73,6 +73,7 @@ def test_layout_follows_the_landing_contract(world_dir: Path) -> None:
     assert set(world["actors"]) == {A, B, C, D}
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_records_and_another_seed_does_not(
     spark: SparkSession, landing: DataFrame
 ) -> None:

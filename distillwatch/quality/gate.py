@@ -225,6 +225,9 @@ class StagedDay:
         self.ctx = ctx
         self.day = _as_date(day)
         self._staged: dict[str, _Staged] = {}
+        # Outcomes of the audits not yet in dq_results: the day's tables are recorded in
+        # one commit (at publish, or on close when a later stage raised), not one per table.
+        self._pending: list[tuple[str, str, tuple[ExpectationOutcome, ...]]] = []
 
     def __enter__(self) -> StagedDay:
         return self
@@ -245,8 +248,9 @@ class StagedDay:
             spec = _suite(self.ctx, entry.suite)
             col = date_col or spec.date_column
             outcomes, row_count, baseline, docs = _audit(
-                self.ctx, spec, staged, self.day, col, run_id, mode="publish"
+                self.ctx, spec, staged, self.day, col, run_id, mode="publish", record=False
             )
+            self._pending.append((table, run_id, tuple(outcomes)))
             described = baseline.describe()
         else:
             col = date_col or entry.partition or "event_date"
@@ -262,7 +266,10 @@ class StagedDay:
         return tuple(s.result for s in self._staged.values() if not s.result.passed)
 
     def publish(self) -> dict[str, GateResult]:
-        """Publish every staged table, in staging order, or none (:class:`QualityGateFailed`)."""
+        """Publish every staged table, in staging order, or none (:class:`QualityGateFailed`).
+
+        The outcomes of every audit are in ``dq_results`` before the first table is published."""
+        self._record()
         failed = self.failed
         if failed:
             raise QualityGateFailed(*failed)
@@ -279,7 +286,13 @@ class StagedDay:
             out[s.table] = replace(s.result, published=True, staging_path=None)
         return out
 
+    def _record(self) -> None:
+        if self._pending:
+            record_results(self.ctx, self.day, self._pending, mode="publish")
+            self._pending = []
+
     def close(self) -> None:
+        self._record()
         keep = self.ctx.cfg.quality.keep_failed_staging
         for s in self._staged.values():
             s.df.unpersist()
@@ -309,7 +322,14 @@ def validate_table(ctx: JobContext, table: str, day: str | dt.date) -> GateResul
 
 # -- the audit ------------------------------------------------------------------------
 def _audit(
-    ctx: JobContext, spec: SuiteSpec, data: DataFrame, day: dt.date, date_col: str, run_id: str, mode: str
+    ctx: JobContext,
+    spec: SuiteSpec,
+    data: DataFrame,
+    day: dt.date,
+    date_col: str,
+    run_id: str,
+    mode: str,
+    record: bool = True,
 ) -> tuple[list[ExpectationOutcome], int, VolumeBaseline, str | None]:
     conf = ctx.cfg.quality
     counts = _trailing_counts(ctx.lake, spec.table, date_col, day, conf.volume_window_days)
@@ -318,7 +338,8 @@ def _audit(
     params = run_parameters(day, conf, baseline, actors)
     outcomes, docs = _run_gx(ctx, spec, data, params, run_id)
     row_count = data.count()  # served from the cache
-    record_results(ctx, spec.table, day, run_id, outcomes, mode)
+    if record:
+        record_results(ctx, day, [(spec.table, run_id, tuple(outcomes))], mode)
     failed = [o for o in outcomes if not o.success]
     for o in failed:
         log.log(logging.ERROR if o.critical else logging.WARNING, "%s %s: %s", spec.table, day, o.line())
@@ -545,9 +566,13 @@ def _known_actors(lake: Lakehouse) -> list[str]:
 
 
 def record_results(
-    ctx: JobContext, table: str, day: dt.date, run_id: str, outcomes: Sequence[ExpectationOutcome], mode: str
+    ctx: JobContext,
+    day: dt.date,
+    audits: Sequence[tuple[str, str, Sequence[ExpectationOutcome]]],
+    mode: str,
 ) -> None:
-    """Append the run's outcomes to ``dq_results`` (insert-only MERGE: a retried write is a no-op)."""
+    """Append the outcomes of ``audits`` (table, run id, outcomes) of ``day`` to ``dq_results``
+    in one commit (insert-only MERGE: a retried write is a no-op)."""
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     rows = [
         (
@@ -564,10 +589,13 @@ def record_results(
             mode,
             now,
         )
+        for table, run_id, outcomes in audits
         for o in outcomes
     ]
-    df = ctx.spark.createDataFrame(rows, tables.schema(tables.DQ_RESULTS))
     ctx.lake.create_if_missing(tables.DQ_RESULTS)
+    if not rows:
+        return
+    df = ctx.spark.createDataFrame(rows, tables.schema(tables.DQ_RESULTS))
     ctx.lake.insert_new(
         df,
         tables.DQ_RESULTS,

@@ -85,3 +85,24 @@ def job_ctx(ctx: JobContext, tmp_path: Path) -> JobContext:
     )
     c.__dict__["spark"] = ctx.spark  # share the one session (cached_property slot)
     return c
+
+
+# Files whose set-up runs jobs for minutes go first: pytest-xdist hands out files in
+# collection order, so the long ones start at once on both workers and the short ones fill
+# in behind them, instead of one long file running alone at the end.
+_FIRST = (
+    "test_e2e.py",
+    "test_features.py",
+    "test_attribution.py",
+    "test_sql.py",
+    "test_ingest.py",
+    "test_quality.py",
+    "test_simulate.py",
+    "test_models.py",
+    "test_linkage.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(_FIRST)))  # stable: file order kept

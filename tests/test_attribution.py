@@ -482,8 +482,6 @@ def test_a_failed_gold_gate_publishes_nothing_of_the_day(
 ) -> None:
     import shutil
 
-    import pytest
-
     from distillwatch.config import repo_conf_dir
     from distillwatch.quality import QualityGateFailed, gate
 

@@ -247,9 +247,7 @@ class StagedDay:
         if entry.suite:
             spec = _suite(self.ctx, entry.suite)
             col = date_col or spec.date_column
-            outcomes, row_count, baseline, docs = _audit(
-                self.ctx, spec, staged, self.day, col, run_id, mode="publish", record=False
-            )
+            outcomes, row_count, baseline, docs = _audit(self.ctx, spec, staged, self.day, col, run_id)
             self._pending.append((table, run_id, tuple(outcomes)))
             described = baseline.describe()
         else:
@@ -310,11 +308,10 @@ def validate_table(ctx: JobContext, table: str, day: str | dt.date) -> GateResul
     # Validation makes several passes; cache the day once for all of them.
     data = data.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        outcomes, row_count, baseline, docs = _audit(
-            ctx, spec, data, day_, spec.date_column, run_id, mode="validate"
-        )
+        outcomes, row_count, baseline, docs = _audit(ctx, spec, data, day_, spec.date_column, run_id)
     finally:
         data.unpersist()
+    record_results(ctx, day_, [(table, run_id, tuple(outcomes))], mode="validate")
     return GateResult(
         run_id, table, day_.isoformat(), tuple(outcomes), row_count, False, baseline.describe(), None, docs
     )
@@ -322,14 +319,7 @@ def validate_table(ctx: JobContext, table: str, day: str | dt.date) -> GateResul
 
 # -- the audit ------------------------------------------------------------------------
 def _audit(
-    ctx: JobContext,
-    spec: SuiteSpec,
-    data: DataFrame,
-    day: dt.date,
-    date_col: str,
-    run_id: str,
-    mode: str,
-    record: bool = True,
+    ctx: JobContext, spec: SuiteSpec, data: DataFrame, day: dt.date, date_col: str, run_id: str
 ) -> tuple[list[ExpectationOutcome], int, VolumeBaseline, str | None]:
     conf = ctx.cfg.quality
     counts = _trailing_counts(ctx.lake, spec.table, date_col, day, conf.volume_window_days)
@@ -337,9 +327,7 @@ def _audit(
     actors = _known_actors(ctx.lake) if "known_actors" in spec.parameters else []
     params = run_parameters(day, conf, baseline, actors)
     outcomes, docs = _run_gx(ctx, spec, data, params, run_id)
-    row_count = data.count()  # served from the cache
-    if record:
-        record_results(ctx, day, [(spec.table, run_id, tuple(outcomes))], mode)
+    row_count = data.count()  # served from the cache (the caller records the outcomes)
     failed = [o for o in outcomes if not o.success]
     for o in failed:
         log.log(logging.ERROR if o.critical else logging.WARNING, "%s %s: %s", spec.table, day, o.line())

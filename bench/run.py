@@ -63,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", default=",".join(DAILY_STEPS), help="daily steps to run, comma-separated")
     parser.add_argument("--hub", action="store_true", help="also run each size with the hub rewrite")
     parser.add_argument("--hub-accounts", type=int, default=20_000)
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="run every step on the day before first, unmeasured, in the same Spark session (variant"
+        " 'warm': the cost of a day inside a scheduled backfill or make run, JVM warm, earlier state present)",
+    )
     parser.add_argument("--no-peer", dest="peer", action="store_false", help="skip the DuckDB peer")
     parser.add_argument(
         "--no-gx", dest="gx", action="store_false", help="skip the per-table GX validation timings"
@@ -304,6 +310,10 @@ def code_version() -> str | None:
     return f"{head}+dirty" if dirty else head
 
 
+def _day_before(day: str) -> str:
+    return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+
+
 def bench(args: argparse.Namespace) -> str:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -318,7 +328,7 @@ def bench(args: argparse.Namespace) -> str:
     t_all = time.perf_counter()
     for size in args.sizes:
         world = ensure_world(out, size, args.seed, day, results, common, args.run_timeout)
-        variants: list[tuple[str, Path, int | None]] = [("base", world, None)]
+        variants: list[tuple[str, Path, int | None]] = [("warm" if args.warm else "base", world, None)]
         if args.hub:
             hub_world, n_hub = ensure_hub_world(world, args.hub_accounts, day, args.run_timeout)
             variants.append(("hub", hub_world, n_hub))
@@ -353,6 +363,7 @@ def bench(args: argparse.Namespace) -> str:
                     "--meta",
                     json.dumps(meta),
                 ]
+                cmd += ["--warm-up-date", _day_before(day)] if variant == "warm" else []
                 cmd += ["--gx"] if args.gx else []
                 cmd += ["--peer"] if args.peer else []
                 cmd += ["--profile"] if profile else []

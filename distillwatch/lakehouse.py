@@ -53,6 +53,12 @@ class Lakehouse:
         if not is_remote(self.root):
             self.root = str(local_path(self.root))
         self._db_ready = False
+        # Tables this process has registered in the metastore (registration is idempotent,
+        # but each CREATE TABLE IF NOT EXISTS costs a metastore round trip per commit).
+        self._registered: set[str] = set()
+        # Rows of each (table, day) this process published through the quality gate: the
+        # validated count, so reporting a step's output does not scan the table again.
+        self._published_rows: dict[tuple[str, str], int] = {}
 
     # -- locations ---------------------------------------------------------------
     def path(self, table: str) -> str:
@@ -132,10 +138,27 @@ class Lakehouse:
 
     def register(self, table: str) -> None:
         """Register the Delta folder of ``table`` as an external table in the metastore."""
+        if table in self._registered:
+            return
         self.ensure_database()
         self.spark.sql(
             f"CREATE TABLE IF NOT EXISTS {self.qualified(table)} USING DELTA LOCATION '{self.path(table)}'"
         )
+        self._registered.add(table)
+
+    def note_published_rows(self, table: str, day: str, rows: int) -> None:
+        """Remember that ``rows`` rows of ``table``'s ``day`` were just published (gate)."""
+        self._published_rows[(table, day)] = rows
+
+    def forget_rows(self, table: str) -> None:
+        for key in [k for k in self._published_rows if k[0] == table]:
+            del self._published_rows[key]
+
+    def day_rows(self, table: str, day: str, date_col: str = "event_date") -> int:
+        """Rows of ``table``'s ``day``: the count this process published, else a count."""
+        if (table, day) in self._published_rows:
+            return self._published_rows[(table, day)]
+        return int(self.read(table).where(f"{date_col} = DATE'{day}'").count())
 
     def create_if_missing(
         self, table: str, schema: StructType | None = None, partition_by: Sequence[str] | None = None
@@ -192,6 +215,7 @@ class Lakehouse:
         self.create_if_missing(table)
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
         target = DeltaTable.forPath(self.spark, self.path(table)).alias("t")
+        self.forget_rows(table)
         with job_description(self.spark, f"write {table} (merge)"):
             target.merge(df.alias("s"), cond).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
         failpoint(f"after_commit:{table}")
@@ -202,6 +226,7 @@ class Lakehouse:
         """Save to the table's path with the Spark jobs labelled, then register it. A commit
         of rows (``data``, not the empty table of :meth:`create_if_missing`) is a fault
         injection point (:mod:`distillwatch.faults`)."""
+        self.forget_rows(table)
         with job_description(self.spark, label):
             writer.save(self.path(table))
         if data:
@@ -231,8 +256,16 @@ class Lakehouse:
     def replace_day(self, df: DataFrame, table: str, day: str, date_col: str = "event_date") -> None:
         self.replace_where(df, table, f"{date_col} = DATE'{day}'", partition_by=(date_col,))
 
-    def append(self, df: DataFrame, table: str, partition_by: Sequence[str] = ()) -> None:
+    def append(
+        self, df: DataFrame, table: str, partition_by: Sequence[str] = (), once_as: str | None = None
+    ) -> None:
+        """Append ``df`` in one commit. With ``once_as`` the append is idempotent (Delta's
+        ``txnAppId``/``txnVersion``): a retried write under the same name commits nothing.
+        Cheaper than an insert-only MERGE (no read of the target) when the caller's rows
+        are new by construction."""
         writer = df.write.format("delta").mode("append")
+        if once_as is not None:
+            writer = writer.option("txnAppId", once_as).option("txnVersion", 0)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         self._save(writer, table, f"write {table} (append)")
@@ -253,11 +286,10 @@ class Lakehouse:
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
         target = DeltaTable.forPath(self.spark, self.path(table)).alias("t")
         builder: Any = target.merge(df.alias("s"), F.expr(cond) if prune is None else F.expr(cond) & prune)
-        before = self.version(table)
+        self.forget_rows(table)
         with job_description(self.spark, f"write {table} (insert-only merge)"):
-            builder.whenNotMatchedInsertAll().execute()
+            # The MERGE's own metrics (one local row), so concurrent writers cannot confuse
+            # the count and no history is read.
+            metrics = builder.whenNotMatchedInsertAll().execute().first()
         failpoint(f"after_commit:{table}")
-        if self.version(table) == before:  # a MERGE that changes nothing commits nothing
-            return 0
-        metrics = self.last_operation_metrics(table)
-        return int(metrics.get("numTargetRowsInserted", 0))
+        return int(metrics["num_inserted_rows"]) if metrics is not None else 0

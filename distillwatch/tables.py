@@ -458,10 +458,9 @@ CATALOG: dict[str, Table] = {
                 " observed_value string, details string, mode string, validated_at timestamp"
             ),
             "distillwatch.quality.gate:record_results",
-            write="insert",
-            key=("run_id", "expectation"),
+            write="append",
             partition="event_date",
-            doc="every expectation of every validation",
+            doc="every expectation of every validation (one row per run_id and expectation)",
         ),
         Table(
             RUNS,

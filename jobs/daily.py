@@ -221,7 +221,7 @@ def _counts(ctx: JobContext, step: str, day: dt.date) -> dict[str, int]:
     out: dict[str, int] = {}
     for table in STEP_TABLES.get(step, ()):
         if ctx.lake.exists(table):
-            out[table] = ctx.lake.read(table).where(f"event_date = DATE'{day.isoformat()}'").count()
+            out[table] = ctx.lake.day_rows(table, day.isoformat())
     return out
 
 

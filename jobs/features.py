@@ -74,7 +74,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     # its suite and only then replaces its day; a failed gate raises QualityGateFailed and
     # leaves the published day as it was. Silver is not cached for the audit (see below):
     # its gate reads the staged Parquet columns each expectation needs.
-    publish_day(ctx, silver, tables.SILVER_EXCHANGES, day, cache=False)
+    silver_gate = publish_day(ctx, silver, tables.SILVER_EXCHANGES, day, cache=False)
     # Features read the written silver day back (the fingerprints are computed once), and
     # do not cache it: each sub-aggregation reads only its own columns from the Parquet
     # files. A cached day stops fitting a driver's storage memory somewhere above 3M
@@ -82,9 +82,11 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     # on a 9.8M-exchange day the aggregation took ~1,550 s cached and 582 s uncached
     # (docs/benchmarks.md, "Findings").
     silver_day = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'")
-    publish_day(ctx, account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day)
-    n_ex = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'").count()
-    n_acc = lake.read(tables.ACCOUNT_DAILY_FEATURES).where(f"event_date = DATE'{day}'").count()
+    features_gate = publish_day(
+        ctx, account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day
+    )
+    # The counts are those of the staged (validated, then published) rows: no re-read.
+    n_ex, n_acc = silver_gate.row_count, features_gate.row_count
     log.info("features %s: patterns %s", day, patterns.version)
     emit(f"features {day}: {n_ex} silver exchanges, {n_acc} account-day feature rows")
     return 0

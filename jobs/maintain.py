@@ -69,6 +69,7 @@ def scrub_raw_text(lake: Lakehouse, table: tables.Table, cutoff: dt.date, action
     target = DeltaTable.forPath(lake.spark, lake.path(table.name))
     old = F.col(table.partition) < F.lit(cutoff)
     before = lake.version(table.name)
+    lake.forget_rows(table.name)
     if action == "delete":
         target.delete(old)
         metric = "numDeletedRows"

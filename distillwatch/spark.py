@@ -136,20 +136,6 @@ def materialise(df: DataFrame, why: str) -> DataFrame:
         return df.localCheckpoint(eager=True)
 
 
-def release(df: DataFrame) -> None:
-    """Free the storage a :func:`materialise` result holds (its checkpointed blocks) now,
-    rather than when the JVM's garbage collector gets to it; a no-op for other frames.
-
-    A long backfill in one session would otherwise keep every day's checkpoints resident."""
-    df.unpersist()
-    try:
-        plan = df._jdf.queryExecution().logical()  # noqa: SLF001
-        if plan.getClass().getSimpleName() == "LogicalRDD":
-            plan.rdd().unpersist(False)
-    except Exception:  # py4j or plan shape of another Spark version: leave it to the cleaner
-        log.debug("release: no checkpointed RDD to free", exc_info=True)
-
-
 def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None) -> SparkSession:
     """Build (or return the running) session for one lakehouse.
 

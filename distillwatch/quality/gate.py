@@ -9,20 +9,15 @@ several tables of one day (the gold tables of ``attribute``): each is staged and
 and none is published unless every one passed. ``validate_table`` runs a suite on an
 already published day (``distillwatch validate``).
 
-Staging holds the day's rows between their computation and their publication, so that what
-is published is exactly what was validated (:func:`_stage`). A day small enough to hold
-(``cache=True``, every table but silver) is materialised once in Spark's storage
-(:func:`distillwatch.spark.materialise`: a local checkpoint, or a reliable one under
-``spark.lineage: reliable``), with no extra Delta commit; a day too large to hold
-(``cache=False``: silver, whose features read the published copy instead) is written to a
-Delta folder per table-day and run, ``<quality.staging_dir>/<table>/<day>/<run>`` (under the
-lakehouse: ``_staging/``), and read from there. A failed table's rows are written to that
-folder too (``quality.keep_failed_staging``), for inspection. A run killed before
-publication leaves at most such a folder, which no reader sees and ``maintain`` removes; the
-published tables are untouched.
+Staging is a Delta folder per table-day and run, ``<quality.staging_dir>/<table>/<day>/<run>``
+(under the lakehouse: ``_staging/``). A run killed before publication leaves only such a
+folder, which no reader sees and ``maintain`` removes; the published tables are untouched.
 
-Cost: the rows are computed once; the audit and the publishing write read the staged copy.
-GX bundles the column aggregates of all expectations into a few Spark jobs over
+Cost: one extra write and one extra read of the day per table. The rows are computed once
+and written to the staging folder (:func:`_stage`); the audit and the publishing write read
+that copy, persisted (the one place a staged day is cached) unless the caller says the day
+is too large to cache (``cache=False``: silver, whose features read the published copy
+instead). GX bundles the column aggregates of all expectations into a few Spark jobs over
 that copy (uniqueness is one extra shuffle per key), and only failed expectations pay for a
 sample of offending values (see :func:`_run_gx`), so validation does not rescan storage per
 expectation. The volume baseline counts only the trailing days of the target table
@@ -61,7 +56,7 @@ from distillwatch.quality.suites import (
     to_gx_suite,
     volume_baseline,
 )
-from distillwatch.spark import job_description, materialise, release
+from distillwatch.spark import job_description
 from distillwatch.storage import is_remote, local_path
 
 log = logging.getLogger(__name__)
@@ -205,7 +200,6 @@ class _Staged:
     path: str
     date_col: str
     result: GateResult
-    on_disk: bool  # staged in its Delta folder (else held in Spark's storage)
 
 
 class StagedDay:
@@ -249,7 +243,7 @@ class StagedDay:
         entry = tables.table(table)
         run_id = _new_run_id(table, self.day)
         path = _staging_path(self.ctx, table, self.day, run_id)
-        staged = _stage(self.ctx, self.ctx.lake.conform(df, table), table, path, cache)
+        staged = _stage(self.ctx, self.ctx.lake.conform(df, table), path, cache)
         if entry.suite:
             spec = _suite(self.ctx, entry.suite)
             col = date_col or spec.date_column
@@ -262,7 +256,7 @@ class StagedDay:
         result = GateResult(
             run_id, table, self.day.isoformat(), tuple(outcomes), row_count, False, described, path, docs
         )
-        self._staged[table] = _Staged(table, staged, path, col, result, on_disk=not cache)
+        self._staged[table] = _Staged(table, staged, path, col, result)
         return staged
 
     @property
@@ -276,8 +270,6 @@ class StagedDay:
         self._record()
         failed = self.failed
         if failed:
-            if self.ctx.cfg.quality.keep_failed_staging:
-                self._keep_failed()
             raise QualityGateFailed(*failed)
         out: dict[str, GateResult] = {}
         for s in self._staged.values():
@@ -293,14 +285,6 @@ class StagedDay:
             out[s.table] = replace(s.result, published=True, staging_path=None)
         return out
 
-    def _keep_failed(self) -> None:
-        """Write the rows of each failed table held in storage to its staging folder."""
-        for s in self._staged.values():
-            if not s.result.passed and not s.on_disk:
-                with job_description(self.ctx.spark, f"keep failed staging {s.table}"):
-                    s.df.write.format("delta").mode("overwrite").save(s.path)
-                s.on_disk = True
-
     def _record(self) -> None:
         if self._pending:
             record_results(self.ctx, self.day, self._pending, mode="publish")
@@ -310,8 +294,8 @@ class StagedDay:
         self._record()
         keep = self.ctx.cfg.quality.keep_failed_staging
         for s in self._staged.values():
-            release(s.df)
-            if s.on_disk and not (keep and not s.result.passed):
+            s.df.unpersist()
+            if not (keep and not s.result.passed):
                 _delete_path(self.ctx, s.path)
         self._staged.clear()
 
@@ -518,20 +502,18 @@ def _staging_path(ctx: JobContext, table: str, day: dt.date, run_id: str) -> str
     return f"{ctx.layout.staging}/{table}/{day.isoformat()}/{run_id}"
 
 
-def _stage(ctx: JobContext, df: DataFrame, table: str, path: str, cache: bool = True) -> DataFrame:
-    """The day's rows computed once: materialised in Spark's storage (``cache``), else written
-    to the staging Delta folder ``path`` and read from there.
+def _stage(ctx: JobContext, df: DataFrame, path: str, cache: bool = True) -> DataFrame:
+    """Write the day to its staging Delta folder and return it read back (persisted unless
+    ``cache`` is False).
 
-    The one place a staged day is held: GX's metric passes, the row count and the publishing
-    write all read this copy, so ``df`` is computed exactly once and what is published is
-    exactly what was validated. Holding a small day saves a Delta commit and a log read per
-    table (~2-3 s each on a small day); a day too large for storage memory spills to disk.
+    The one place a staged day is cached: GX's metric passes, the row count and the
+    publishing write all read this copy, so ``df`` is computed exactly once and what is
+    published is exactly what was validated.
     """
-    if cache:
-        return materialise(df, f"stage {table}")
-    with job_description(ctx.spark, f"stage {table}"):
+    with job_description(ctx.spark, f"stage {path.rsplit('/', 3)[-3]}"):
         df.write.format("delta").mode("overwrite").save(path)
-    return ctx.spark.read.format("delta").load(path)
+    staged = ctx.spark.read.format("delta").load(path)
+    return staged.persist(StorageLevel.MEMORY_AND_DISK) if cache else staged
 
 
 def _delete_path(ctx: JobContext, path: str) -> None:

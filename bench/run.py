@@ -142,7 +142,7 @@ def ensure_world(
     world = out / "worlds" / f"n{size}"
     # The simulator needs two days at least (a model is released mid-window): the world
     # starts the day before the benchmarked one, and only the benchmarked day is ingested.
-    start = (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+    start = _day_before(day)
     want = {"size": size, "seed": seed, "date": day, "days": 2}
     marker = world / "bench-world.json"
     if marker.is_file() and json.loads(marker.read_text()) == want:

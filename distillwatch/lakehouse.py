@@ -151,6 +151,7 @@ class Lakehouse:
         self._published_rows[(table, day)] = rows
 
     def forget_rows(self, table: str) -> None:
+        """Drop the remembered day counts of ``table`` (called before any write to it)."""
         for key in [k for k in self._published_rows if k[0] == table]:
             del self._published_rows[key]
 

@@ -56,6 +56,8 @@ class Lakehouse:
         # Tables this process has registered in the metastore (registration is idempotent,
         # but each CREATE TABLE IF NOT EXISTS costs a metastore round trip per commit).
         self._registered: set[str] = set()
+        # Tables whose columns this process has checked against the catalog (evolve).
+        self._evolved: set[str] = set()
         # Rows of each (table, day) this process published through the quality gate: the
         # validated count, so reporting a step's output does not scan the table again.
         self._published_rows: dict[tuple[str, str], int] = {}
@@ -146,6 +148,26 @@ class Lakehouse:
         )
         self._registered.add(table)
 
+    def evolve(self, table: str) -> None:
+        """Add to an existing table the columns the catalog declares and it lacks (a new
+        release's additive schema change), once per table and process.
+
+        Only additions: rows already written read the new columns as null (the detector's
+        model treats a null feature as missing). A retyped or removed column is not
+        evolved here; :meth:`conform` still refuses rows that do not match the catalog, and
+        Delta refuses a write whose types differ from the table's.
+        """
+        if table in self._evolved or table not in tables.CATALOG:
+            return
+        if self.exists(table):
+            have = {f.name for f in self.read(table).schema.fields}
+            missing = [f for f in tables.schema(table).fields if f.name not in have]
+            if missing:
+                cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+                log.info("%s: adding the catalog's new columns %s", table, cols)
+                self.spark.sql(f"ALTER TABLE delta.`{self.path(table)}` ADD COLUMNS ({cols})")
+        self._evolved.add(table)
+
     def note_published_rows(self, table: str, day: str, rows: int) -> None:
         """Remember that ``rows`` rows of ``table``'s ``day`` were just published (gate)."""
         self._published_rows[(table, day)] = rows
@@ -214,6 +236,7 @@ class Lakehouse:
     def upsert(self, df: DataFrame, table: str, keys: Sequence[str]) -> None:
         """MERGE on ``keys``: matched rows are replaced by the new ones, others inserted."""
         self.create_if_missing(table)
+        self.evolve(table)
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
         target = DeltaTable.forPath(self.spark, self.path(table)).alias("t")
         self.forget_rows(table)
@@ -228,6 +251,8 @@ class Lakehouse:
         of rows (``data``, not the empty table of :meth:`create_if_missing`) is a fault
         injection point (:mod:`distillwatch.faults`)."""
         self.forget_rows(table)
+        if data:
+            self.evolve(table)
         with job_description(self.spark, label):
             writer.save(self.path(table))
         if data:
@@ -284,6 +309,7 @@ class Lakehouse:
         partitions which cannot match. Returns the number of rows inserted, read from
         the commit's own metrics (so concurrent writers cannot confuse the count).
         """
+        self.evolve(table)
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
         target = DeltaTable.forPath(self.spark, self.path(table)).alias("t")
         builder: Any = target.merge(df.alias("s"), F.expr(cond) if prune is None else F.expr(cond) & prune)

@@ -250,7 +250,11 @@ CATALOG: dict[str, Table] = {
                 " capability_entropy double, top_capability string, top_capability_share double,"
                 " near_dup_share double, n_accounts_same_prefix long, n_accounts_same_payment long,"
                 " n_accounts_same_tls long, n_accounts_same_user_agent long,"
-                " n_accounts_same_email_domain long, sync_score double, account_age_days long"
+                " n_accounts_same_email_domain long, sync_score double, account_age_days long,"
+                " active_days_7d long, active_days_28d long, n_exchanges_7d long, n_exchanges_28d long,"
+                " cot_share_28d double, rubric_share_28d double, sensitive_share_28d double,"
+                " content_flag_days_28d long, near_dup_share_28d double, thinking_share_28d double,"
+                " tools_share_28d double, output_input_ratio_28d double, top_capability_days_28d long"
             ),
             "distillwatch.pipelines.features:account_daily_features",
             write="day",

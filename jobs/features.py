@@ -82,8 +82,12 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     # on a 9.8M-exchange day the aggregation took ~1,550 s cached and 582 s uncached
     # (docs/benchmarks.md, "Findings").
     silver_day = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'")
+    # The rolling 7- and 28-day columns read the account's published rows of the days
+    # before (narrow columns, partition-pruned); a rerun of an earlier day does not
+    # refresh the later days' rolling columns until they are rerun too.
+    prior = lake.read(tables.ACCOUNT_DAILY_FEATURES) if lake.exists(tables.ACCOUNT_DAILY_FEATURES) else None
     features_gate = publish_day(
-        ctx, account_daily_features(silver_day, releases, day), tables.ACCOUNT_DAILY_FEATURES, day
+        ctx, account_daily_features(silver_day, releases, day, prior), tables.ACCOUNT_DAILY_FEATURES, day
     )
     # The counts are those of the staged (validated, then published) rows: no re-read.
     n_ex, n_acc = silver_gate.row_count, features_gate.row_count

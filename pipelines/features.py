@@ -5,6 +5,12 @@ and model releases up to D. Cross-account features (infrastructure sharing, near
 duplicate share, synchronisation) group on the shared value, never join accounts
 pairwise, so their cost grows with exchanges, not with accounts squared. Hub values
 (a mobile carrier's prefix, a popular user agent) simply give large counts.
+
+Multi-day evidence (:func:`with_rolling_evidence`): the ``*_7d`` and ``*_28d`` columns add
+to the day's own counts those of the same account's published feature rows of the 6 or 27
+days before (point in time: nothing after D). They are sums over one narrow row per
+account-day, so a campaign spread thin over many days and accounts adds up without any
+pairwise step, at the cost of one grouped read of at most 27 days of this table.
 """
 
 from __future__ import annotations
@@ -236,8 +242,115 @@ def sync_by(s: DataFrame, key: str) -> DataFrame:
     return am.select("v", "account_id").distinct().join(score, "v").select("account_id", "sync")
 
 
-def account_daily_features(silver_day: DataFrame, model_releases: DataFrame, day: str | dt.date) -> DataFrame:
-    """account_daily_features rows of ``day``: one row per account active that day."""
+# The rolling windows, in days, the day itself included (column suffixes ``_7d``, ``_28d``).
+SHORT_WINDOW, LONG_WINDOW = 7, 28
+ROLLING_COLUMNS = (
+    "active_days_7d",
+    "active_days_28d",
+    "n_exchanges_7d",
+    "n_exchanges_28d",
+    "cot_share_28d",
+    "rubric_share_28d",
+    "sensitive_share_28d",
+    "content_flag_days_28d",
+    "near_dup_share_28d",
+    "thinking_share_28d",
+    "tools_share_28d",
+    "output_input_ratio_28d",
+    "top_capability_days_28d",
+)
+# Shares that accumulate as exchange-weighted counts: share x n_exchanges, summed.
+_WEIGHTED = ("cot_share", "rubric_share", "sensitive_share", "near_dup_share", "thinking_share", "tools_share")
+
+
+def _flag_day(share_cols: tuple[str, ...] = ("cot_share", "rubric_share", "sensitive_share")) -> Column:
+    """1 when any content flag fired on the account-day, else 0."""
+    return (F.greatest(*[F.coalesce(F.col(c), F.lit(0.0)) for c in share_cols]) > 0).cast("bigint")
+
+
+def with_rolling_evidence(today: DataFrame, prior: DataFrame | None, day: str | dt.date) -> DataFrame:
+    """``today``'s feature rows with the rolling columns (:data:`ROLLING_COLUMNS`) added.
+
+    ``prior`` is the published account_daily_features table (any days; only the 27 before
+    ``day`` are read) or None on a first day. ``today`` is read once (two left joins onto
+    it), the history once: one aggregation per account and one per (account, top
+    capability), so ``top_capability_days_28d`` counts the days the account's top
+    capability was today's one.
+    """
+    d = F.lit(str(day)).cast("date")
+    n = F.col("n_exchanges").cast("double")
+    history = [
+        F.count_if("_in_short").alias("_h_days_7"),
+        F.count(F.lit(1)).alias("_h_days_28"),
+        F.sum(F.when(F.col("_in_short"), F.col("_n")).otherwise(0.0)).alias("_h_n_7"),
+        F.sum("_n").alias("_h_n_28"),
+        F.sum("_in_tok").alias("_h_in_tok"),
+        F.sum("_out_tok").alias("_h_out_tok"),
+        F.sum("_flag").alias("_h_flag"),
+        *[F.sum(f"_{c}_n").alias(f"_h_{c}_n") for c in _WEIGHTED],
+    ]
+    if prior is None:
+        # no history: an empty frame of the columns read below (not ``today`` filtered to
+        # nothing, which would make Spark analyse the day's whole plan twice more)
+        used = ("event_date", "account_id", "top_capability", "n_exchanges", "input_tokens", "output_tokens",
+                "cot_share", "rubric_share", "sensitive_share", *_WEIGHTED)  # fmt: skip
+        fields = {f.name: f.dataType.simpleString() for f in today.schema.fields}
+        prior = today.sparkSession.createDataFrame([], ", ".join(f"{c} {fields[c]}" for c in dict.fromkeys(used)))
+    window = (F.col("event_date") >= F.date_sub(d, LONG_WINDOW - 1)) & (F.col("event_date") < d)
+    rows = prior.where(window).select(
+        "account_id",
+        "top_capability",
+        (F.col("event_date") >= F.date_sub(d, SHORT_WINDOW - 1)).alias("_in_short"),
+        n.alias("_n"),
+        F.col("input_tokens").cast("double").alias("_in_tok"),
+        F.col("output_tokens").cast("double").alias("_out_tok"),
+        _flag_day().alias("_flag"),
+        *[(F.coalesce(F.col(c), F.lit(0.0)) * n).alias(f"_{c}_n") for c in _WEIGHTED],
+    )
+    per_account = rows.groupBy("account_id").agg(*history)
+    per_capability = rows.groupBy("account_id", "top_capability").agg(F.count(F.lit(1)).alias("_h_cap_days"))
+    out = today.join(per_account, "account_id", "left").join(
+        per_capability, ["account_id", "top_capability"], "left"
+    )
+
+    def h(name: str) -> Column:
+        return F.coalesce(F.col(name).cast("double"), F.lit(0.0))
+
+    n_28 = n + h("_h_n_28")
+    cols = {
+        "active_days_7d": (1 + h("_h_days_7")).cast("bigint"),
+        "active_days_28d": (1 + h("_h_days_28")).cast("bigint"),
+        "n_exchanges_7d": (n + h("_h_n_7")).cast("bigint"),
+        "n_exchanges_28d": n_28.cast("bigint"),
+        **{
+            f"{c}_28d": ((F.coalesce(F.col(c), F.lit(0.0)) * n + h(f"_h_{c}_n")) / n_28).cast("double")
+            for c in ("cot_share", "rubric_share", "sensitive_share")
+        },
+        "content_flag_days_28d": (_flag_day() + h("_h_flag")).cast("bigint"),
+        **{
+            f"{c}_28d": ((F.coalesce(F.col(c), F.lit(0.0)) * n + h(f"_h_{c}_n")) / n_28).cast("double")
+            for c in ("near_dup_share", "thinking_share", "tools_share")
+        },
+        "output_input_ratio_28d": (
+            (F.col("output_tokens").cast("double") + h("_h_out_tok"))
+            / F.nullif(F.col("input_tokens").cast("double") + h("_h_in_tok"), F.lit(0.0))
+        ).cast("double"),
+        "top_capability_days_28d": (1 + h("_h_cap_days")).cast("bigint"),
+    }
+    assert tuple(cols) == ROLLING_COLUMNS
+    return out.select(*today.columns, *[expr.alias(name) for name, expr in cols.items()])
+
+
+def account_daily_features(
+    silver_day: DataFrame,
+    model_releases: DataFrame,
+    day: str | dt.date,
+    prior_features: DataFrame | None = None,
+) -> DataFrame:
+    """account_daily_features rows of ``day``: one row per account active that day.
+
+    ``prior_features`` (the published table, or None on a first day) feeds the rolling
+    multi-day columns (:func:`with_rolling_evidence`)."""
     d = F.lit(str(day)).cast("date")
     s = silver_day.where(F.col("event_date") == d)
     day_end = F.to_timestamp(F.date_add(d, 1))
@@ -266,5 +379,6 @@ def account_daily_features(silver_day: DataFrame, model_releases: DataFrame, day
         .drop("_created")
         .withColumn("event_date", d)
     )
+    out = with_rolling_evidence(out, prior_features, day)
     first = ["event_date", "account_id"]
     return out.select(*first, *[c for c in out.columns if c not in first])

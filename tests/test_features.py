@@ -25,7 +25,7 @@ from distillwatch.contract import (
     THREAT_INTEL_SCHEMA,
 )
 from distillwatch.jobs import features as features_job
-from distillwatch.pipelines.features import account_daily_features
+from distillwatch.pipelines.features import ROLLING_COLUMNS, account_daily_features, with_rolling_evidence
 from distillwatch.pipelines.fingerprint import MinHashSpec
 from distillwatch.pipelines.intent import Patterns
 from distillwatch.pipelines.silver import SILVER_COLUMNS, silver_exchanges
@@ -216,8 +216,51 @@ def test_sync_score_is_low_for_independent_sharers(spark, silver, world) -> None
     assert rows["A1"]["n_accounts_same_payment"] == 1
 
 
+_ROLL = ("event_date date, account_id string, n_exchanges long, input_tokens long, output_tokens long,"
+         " cot_share double, rubric_share double, sensitive_share double, near_dup_share double,"
+         " thinking_share double, tools_share double, top_capability string")  # fmt: skip
+
+
+def _day_row(day: str, acc: str, n: int, cot: float = 0.0, cap: str = "coding") -> tuple:
+    return (dt.date.fromisoformat(day), acc, n, 10 * n, 30 * n, cot, 0.0, 0.0, 0.5, 1.0, 0.0, cap)
+
+
+def test_rolling_evidence_adds_up_the_days_before_and_nothing_after(spark) -> None:  # type: ignore[no-untyped-def]
+    today = spark.createDataFrame([_day_row(DAY, "S", 2, cot=0.5), _day_row(DAY, "N", 4)], _ROLL)
+    prior = spark.createDataFrame(
+        [
+            _day_row("2026-02-02", "S", 2, cot=1.0),  # in both windows
+            _day_row("2026-01-28", "S", 4, cot=0.0, cap="writing_chat"),  # day D-6: in both
+            _day_row("2026-01-20", "S", 2, cot=1.0),  # D-14: 28 days only
+            _day_row("2026-01-06", "S", 100, cot=1.0),  # D-28: outside
+            _day_row(DAY, "S", 50, cot=1.0),  # the day itself (a rerun): today's row wins
+            _day_row("2026-02-04", "S", 50, cot=1.0),  # after D: never read
+            _day_row("2026-02-01", "Z", 9),  # not active today: no row
+        ],
+        _ROLL,
+    )
+    rows = {r["account_id"]: r.asDict() for r in with_rolling_evidence(today, prior, DAY).collect()}
+    assert sorted(rows) == ["N", "S"]
+    s, n = rows["S"], rows["N"]
+    assert (s["active_days_7d"], s["active_days_28d"]) == (3, 4)
+    assert (s["n_exchanges_7d"], s["n_exchanges_28d"]) == (8, 10)
+    assert s["cot_share_28d"] == pytest.approx((1 + 2 + 2) / 10)
+    assert s["content_flag_days_28d"] == 3
+    assert s["top_capability_days_28d"] == 3  # writing_chat's day is not today's capability
+    assert s["near_dup_share_28d"] == pytest.approx(0.5) and s["thinking_share_28d"] == pytest.approx(1.0)
+    assert s["output_input_ratio_28d"] == pytest.approx(3.0)
+    # no history: the day's own values
+    assert (n["active_days_28d"], n["n_exchanges_28d"], n["content_flag_days_28d"], n["cot_share_28d"]) == (1, 4, 0, 0.0)
+    alone = with_rolling_evidence(today, None, DAY).where("account_id = 'S'").first()
+    assert (alone["active_days_7d"], alone["n_exchanges_28d"], alone["cot_share_28d"]) == (1, 2, 0.5)
+
+
 def test_features_job_writes_both_tables_and_reruns_idempotently(job_ctx, world) -> None:  # type: ignore[no-untyped-def]
     lake = job_ctx.lake
+    # a table written by a release without the rolling columns: the job adds them
+    old = tables.schema(tables.ACCOUNT_DAILY_FEATURES)
+    old = StructType([f for f in old.fields if f.name not in ROLLING_COLUMNS])
+    lake.create_if_missing(tables.ACCOUNT_DAILY_FEATURES, schema=old, partition_by=("event_date",))
     lake.overwrite(world["bronze"], tables.BRONZE_EXCHANGES, partition_by=("event_date",))
     lake.overwrite(world["accounts"], tables.ACCOUNTS)
     lake.overwrite(world["ip_intel"], tables.IP_INTEL)
@@ -229,4 +272,7 @@ def test_features_job_writes_both_tables_and_reruns_idempotently(job_ctx, world)
     assert lake.read(tables.SILVER_EXCHANGES).count() == 9
     feats = lake.read(tables.ACCOUNT_DAILY_FEATURES)
     assert feats.count() == 4
-    assert feats.where("account_id = 'A1'").first()["sync_score"] == pytest.approx(1.0)
+    a1 = feats.where("account_id = 'A1'").first()
+    assert a1["sync_score"] == pytest.approx(1.0)
+    # the rerun did not count the day's first run as history
+    assert (a1["active_days_28d"], a1["n_exchanges_28d"]) == (1, a1["n_exchanges"])

@@ -4,7 +4,8 @@ One day is: ingest -> validate (bronze) -> features -> score -> attribute -> val
 -> enforce -> publish (analyst views) -> report. Each step is the same function its own command runs
 (``jobs.<step>.run``), so Airflow tasks, Databricks wheel tasks and this command behave
 alike. Each step's status, duration and row counts go to the ``runs`` Delta table and one
-progress line to stdout; the first failing step stops the day and the command exits 1
+progress line to stdout (on a terminal, also a live line of the running Spark stages:
+``distillwatch.progress``); the first failing step stops the day and the command exits 1
 naming it.
 
 Failure safety: every table-day is published by one atomic Delta commit (replaceWhere
@@ -36,6 +37,7 @@ from pyspark.sql import functions as F
 from distillwatch import tables
 from distillwatch.config import repo_conf_dir
 from distillwatch.console import emit
+from distillwatch.progress import stage_progress
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.errors import UserError
@@ -251,7 +253,8 @@ def run_day(
             t0 = time.perf_counter()
             status, message = "ok", None
             try:
-                rc = int(step.run(ctx, day) or 0)
+                with stage_progress(ctx.spark, f"[{day}] {step.name}"):
+                    rc = int(step.run(ctx, day) or 0)
                 if rc != 0:
                     status, message = "failed", f"exit status {rc}"
             except UserError as exc:

@@ -69,6 +69,15 @@ def _cli(args: list[str], log: Path) -> float:
     return time.perf_counter() - t0
 
 
+def code_version() -> str:
+    """The checkout's short commit, ``-dirty`` when tracked files differ from it."""
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
+    )
+    return (rev.stdout.strip() or "unknown") + ("-dirty" if dirty.stdout.strip() else "")
+
+
 def run_config(config: str, out: Path, a: argparse.Namespace) -> dict[str, Any]:
     """Simulate, process and measure one configuration; returns (and writes) its metrics."""
     root = out / config
@@ -102,6 +111,7 @@ def run_config(config: str, out: Path, a: argparse.Namespace) -> dict[str, Any]:
         retrain_exit=rc,
         seconds={"simulate": round(sim_s, 1), "pipeline": round(run_s, 1)},
         snapshot=a.snapshot,
+        code=a.snapshot or code_version(),
         measured_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
     (root / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
@@ -246,7 +256,7 @@ def section(results: dict[str, dict[str, Any]]) -> str:
         ])  # fmt: skip
     w = next(iter(results.values()))
     world = w["world"]
-    snap = sorted({m.get("snapshot") or "working tree" for m in results.values()})
+    snap = sorted({m.get("code") or m.get("snapshot") or "working tree" for m in results.values()})
     when = sorted({m["measured_at"][:10] for m in results.values()})
     lines = [
         BEGIN,

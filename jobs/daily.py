@@ -37,11 +37,11 @@ from pyspark.sql import functions as F
 from distillwatch import tables
 from distillwatch.config import repo_conf_dir
 from distillwatch.console import emit
-from distillwatch.progress import stage_progress
 from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.errors import UserError
 from distillwatch.locks import day_lock
+from distillwatch.progress import stage_progress
 
 log = logging.getLogger(__name__)
 

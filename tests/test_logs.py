@@ -3,11 +3,10 @@ live line of a long step's Spark stages."""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from pathlib import Path
-
-import io
 from types import SimpleNamespace
 
 import pytest

@@ -33,6 +33,7 @@ import pandas as pd
 import xgboost as xgb
 from pyspark.sql import functions as F
 
+from bench.robustness import code_of, place
 from distillwatch import tables
 from distillwatch.config import ModelsConf, load_config
 from distillwatch.context import JobContext
@@ -167,13 +168,6 @@ def section(results: Sequence[Mapping[str, Any]], code: str, day: str) -> str:
     return "\n".join(lines)
 
 
-def place(doc: str, body: str) -> str:
-    if BEGIN in doc and END in doc:
-        head, rest = doc.split(BEGIN, 1)
-        return head + body + rest.split(END, 1)[1]
-    return doc.rstrip("\n") + "\n\n" + body + "\n"
-
-
 def main() -> None:
     from distillwatch.simulate.evasion import EVASIONS
 
@@ -184,9 +178,9 @@ def main() -> None:
     results = evaluate(Path(a.out), EVASIONS)
     (Path(a.out) / "loeo.json").write_text(json.dumps(results, indent=2, default=str))
     metrics = [json.loads(f.read_text()) for f in sorted(Path(a.out).glob("*/metrics.json"))]
-    code = ", ".join(sorted({m.get("code") or m.get("snapshot") or "working tree" for m in metrics}))
+    code = ", ".join(sorted({code_of(m) for m in metrics}))
     doc = Path(a.doc)
-    doc.write_text(place(doc.read_text(), section(results, code, dt.date.today().isoformat())))
+    doc.write_text(place(doc.read_text(), section(results, code, dt.date.today().isoformat()), BEGIN, END))
     for r in results:
         u = r.get("unseen") or {}
         print(f"{r['world']}: recall unseen {_f(u.get('recall'))} (trained on {r['trained_on']}), seen {_f(r['seen']['recall'])}")  # fmt: skip

@@ -78,6 +78,11 @@ def code_version() -> str:
     return (rev.stdout.strip() or "unknown") + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def code_of(metrics: dict[str, Any]) -> str:
+    """The code version a world's ``metrics.json`` was measured at."""
+    return metrics.get("code") or metrics.get("snapshot") or "working tree"
+
+
 def run_config(config: str, out: Path, a: argparse.Namespace) -> dict[str, Any]:
     """Simulate, process and measure one configuration; returns (and writes) its metrics."""
     root = out / config
@@ -256,7 +261,7 @@ def section(results: dict[str, dict[str, Any]]) -> str:
         ])  # fmt: skip
     w = next(iter(results.values()))
     world = w["world"]
-    snap = sorted({m.get("code") or m.get("snapshot") or "working tree" for m in results.values()})
+    snap = sorted({code_of(m) for m in results.values()})
     when = sorted({m["measured_at"][:10] for m in results.values()})
     lines = [
         BEGIN,
@@ -354,10 +359,12 @@ def plot_mix(results: dict[str, dict[str, Any]], out: Path) -> Path | None:
     return out
 
 
-def place(doc: str, body: str) -> str:
-    if BEGIN in doc and END in doc:
-        head, rest = doc.split(BEGIN, 1)
-        return head + body + rest.split(END, 1)[1]
+def place(doc: str, body: str, begin: str = BEGIN, end: str = END) -> str:
+    """``doc`` with the section between ``begin`` and ``end`` replaced by ``body`` (which
+    carries the markers), or ``body`` appended when the markers are not there yet."""
+    if begin in doc and end in doc:
+        head, rest = doc.split(begin, 1)
+        return head + body + rest.split(end, 1)[1]
     return doc.rstrip("\n") + "\n\n" + body + "\n"
 
 

@@ -260,7 +260,14 @@ ROLLING_COLUMNS = (
     "top_capability_days_28d",
 )
 # Shares that accumulate as exchange-weighted counts: share x n_exchanges, summed.
-_WEIGHTED = ("cot_share", "rubric_share", "sensitive_share", "near_dup_share", "thinking_share", "tools_share")
+_WEIGHTED = (
+    "cot_share",
+    "rubric_share",
+    "sensitive_share",
+    "near_dup_share",
+    "thinking_share",
+    "tools_share",
+)
 
 
 def _flag_day(share_cols: tuple[str, ...] = ("cot_share", "rubric_share", "sensitive_share")) -> Column:
@@ -272,65 +279,60 @@ def with_rolling_evidence(today: DataFrame, prior: DataFrame | None, day: str | 
     """``today``'s feature rows with the rolling columns (:data:`ROLLING_COLUMNS`) added.
 
     ``prior`` is the published account_daily_features table (any days; only the 27 before
-    ``day`` are read) or None on a first day. ``today`` is read once (two left joins onto
-    it), the history once: one aggregation per account and one per (account, top
-    capability), so ``top_capability_days_28d`` counts the days the account's top
-    capability was today's one.
+    ``day`` are read) or None on a first day. The history is read once and aggregated per
+    (account, top capability), then those rows per account, so ``top_capability_days_28d``
+    counts the days the account's top capability was today's one; ``today`` gets two left
+    joins.
     """
-    d = F.lit(str(day)).cast("date")
     n = F.col("n_exchanges").cast("double")
-    history = [
-        F.count_if("_in_short").alias("_h_days_7"),
-        F.count(F.lit(1)).alias("_h_days_28"),
-        F.sum(F.when(F.col("_in_short"), F.col("_n")).otherwise(0.0)).alias("_h_n_7"),
-        F.sum("_n").alias("_h_n_28"),
-        F.sum("_in_tok").alias("_h_in_tok"),
-        F.sum("_out_tok").alias("_h_out_tok"),
-        F.sum("_flag").alias("_h_flag"),
-        *[F.sum(f"_{c}_n").alias(f"_h_{c}_n") for c in _WEIGHTED],
-    ]
-    if prior is None:
-        # no history: an empty frame of the columns read below (not ``today`` filtered to
-        # nothing, which would make Spark analyse the day's whole plan twice more)
-        used = ("event_date", "account_id", "top_capability", "n_exchanges", "input_tokens", "output_tokens",
-                "cot_share", "rubric_share", "sensitive_share", *_WEIGHTED)  # fmt: skip
-        fields = {f.name: f.dataType.simpleString() for f in today.schema.fields}
-        prior = today.sparkSession.createDataFrame([], ", ".join(f"{c} {fields[c]}" for c in dict.fromkeys(used)))
-    window = (F.col("event_date") >= F.date_sub(d, LONG_WINDOW - 1)) & (F.col("event_date") < d)
-    rows = prior.where(window).select(
-        "account_id",
-        "top_capability",
-        (F.col("event_date") >= F.date_sub(d, SHORT_WINDOW - 1)).alias("_in_short"),
-        n.alias("_n"),
-        F.col("input_tokens").cast("double").alias("_in_tok"),
-        F.col("output_tokens").cast("double").alias("_out_tok"),
-        _flag_day().alias("_flag"),
-        *[(F.coalesce(F.col(c), F.lit(0.0)) * n).alias(f"_{c}_n") for c in _WEIGHTED],
-    )
-    per_account = rows.groupBy("account_id").agg(*history)
-    per_capability = rows.groupBy("account_id", "top_capability").agg(F.count(F.lit(1)).alias("_h_cap_days"))
-    out = today.join(per_account, "account_id", "left").join(
-        per_capability, ["account_id", "top_capability"], "left"
-    )
+    out = today
+    if prior is None:  # a first day: the history adds nothing
 
-    def h(name: str) -> Column:
-        return F.coalesce(F.col(name).cast("double"), F.lit(0.0))
+        def h(name: str) -> Column:
+            return F.lit(0.0)
+
+    else:
+        d = F.lit(str(day)).cast("date")
+        window = (F.col("event_date") >= F.date_sub(d, LONG_WINDOW - 1)) & (F.col("event_date") < d)
+        sums = {
+            "_h_days_7": (F.col("event_date") >= F.date_sub(d, SHORT_WINDOW - 1)).cast("double"),
+            "_h_days_28": F.lit(1.0),
+            "_h_n_7": F.when(F.col("event_date") >= F.date_sub(d, SHORT_WINDOW - 1), n).otherwise(0.0),
+            "_h_n_28": n,
+            "_h_in_tok": F.col("input_tokens").cast("double"),
+            "_h_out_tok": F.col("output_tokens").cast("double"),
+            "_h_flag": _flag_day().cast("double"),
+            **{f"_h_{c}_n": F.coalesce(F.col(c), F.lit(0.0)) * n for c in _WEIGHTED},
+        }
+        rows = prior.where(window).select(
+            "account_id", "top_capability", *[e.alias(k) for k, e in sums.items()]
+        )
+        per_capability = rows.groupBy("account_id", "top_capability").agg(
+            *[F.sum(k).alias(k) for k in sums], F.count(F.lit(1)).alias("_h_cap_days")
+        )
+        per_account = per_capability.groupBy("account_id").agg(*[F.sum(k).alias(k) for k in sums])
+        out = today.join(per_account, "account_id", "left").join(
+            per_capability.select("account_id", "top_capability", "_h_cap_days"),
+            ["account_id", "top_capability"],
+            "left",
+        )
+
+        def h(name: str) -> Column:
+            return F.coalesce(F.col(name).cast("double"), F.lit(0.0))
 
     n_28 = n + h("_h_n_28")
+
+    def share_28d(c: str) -> Column:
+        return ((F.coalesce(F.col(c), F.lit(0.0)) * n + h(f"_h_{c}_n")) / n_28).cast("double")
+
     cols = {
         "active_days_7d": (1 + h("_h_days_7")).cast("bigint"),
         "active_days_28d": (1 + h("_h_days_28")).cast("bigint"),
         "n_exchanges_7d": (n + h("_h_n_7")).cast("bigint"),
         "n_exchanges_28d": n_28.cast("bigint"),
-        **{
-            f"{c}_28d": ((F.coalesce(F.col(c), F.lit(0.0)) * n + h(f"_h_{c}_n")) / n_28).cast("double")
-            for c in ("cot_share", "rubric_share", "sensitive_share")
-        },
+        **{f"{c}_28d": share_28d(c) for c in ("cot_share", "rubric_share", "sensitive_share")},
         "content_flag_days_28d": (_flag_day() + h("_h_flag")).cast("bigint"),
-        **{
-            f"{c}_28d": ((F.coalesce(F.col(c), F.lit(0.0)) * n + h(f"_h_{c}_n")) / n_28).cast("double")
-            for c in ("near_dup_share", "thinking_share", "tools_share")
-        },
+        **{f"{c}_28d": share_28d(c) for c in ("near_dup_share", "thinking_share", "tools_share")},
         "output_input_ratio_28d": (
             (F.col("output_tokens").cast("double") + h("_h_out_tok"))
             / F.nullif(F.col("input_tokens").cast("double") + h("_h_in_tok"), F.lit(0.0))

@@ -282,6 +282,11 @@ class AttributionConf:
     learned_intent_min_share: float = 0.5
     content_only_min_flagged_share: float = 0.8
     content_only_min_learned_intent: float = 0.6
+    # ... or, for a kind of ask the classifier was never trained on, when the flagged cluster
+    # shows at least this many of the evidence signals (content, capability focus, intent,
+    # lockstep timing, flagged share, intel): developers sharing an SDK's prompts show content
+    # and perhaps a capability, not a detector's flags and synchronised timing on top.
+    content_only_min_signals: int = 4
     # One organisation holding this share of verified accounts is a legitimate group
     # (enterprise, university, eval lab) unless intel says otherwise.
     single_org_min_share: float = 0.8
@@ -294,6 +299,9 @@ class AttributionConf:
     actor_min_indicators: int = 2
     actor_single_indicator_min_confidence: float = 0.9
     prior_actor_weight: float = 0.6
+    # An analyst's distillation label on a member names its actor with this confidence
+    # (labelled accounts also seed the graph: pipelines.linkage.link_accounts).
+    label_actor_confidence: float = 0.8
     # Release pivot: share of traffic within this many hours of a release.
     pivot_window_hours: int = 24
     pivot_min_share: float = 0.3

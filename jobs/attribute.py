@@ -28,7 +28,10 @@ from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.jobs.ingest import require_complete_deliveries
 from distillwatch.jobs.review import review_state_of
+from distillwatch.jobs.train import training_labels_of
 from distillwatch.lakehouse import Lakehouse
+from distillwatch.models.encoding import LABEL_COL
+from distillwatch.models.training import labels_as_of
 from distillwatch.pipelines.campaigns import campaigns, campaigns_day
 from distillwatch.pipelines.impact import campaign_impact_daily
 from distillwatch.pipelines.sharing import intel_in_force
@@ -77,6 +80,17 @@ def _current(lake: Lakehouse, table: str) -> DataFrame:
     return lake.read(table) if lake.exists(table) else lake.spark.createDataFrame([], tables.schema(table))
 
 
+def _labelled(ctx: JobContext, day: dt.date) -> DataFrame | None:
+    """(account_id, actor) of the accounts labelled distillation before ``day`` ended: the
+    ``labels`` dimension and analysts' decisions, each account's latest label as training
+    sees it. None without a labels table."""
+    if not ctx.lake.exists(tables.LABELS):
+        return None
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+    known = labels_as_of(training_labels_of(ctx, ctx.lake.read(tables.LABELS), []), end)
+    return known.where(F.col(LABEL_COL) == 1.0).select("account_id", "actor")
+
+
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
     require_complete_deliveries(ctx, args.date, "attribute")
     day: dt.date = args.date
@@ -102,6 +116,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         conf=conf,
         popularity=_popularity_before(lake, day, conf.popularity_lookback_days),
         review=review_state_of(lake, prev_members),
+        labelled=_labelled(ctx, day),
     )
     # The daily rows feed their table, the campaigns update and the counts: compute once.
     daily = materialise(

@@ -42,6 +42,27 @@ def intel_evidence(hits: DataFrame, members: DataFrame, camp_traffic: DataFrame)
     return by_value.unionByName(prompts)
 
 
+def label_evidence(labelled: DataFrame, members: DataFrame, conf: AttributionConf) -> DataFrame:
+    """One row per (campaign, actor, labelled member): an analyst labelled the member
+    distillation by ``actor`` before the day ended (``label_actor_confidence``; each
+    labelled member is one indicator, so two agreeing labels outweigh one).
+
+    ``labelled``: (account_id, actor); accounts labelled without an actor give none.
+    """
+    return (
+        labelled.where(F.col("actor").isNotNull())
+        .join(members.select("campaign_id", "account_id"), "account_id")
+        .select(
+            "campaign_id",
+            "actor",
+            F.lit("analyst_label").alias("ind_type"),
+            F.col("account_id").alias("ind_value"),
+            F.lit(conf.label_actor_confidence).alias("confidence"),
+            F.lit(1).cast("bigint").alias("n_accounts"),
+        )
+    )
+
+
 def prior_evidence(overlaps: DataFrame, prior_actors: DataFrame, conf: AttributionConf) -> DataFrame:
     """Evidence from campaigns attributed earlier: one row per (campaign, earlier campaign)
     with confidence = overlap x earlier confidence x ``prior_actor_weight``.

@@ -26,6 +26,7 @@ from distillwatch.pipelines.attribution import (
     indicator_popularity,
     infrastructure,
     intel_evidence,
+    label_evidence,
     member_rows,
     prior_evidence,
     release_pivot,
@@ -102,6 +103,7 @@ def campaigns_day(
     conf: AttributionConf,
     popularity: DataFrame | None = None,
     review: ReviewState | None = None,
+    labelled: DataFrame | None = None,
 ) -> CampaignTables:
     """One day's campaign discovery and attribution, wired from the pure steps: the
     builder of every table of the campaigns family but ``campaigns`` itself.
@@ -117,6 +119,10 @@ def campaigns_day(
     decisions: must-links and cannot-links shape the graph, a dismissed campaign's
     clusters (continued or split off it) are not published and it gets status
     ``dismissed``, a confirmed actor overrides the evidence.
+
+    ``labelled`` (account_id, actor): the accounts labelled distillation before the day
+    ended (``labels`` and analysts' decisions); they seed the graph and name their actor
+    (:func:`pipelines.attribution.label_evidence`).
     """
 
     d = F.lit(day).cast("date")
@@ -132,6 +138,7 @@ def campaigns_day(
         prev_members.select("account_id").distinct(),
         must_links=None if review is None else review.must_links,
         cannot_sides=None if review is None or not review.has_cannot_links else review.cannot_sides,
+        labelled=labelled,
     )
     # The members' exchanges (a scan of the day and a shuffle on account_id) feed the
     # signatures and the traffic split, which read them several times: compute them once.
@@ -177,7 +184,10 @@ def campaigns_day(
     overlaps_by_id = overlaps.join(ids.select("cluster_id", "campaign_id"), "cluster_id").select(
         "campaign_id", "prev_id", "overlap"
     )
-    actors = choose_actor(intel.unionByName(prior_evidence(overlaps_by_id, prior_actors, conf)), conf)
+    evidence_rows = intel.unionByName(prior_evidence(overlaps_by_id, prior_actors, conf))
+    if labelled is not None:
+        evidence_rows = evidence_rows.unionByName(label_evidence(labelled, members, conf))
+    actors = choose_actor(evidence_rows, conf)
     confirmed = None
     if review is not None:
         confirmed = review.confirmed.join(ids.select("campaign_id"), "campaign_id", "left_semi")
@@ -239,7 +249,12 @@ def campaigns_day(
         ),
         campaign_attribution_daily=daily,
         indicator_popularity_daily=indicator_popularity(
-            ind, members, lk.seed_accounts(scores, hits, conf), day
+            ind,
+            members,
+            lk.seed_accounts(scores, hits, conf)
+            if labelled is None
+            else lk.seed_accounts(scores, hits, conf).unionByName(labelled.select("account_id")).distinct(),
+            day,
         ),
         campaign_updates=updates.unionByName(merged),
     )

@@ -135,7 +135,9 @@ def campaign_signatures(
     those values belong to the population, not to the campaign, even when the proxy's
     accounts repeat them. Nor is a value that many unrelated accounts used on a past day
     (``base_popularity`` with a tf weight below ``content_min_tf_weight``): a popular
-    benchmark question a proxy's customers resend is not the campaign's.
+    benchmark question a proxy's customers resend is not the campaign's. The cluster's own
+    accounts that use the value are taken off that past peak: before the day a campaign was
+    caught, its accounts were strangers too, and its own history must not hide it.
     """
     templates = mx.where(F.col("template_hash").isNotNull()).select(
         "cluster_id",
@@ -169,7 +171,11 @@ def campaign_signatures(
                 F.col("sig_accounts")
                 >= F.coalesce(F.col("value_accounts"), F.col("sig_accounts")) * conf.signature_min_value_share
             )
-            & (tf_weight(F.col("base_popularity")) >= conf.content_min_tf_weight)
+            # the cluster's own accounts may be the past days' strangers (unflagged then)
+            & (
+                tf_weight(F.greatest(F.col("base_popularity") - F.col("sig_accounts"), F.lit(0)))
+                >= conf.content_min_tf_weight
+            )
         )
         .drop("value_accounts", "base_popularity")
     )
@@ -308,8 +314,11 @@ def cluster_evidence(
     without intel when the detector flags most of its members and the learned content-intent
     classifier (``scores.learned_intent_share``) reads their traffic as harvesting asks:
     the detector was trained on labelled operators, and developers who share an SDK's
-    prompts are neither flagged nor asking for reasoning or grades. The learned intent also
-    counts as the intent signal when the rules see none (paraphrased asks).
+    prompts are neither flagged nor asking for reasoning or grades. A kind of ask the
+    classifier never learned (no labelled operator sent it) is kept instead when the flagged
+    cluster shows ``content_only_min_signals`` of the signals (capability focus and lockstep
+    timing on top of its content and flags, say). The learned intent also counts as the
+    intent signal when the rules see none (paraphrased asks).
 
     ``cluster_edges``: the kept linkage edges with their ``cluster_id``.
     """
@@ -420,7 +429,8 @@ def cluster_evidence(
     )
     # the detector and the learned classifier agree the members are an operator's accounts
     model_strong = (F.col("model_flagged_share") >= conf.content_only_min_flagged_share) & (
-        F.coalesce(F.col("learned_intent_mean"), F.lit(0.0)) >= conf.content_only_min_learned_intent
+        (F.coalesce(F.col("learned_intent_mean"), F.lit(0.0)) >= conf.content_only_min_learned_intent)
+        | (F.size(signal_list) >= conf.content_only_min_signals)
     )
     ev = (
         ev.withColumn("signals", signal_list)

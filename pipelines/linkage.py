@@ -380,14 +380,19 @@ def drop_content_bridges(
                         & (F.col("seed_affinity") < conf.stranger_max_seed_affinity),
                         1,
                     )
-                ).alias("_strangers")
+                ).alias("_strangers"),
+                F.count(F.lit(1)).alias("_users"),
             )
         )
+        # The past days' strangers may be today's seeds: a campaign's accounts used its
+        # prompts unflagged before the day it was caught. Today's related users of a value
+        # are taken off its past peak, so a campaign is not hidden by its own history.
+        past = F.greatest(F.col("base_popularity") - (F.col("_users") - F.col("_strangers")), F.lit(0))
         content = (
             content.join(strangers, ["ind_type", "ind_value"])
-            .withColumn("tf_weight", tf_weight(F.greatest(F.col("_strangers"), F.col("base_popularity"))))
+            .withColumn("tf_weight", tf_weight(F.greatest(F.col("_strangers"), past)))
             .where(F.col("tf_weight") >= conf.content_min_tf_weight)
-            .drop("_strangers")
+            .drop("_strangers", "_users")
         )
     else:
         content = content.withColumn("tf_weight", tf_weight(F.col("base_popularity")))
@@ -585,6 +590,7 @@ def link_accounts(
     prior_members: DataFrame | None = None,
     must_links: DataFrame | None = None,
     cannot_sides: DataFrame | None = None,
+    labelled: DataFrame | None = None,
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Seeds, kept edges and clusters of one day.
 
@@ -601,10 +607,18 @@ def link_accounts(
 
     Analysts' decisions: ``must_links`` (account_id, ind_value) become edges no pruning
     removes (:func:`must_link_edges`); ``cannot_sides`` (decision_id, account_id, side) are
-    never joined into one component (:func:`separate_cannot_links`).
+    never joined into one component (:func:`separate_cannot_links`). ``labelled``
+    (account_id): accounts analysts labelled distillation before the day ends; they seed
+    like a flag of the model, so an operator that rotated away from every listed value and
+    that no model has learned yet is still found from the accounts already known to be its.
     """
     hits = materialise(intel_hits(indicators, threat_intel), "intel hits feed seeds, pruning and evidence")
     seeds = seed_accounts(scores, hits, conf)
+    if labelled is not None:
+        active = indicators.select("account_id").distinct()
+        seeds = seeds.unionByName(
+            labelled.select("account_id").join(active, "account_id", "left_semi")
+        ).distinct()
     if features is not None:
         seeds = materialise(
             seeds.unionByName(group_seeds(indicators, features, conf)).distinct(),

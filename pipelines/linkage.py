@@ -337,8 +337,9 @@ def drop_content_bridges(
       today's users that are not seeds, not in an anchored group holding a seed, not
       earlier campaign members (``prior_members``) and not mostly writing seed-dominated
       content (``seed_affinity`` below ``stranger_max_seed_affinity``), or the past days' peak
-      (``base_popularity``); it is kept only with ``tf_weight`` (1 / (1 + popularity)) of
-      at least ``content_min_tf_weight``;
+      (``base_popularity``, less today's related users of the value: they may be the past
+      days' strangers, a campaign's accounts before it was caught); it is kept only with
+      ``tf_weight`` (1 / (1 + popularity)) of at least ``content_min_tf_weight``;
     - a content value used by accounts of two or more anchored groups is dropped;
     - an account outside every anchored group whose remaining content values reach two or
       more anchored groups keeps none of its content edges (an ambiguous bridge);
@@ -381,18 +382,19 @@ def drop_content_bridges(
                         1,
                     )
                 ).alias("_strangers"),
-                F.count(F.lit(1)).alias("_users"),
+                F.count(F.col("_related")).alias("_related_users"),
             )
         )
         # The past days' strangers may be today's seeds: a campaign's accounts used its
         # prompts unflagged before the day it was caught. Today's related users of a value
-        # are taken off its past peak, so a campaign is not hidden by its own history.
-        past = F.greatest(F.col("base_popularity") - (F.col("_users") - F.col("_strangers")), F.lit(0))
+        # (seeds, their anchored groups, earlier members) are taken off its past peak, so a
+        # campaign is not hidden by its own history.
+        past = F.greatest(F.col("base_popularity") - F.col("_related_users"), F.lit(0))
         content = (
             content.join(strangers, ["ind_type", "ind_value"])
             .withColumn("tf_weight", tf_weight(F.greatest(F.col("_strangers"), past)))
             .where(F.col("tf_weight") >= conf.content_min_tf_weight)
-            .drop("_strangers", "_users")
+            .drop("_strangers", "_related_users")
         )
     else:
         content = content.withColumn("tf_weight", tf_weight(F.col("base_popularity")))

@@ -18,7 +18,7 @@ from distillwatch import contract, tables
 from distillwatch.config import AttributionConf
 from distillwatch.context import JobContext
 from distillwatch.jobs import attribute
-from distillwatch.pipelines.attribution import choose_actor, release_pivot
+from distillwatch.pipelines.attribution import choose_actor, label_evidence, release_pivot
 from distillwatch.pipelines.campaigns import campaigns, campaigns_day
 from distillwatch.pipelines.discovery import (
     campaign_signatures,
@@ -296,6 +296,34 @@ def test_signature_drops_values_the_whole_population_uses(spark: SparkSession) -
     plain = {r.sig_value for r in campaign_signatures(mx, conf).collect()}
     specific = {r.sig_value for r in campaign_signatures(mx, conf, users).collect()}
     assert (plain, specific) == ({"200", "900"}, {"200"})
+
+
+def test_signature_discounts_the_clusters_own_past_use(spark: SparkSession) -> None:
+    # Two members repeat template 200; yesterday two unrelated accounts used it: themselves,
+    # before they were caught. Template 300 had five: at least three were strangers.
+    rows = [_ex(f"t{t}{a}{i}", a, template_hash=t) for a in ("h1", "h2") for i in range(2) for t in (200, 300)]
+    mx = _silver(spark, rows).withColumn("cluster_id", F.lit("h1")).withColumn("is_seed", F.lit(True))
+    conf = dataclasses.replace(CONF, signature_min_exchanges=3, signature_min_value_share=0.5)
+    users = spark.createDataFrame(
+        [("template_hash", "200", 2, 2), ("template_hash", "300", 2, 5)],
+        "sig_type string, sig_value string, value_accounts long, base_popularity long",
+    )
+    assert {r.sig_value for r in campaign_signatures(mx, conf, users).collect()} == {"200"}
+
+
+def test_analysts_labels_name_the_actor(spark: SparkSession) -> None:
+    members = spark.createDataFrame(
+        [("C-1", "a1"), ("C-1", "a2"), ("C-2", "b1"), ("C-3", "c1")], "campaign_id string, account_id string"
+    )
+    labelled = spark.createDataFrame(
+        [("a1", "kestrel"), ("a2", "kestrel"), ("b1", "osprey"), ("c1", None), ("zz", "kestrel")],
+        "account_id string, actor string",
+    )
+    ev = label_evidence(labelled, members, CONF)
+    assert ev.count() == 3  # c1 has no actor, zz is no member
+    got = {r.campaign_id: (r.actor, r.confidence) for r in choose_actor(ev, CONF).collect()}
+    # two agreeing labels: 1 - 0.2 * 0.2; one label (0.8) is below the single-indicator bar
+    assert got == {"C-1": ("kestrel", 0.96), "C-2": (None, None)}
 
 
 def test_actor_needs_agreeing_indicators_and_ignores_one_low_confidence_listing(spark: SparkSession) -> None:

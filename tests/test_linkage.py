@@ -359,3 +359,45 @@ def test_member_evidence_is_a_noisy_or_of_weighed_values(spark: SparkSession) ->
     # a: 1 - (1 - 0.5) * (1 - 1.0 * 0.5) = 0.75; b: one content value, 0.5 < member_min_evidence
     assert got["a"] == (pytest.approx(0.75), ["lsh_band:1", "payment_fp:1"])
     assert got["b"][0] == pytest.approx(0.5) and got["b"][0] < conf.member_min_evidence
+
+
+def test_a_campaigns_own_history_does_not_hide_it_but_strangers_history_does(spark: SparkSession) -> None:
+    conf = dataclasses.replace(CONF, hub_max_accounts=50)
+    # Four rotated accounts (nothing shared but their own near-duplicates), all flagged today.
+    ops = ("op1", "op2", "op3", "op4")
+    rows = [(a, "lsh_band", f"own{i}") for a in ops for i in range(4)]
+    inds, scores, intel = _inds(spark, rows), _scores(spark, list(ops)), _intel(spark, [])
+
+    def baseline(unrelated: int) -> DataFrame:
+        daily = spark.createDataFrame(
+            [(DAY - dt.timedelta(days=1), "lsh_band", f"own{i}", unrelated, unrelated) for i in range(4)],
+            "event_date date, ind_type string, ind_value string, n_accounts bigint, n_unrelated bigint",
+        )
+        return popularity_baseline(daily)
+
+    # Yesterday the same four accounts sent them, unflagged: they were its "strangers".
+    own, _, _ = link_accounts(inds, scores, intel, conf, baseline=baseline(4))
+    assert _clusters(own) == [set(ops)]
+    # Nine strangers a day sent them: four of them may be today's seeds, five are not
+    # (tf weight 1/6 < 0.34): a popular prompt, not the operator's own.
+    popular, _, _ = link_accounts(inds, scores, intel, conf, baseline=baseline(9))
+    assert _clusters(popular) == []
+
+
+def test_labelled_accounts_seed_the_graph(spark: SparkSession) -> None:
+    # Nobody is flagged; three accounts share a card and two of them were labelled.
+    rows = [(a, "payment_fp", "card-op") for a in ("x1", "x2", "x3")]
+    rows += [("b1", "payment_fp", "card-b"), ("b2", "payment_fp", "card-b")]
+    inds, scores, intel = (
+        _inds(spark, rows),
+        _scores(spark, [], ["x1", "x2", "x3", "b1", "b2"]),
+        _intel(spark, []),
+    )
+    none, _, _ = link_accounts(inds, scores, intel, CONF)
+    assert _clusters(none) == []
+    labelled = spark.createDataFrame(
+        [("x1", "kestrel"), ("x2", "kestrel"), ("gone", "kestrel")], "account_id string, actor string"
+    )
+    got, _, _ = link_accounts(inds, scores, intel, CONF, labelled=labelled)
+    assert _clusters(got) == [{"x1", "x2", "x3"}]
+    assert {r.account_id for r in got.where("is_seed").collect()} == {"x1", "x2"}

@@ -282,11 +282,6 @@ class AttributionConf:
     learned_intent_min_share: float = 0.5
     content_only_min_flagged_share: float = 0.8
     content_only_min_learned_intent: float = 0.6
-    # ... or, for a kind of ask the classifier was never trained on, when the flagged cluster
-    # shows at least this many of the evidence signals (content, capability focus, intent,
-    # lockstep timing, flagged share, intel): developers sharing an SDK's prompts show content
-    # and perhaps a capability, not a detector's flags and synchronised timing on top.
-    content_only_min_signals: int = 4
     # One organisation holding this share of verified accounts is a legitimate group
     # (enterprise, university, eval lab) unless intel says otherwise.
     single_org_min_share: float = 0.8

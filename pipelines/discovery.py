@@ -314,11 +314,8 @@ def cluster_evidence(
     without intel when the detector flags most of its members and the learned content-intent
     classifier (``scores.learned_intent_share``) reads their traffic as harvesting asks:
     the detector was trained on labelled operators, and developers who share an SDK's
-    prompts are neither flagged nor asking for reasoning or grades. A kind of ask the
-    classifier never learned (no labelled operator sent it) is kept instead when the flagged
-    cluster shows ``content_only_min_signals`` of the signals (capability focus and lockstep
-    timing on top of its content and flags, say). The learned intent also counts as the
-    intent signal when the rules see none (paraphrased asks).
+    prompts are neither flagged nor asking for reasoning or grades. The learned intent also
+    counts as the intent signal when the rules see none (paraphrased asks).
 
     ``cluster_edges``: the kept linkage edges with their ``cluster_id``.
     """
@@ -429,8 +426,7 @@ def cluster_evidence(
     )
     # the detector and the learned classifier agree the members are an operator's accounts
     model_strong = (F.col("model_flagged_share") >= conf.content_only_min_flagged_share) & (
-        (F.coalesce(F.col("learned_intent_mean"), F.lit(0.0)) >= conf.content_only_min_learned_intent)
-        | (F.size(signal_list) >= conf.content_only_min_signals)
+        F.coalesce(F.col("learned_intent_mean"), F.lit(0.0)) >= conf.content_only_min_learned_intent
     )
     ev = (
         ev.withColumn("signals", signal_list)

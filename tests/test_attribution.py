@@ -301,7 +301,9 @@ def test_signature_drops_values_the_whole_population_uses(spark: SparkSession) -
 def test_signature_discounts_the_clusters_own_past_use(spark: SparkSession) -> None:
     # Two members repeat template 200; yesterday two unrelated accounts used it: themselves,
     # before they were caught. Template 300 had five: at least three were strangers.
-    rows = [_ex(f"t{t}{a}{i}", a, template_hash=t) for a in ("h1", "h2") for i in range(2) for t in (200, 300)]
+    rows = [
+        _ex(f"t{t}{a}{i}", a, template_hash=t) for a in ("h1", "h2") for i in range(2) for t in (200, 300)
+    ]
     mx = _silver(spark, rows).withColumn("cluster_id", F.lit("h1")).withColumn("is_seed", F.lit(True))
     conf = dataclasses.replace(CONF, signature_min_exchanges=3, signature_min_value_share=0.5)
     users = spark.createDataFrame(

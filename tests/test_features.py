@@ -250,7 +250,12 @@ def test_rolling_evidence_adds_up_the_days_before_and_nothing_after(spark) -> No
     assert s["near_dup_share_28d"] == pytest.approx(0.5) and s["thinking_share_28d"] == pytest.approx(1.0)
     assert s["output_input_ratio_28d"] == pytest.approx(3.0)
     # no history: the day's own values
-    assert (n["active_days_28d"], n["n_exchanges_28d"], n["content_flag_days_28d"], n["cot_share_28d"]) == (1, 4, 0, 0.0)
+    assert (n["active_days_28d"], n["n_exchanges_28d"], n["content_flag_days_28d"], n["cot_share_28d"]) == (
+        1,
+        4,
+        0,
+        0.0,
+    )
     alone = with_rolling_evidence(today, None, DAY).where("account_id = 'S'").first()
     assert (alone["active_days_7d"], alone["n_exchanges_28d"], alone["cot_share_28d"]) == (1, 2, 0.5)
 

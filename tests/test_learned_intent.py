@@ -173,20 +173,3 @@ def test_content_only_cluster_is_kept_only_when_detector_and_classifier_agree(sp
     plain = _evidence(spark, traffic, features, None)
     assert {r["reject_reason"] for r in plain.collect()} == {"content_only_link"}
 
-
-def test_content_only_cluster_of_an_unlearned_ask_needs_four_signals(spark: SparkSession) -> None:
-    # Flagged by the detector, asks the classifier never learned (learned intent 0): kept
-    # when lockstep timing adds a fourth signal to content, capability and flags, not without.
-    traffic, scores, features = [], [], []
-    for cluster, sync in (("lockstep", 0.9), ("loose", 0.0)):
-        for i in range(4):
-            acct = f"{cluster}_{i}"
-            traffic += [
-                (cluster, acct, True, True, None, False, "template", False, False, False, "analysis", "t1")
-            ] * 5
-            scores.append((acct, 0.0, True))
-            features.append((acct, sync))
-    got = {r["cluster_id"]: r for r in _evidence(spark, traffic, features, scores).collect()}
-    assert got["lockstep"]["is_campaign"], got["lockstep"].asDict()
-    assert sorted(got["lockstep"]["signals"]) == ["capability", "content", "flagged", "sync"]
-    assert got["loose"]["reject_reason"] == "content_only_link", got["loose"].asDict()

@@ -7,7 +7,7 @@ valid for its kind of storage:
 | artifact | location | written by |
 |---|---|---|
 | tables | ``<lakehouse>/<table>`` | Spark (Delta) |
-| staged days | ``<lakehouse>/<quality.staging_dir>`` | Spark (Delta) |
+| staged days | ``<lakehouse>/<quality.staging_dir>`` | Spark (Parquet, or Delta on an object store) |
 | reliable checkpoints | ``spark.checkpoint_dir`` or ``<lakehouse>/_checkpoints`` | Spark |
 | day leases | ``<lakehouse>/<locks.dir>`` | :mod:`distillwatch.locks` (O_EXCL file, or a conditional create through Hadoop FS) |
 | Data Docs | ``<lakehouse>/<quality.data_docs_dir>`` | GX into a local folder, copied through Hadoop FS when remote |

@@ -1,6 +1,6 @@
 """``distillwatch features --date D``: bronze of one event date -> silver_exchanges and
-account_daily_features (both replaced for that day only, so reruns are idempotent), each
-through its quality gate: staged, validated, then published."""
+account_daily_features (both replaced for that day only, so reruns are idempotent), through
+one quality gate: both staged and validated, then both published, or neither."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from distillwatch.pipelines.fingerprint import MinHashSpec
 from distillwatch.pipelines.intent import Patterns
 from distillwatch.pipelines.sharing import intel_in_force
 from distillwatch.pipelines.silver import silver_exchanges
-from distillwatch.quality import publish_day
+from distillwatch.quality import StagedDay
 
 log = logging.getLogger(__name__)
 
@@ -70,27 +70,29 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         minhash_spec(conf),
         conf.new_model_hours,
     )
-    # Write, audit, publish (distillwatch.quality.gate): each table is staged, validated by
-    # its suite and only then replaces its day; a failed gate raises QualityGateFailed and
-    # leaves the published day as it was. Silver is not cached for the audit (see below):
-    # its gate reads the staged Parquet columns each expectation needs.
-    silver_gate = publish_day(ctx, silver, tables.SILVER_EXCHANGES, day, cache=False)
-    # Features read the written silver day back (the fingerprints are computed once), and
-    # do not cache it: each sub-aggregation reads only its own columns from the Parquet
-    # files. A cached day stops fitting a driver's storage memory somewhere above 3M
-    # exchanges (6 GB driver), and then every read comes back from disk-spilled blocks:
-    # on a 9.8M-exchange day the aggregation took ~1,550 s cached and 582 s uncached
-    # (docs/benchmarks.md, "Findings").
-    silver_day = lake.read(tables.SILVER_EXCHANGES).where(f"event_date = DATE'{day}'")
-    # The rolling 7- and 28-day columns read the account's published rows of the days
-    # before (narrow columns, partition-pruned); a rerun of an earlier day does not
-    # refresh the later days' rolling columns until they are rerun too.
-    prior = lake.read(tables.ACCOUNT_DAILY_FEATURES) if lake.exists(tables.ACCOUNT_DAILY_FEATURES) else None
-    features_gate = publish_day(
-        ctx, account_daily_features(silver_day, releases, day, prior), tables.ACCOUNT_DAILY_FEATURES, day
-    )
+    # Write, audit, publish (distillwatch.quality.gate): both tables of the day are staged and
+    # validated by their suites, and published together or not at all; a failed gate raises
+    # QualityGateFailed and leaves both published days as they were. Silver is not cached
+    # for the audit: its gate reads the staged Parquet columns each expectation needs.
+    with StagedDay(ctx, day) as gate:
+        # Features read the staged silver day (the fingerprints are computed once), and do
+        # not cache it: each sub-aggregation reads only its own columns from the files. A
+        # cached day stops fitting a driver's storage memory somewhere above 3M exchanges
+        # (6 GB driver), and then every read comes back from disk-spilled blocks: on a
+        # 9.8M-exchange day the aggregation took ~1,550 s cached and 582 s uncached
+        # (docs/benchmarks.md, "Findings").
+        silver_day = gate.stage(tables.SILVER_EXCHANGES, silver, cache=False)
+        # The rolling 7- and 28-day columns read the account's published rows of the days
+        # before (narrow columns, partition-pruned); a rerun of an earlier day does not
+        # refresh the later days' rolling columns until they are rerun too.
+        prior = (
+            lake.read(tables.ACCOUNT_DAILY_FEATURES) if lake.exists(tables.ACCOUNT_DAILY_FEATURES) else None
+        )
+        gate.stage(tables.ACCOUNT_DAILY_FEATURES, account_daily_features(silver_day, releases, day, prior))
+        published = gate.publish()
     # The counts are those of the staged (validated, then published) rows: no re-read.
-    n_ex, n_acc = silver_gate.row_count, features_gate.row_count
+    n_ex = published[tables.SILVER_EXCHANGES].row_count
+    n_acc = published[tables.ACCOUNT_DAILY_FEATURES].row_count
     log.info("features %s: patterns %s", day, patterns.version)
     emit(f"features {day}: {n_ex} silver exchanges, {n_acc} account-day feature rows")
     return 0

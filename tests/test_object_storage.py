@@ -183,6 +183,9 @@ def _s3_conf(endpoint: str, state: Path) -> str:
         "paths": {"lakehouse": f"s3a://{BUCKET}/lakehouse", "state_dir": str(state)},
         # renewals happen during the run, not only at its ends
         "locks": {"lease_seconds": 60, "renew_seconds": 5},
+        # a Data Docs page for every gate run, copied to the bucket (the default renders
+        # only runs with a failed expectation)
+        "quality": {"data_docs": "all"},
     }
     return json.dumps(conf, indent=2)  # JSON is YAML
 

@@ -28,6 +28,7 @@ from distillwatch.quality import (
     load_suite,
     parse_suite,
     publish_day,
+    staging_format,
     to_gx_suite,
     validate_table,
     volume_baseline,
@@ -216,7 +217,12 @@ def assert_blocked(
     # Recorded, with the observed value, and the staged rows kept for inspection.
     row = dq_rows(job_ctx, err.result.run_id)[expected]
     assert row["critical"] is True and row["success"] is False and observed_part in row["observed_value"]
-    assert err.result.staging_path and Path(err.result.staging_path, "_delta_log").is_dir()
+    # Kept in the staging format (Parquet on a local lakehouse), readable as staged.
+    assert err.result.staging_path and Path(err.result.staging_path).is_dir()
+    fmt = staging_format(job_ctx, err.result.staging_path)
+    assert fmt == "parquet"
+    kept = job_ctx.spark.read.format(fmt).load(err.result.staging_path)
+    assert kept.count() == df.count()
     return err
 
 
@@ -292,6 +298,23 @@ def test_clean_day_passes_publishes_and_records(job_ctx: JobContext, spark: Spar
     assert list(Path(result.data_docs).parent.glob(f"validations/**/{result.run_id}/**/*.html"))
     staging = Path(job_ctx.lake.root, "_staging", tables.ACCOUNT_SCORES, DAY.isoformat(), result.run_id)
     assert not staging.exists()
+
+
+def test_data_docs_pages_are_for_runs_with_a_failure_unless_configured(
+    job_ctx: JobContext, spark: SparkSession
+) -> None:
+    clean = publish_day(job_ctx, scores(spark, DAY), tables.ACCOUNT_SCORES, DAY)
+    assert clean.passed and not clean.failed_warnings
+    assert clean.data_docs is None  # quality.data_docs "failures": no page for a clean run
+    site = Path(job_ctx.layout.data_docs)
+    assert not list(site.glob(f"validations/**/{clean.run_id}/**/*.html"))
+    every = replace(job_ctx, cfg=replace(job_ctx.cfg, quality=replace(job_ctx.cfg.quality, data_docs="all")))
+    again = publish_day(every, scores(spark, DAY), tables.ACCOUNT_SCORES, DAY)
+    assert again.data_docs and Path(again.data_docs).is_file()
+    assert list(site.glob(f"validations/**/{again.run_id}/**/*.html"))
+    # Both runs' outcomes are in dq_results whatever is rendered.
+    assert len(dq_rows(job_ctx, clean.run_id)) == len(clean.outcomes)
+    assert len(dq_rows(job_ctx, again.run_id)) == len(again.outcomes)
 
 
 def test_rerunning_a_day_replaces_it(job_ctx: JobContext, spark: SparkSession) -> None:

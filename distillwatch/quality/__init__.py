@@ -22,6 +22,7 @@ from distillwatch.quality.gate import (
     QualityGateFailed,
     StagedDay,
     publish_day,
+    staging_format,
     validate_table,
 )
 from distillwatch.quality.suites import (
@@ -49,6 +50,7 @@ __all__ = [
     "parse_suite",
     "publish_day",
     "run_parameters",
+    "staging_format",
     "to_gx_suite",
     "validate_table",
     "volume_baseline",

@@ -3,14 +3,16 @@
 ``publish_day`` stages a day, validates it with the table's Great Expectations suite
 (``conf/expectations/<table>.yaml``) on the Spark DataFrame itself, records every
 expectation in ``dq_results`` and the GX Data Docs site, and only then replaces the day
-in the published table. A failed critical expectation raises :class:`QualityGateFailed`
+in the published table (a Data Docs page for a run with a failed expectation, or for every
+run: ``quality.data_docs``). A failed critical expectation raises :class:`QualityGateFailed`
 and leaves the published table exactly as it was. :class:`StagedDay` does the same for
 several tables of one day (the gold tables of ``attribute``): each is staged and audited,
 and none is published unless every one passed. ``validate_table`` runs a suite on an
 already published day (``distillwatch validate``).
 
-Staging is a Delta folder per table-day and run, ``<quality.staging_dir>/<table>/<day>/<run>``
-(under the lakehouse: ``_staging/``). A run killed before publication leaves only such a
+Staging is a folder per table-day and run, ``<quality.staging_dir>/<table>/<day>/<run>``
+(under the lakehouse: ``_staging/``), of Parquet files on a local folder and a Delta table
+on an object store (``quality.staging_format``). A run killed before publication leaves only such a
 folder, which no reader sees and ``maintain`` removes; the published tables are untouched.
 
 Cost: one extra write and one extra read of the day per table. The rows are computed once
@@ -247,7 +249,9 @@ class StagedDay:
         if entry.suite:
             spec = _suite(self.ctx, entry.suite)
             col = date_col or spec.date_column
-            outcomes, row_count, baseline, docs = _audit(self.ctx, spec, staged, self.day, col, run_id)
+            outcomes, row_count, baseline, docs = _audit(
+                self.ctx, spec, staged, self.day, col, run_id, self.ctx.cfg.quality.data_docs
+            )
             self._pending.append((table, run_id, tuple(outcomes)))
             described = baseline.describe()
         else:
@@ -309,7 +313,7 @@ def validate_table(ctx: JobContext, table: str, day: str | dt.date) -> GateResul
     # Validation makes several passes; cache the day once for all of them.
     data = data.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        outcomes, row_count, baseline, docs = _audit(ctx, spec, data, day_, spec.date_column, run_id)
+        outcomes, row_count, baseline, docs = _audit(ctx, spec, data, day_, spec.date_column, run_id, "all")
     finally:
         data.unpersist()
     record_results(ctx, day_, [(table, run_id, tuple(outcomes))], mode="validate")
@@ -320,14 +324,24 @@ def validate_table(ctx: JobContext, table: str, day: str | dt.date) -> GateResul
 
 # -- the audit ------------------------------------------------------------------------
 def _audit(
-    ctx: JobContext, spec: SuiteSpec, data: DataFrame, day: dt.date, date_col: str, run_id: str
+    ctx: JobContext,
+    spec: SuiteSpec,
+    data: DataFrame,
+    day: dt.date,
+    date_col: str,
+    run_id: str,
+    data_docs: str,
 ) -> tuple[list[ExpectationOutcome], int, VolumeBaseline, str | None]:
+    """Validate one table-day; ``data_docs`` (``quality.data_docs``) says whether it gets a
+    Data Docs page: ``all``, ``failures`` or ``none``."""
+    if data_docs not in ("all", "failures", "none"):
+        raise UserError(f"quality.data_docs must be all, failures or none, not {data_docs!r}")
     conf = ctx.cfg.quality
     counts = _trailing_counts(ctx.lake, spec.table, date_col, day, conf.volume_window_days)
     baseline = volume_baseline(counts, conf)
     actors = _known_actors(ctx.lake) if "known_actors" in spec.parameters else []
     params = run_parameters(day, conf, baseline, actors)
-    outcomes, docs = _run_gx(ctx, spec, data, params, run_id)
+    outcomes, docs = _run_gx(ctx, spec, data, params, run_id, data_docs)
     row_count = data.count()  # served from the cache (the caller records the outcomes)
     failed = [o for o in outcomes if not o.success]
     for o in failed:
@@ -361,7 +375,7 @@ def _gx_context(docs_dir: Path | None) -> Any:
 
 
 def _run_gx(
-    ctx: JobContext, spec: SuiteSpec, data: DataFrame, params: dict[str, Any], run_id: str
+    ctx: JobContext, spec: SuiteSpec, data: DataFrame, params: dict[str, Any], run_id: str, data_docs: str
 ) -> tuple[list[ExpectationOutcome], str | None]:
     """Validate ``data`` with the suite in two GX passes over the cached day.
 
@@ -380,20 +394,28 @@ def _run_gx(
     remote = is_remote(site)
     docs_dir = Path(tempfile.mkdtemp(prefix="distillwatch-docs-")) if remote else local_path(site)
     try:
-        outcomes, rendered = _validate(ctx, spec, data, params, run_id, docs_dir)
+        outcomes, rendered = _validate(ctx, spec, data, params, run_id, docs_dir, data_docs)
         if remote and rendered:
             files.copy_folder(ctx.spark, docs_dir, site, keep=("static",))
     finally:
         if remote:
             shutil.rmtree(docs_dir, ignore_errors=True)
+    if not rendered:
+        return outcomes, None
     return outcomes, (f"{site}/index.html" if remote else str(docs_dir / "index.html"))
 
 
 def _validate(
-    ctx: JobContext, spec: SuiteSpec, data: DataFrame, params: dict[str, Any], run_id: str, docs_dir: Path
+    ctx: JobContext,
+    spec: SuiteSpec,
+    data: DataFrame,
+    params: dict[str, Any],
+    run_id: str,
+    docs_dir: Path,
+    data_docs: str,
 ) -> tuple[list[ExpectationOutcome], bool]:
-    """The two GX passes of :func:`_run_gx`, Data Docs into ``docs_dir``; also says whether
-    the explain pass (the one that renders Data Docs) ran."""
+    """The two GX passes of :func:`_run_gx`, Data Docs into ``docs_dir`` as ``data_docs``
+    says; also says whether a Data Docs page was rendered."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.expectations.expectation import (
@@ -429,13 +451,17 @@ def _validate(
         if not passed.get(x.meta["name"], False) or not isinstance(x, map_types)
     }
     details: dict[str, tuple[str, str]] = {}
+    render = data_docs == "all" or (
+        data_docs == "failures" and any(not passed.get(e.name, False) for e in spec.expectations)
+    )
+    render = render and bool(explain)
     if explain:
         subset = replace(spec, expectations=tuple(e for e in spec.expectations if e.name in explain))
         suite = context.suites.add(to_gx_suite(subset, spec.table))
         vd = context.validation_definitions.add(
             gx.ValidationDefinition(name=run_id, data=batch_def, suite=suite)
         )
-        actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_dir else []
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if render else []
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(
                 name=f"{spec.table}_explain",
@@ -474,7 +500,7 @@ def _validate(
         else:
             observed, detail = "0 unexpected rows", "{}"
         outcomes.append(ExpectationOutcome(e.name, e.type, e.column, e.critical, ok, observed, detail))
-    return outcomes, bool(explain)
+    return outcomes, render
 
 
 # -- lakehouse helpers ---------------------------------------------------------------
@@ -502,8 +528,18 @@ def _staging_path(ctx: JobContext, table: str, day: dt.date, run_id: str) -> str
     return f"{ctx.layout.staging}/{table}/{day.isoformat()}/{run_id}"
 
 
+def staging_format(ctx: JobContext, path: str) -> str:
+    """``parquet`` or ``delta``: how a staged day at ``path`` is written (``quality.staging_format``)."""
+    fmt = ctx.cfg.quality.staging_format
+    if fmt == "auto":
+        return "delta" if is_remote(path) else "parquet"
+    if fmt not in ("parquet", "delta"):
+        raise UserError(f"quality.staging_format must be auto, parquet or delta, not {fmt!r}")
+    return fmt
+
+
 def _stage(ctx: JobContext, df: DataFrame, path: str, cache: bool = True) -> DataFrame:
-    """Write the day to its staging Delta folder and return it read back (persisted unless
+    """Write the day to its staging folder and return it read back (persisted unless
     ``cache`` is False).
 
     The one place a staged day is cached: GX's metric passes, the row count and the
@@ -511,8 +547,9 @@ def _stage(ctx: JobContext, df: DataFrame, path: str, cache: bool = True) -> Dat
     published is exactly what was validated.
     """
     with job_description(ctx.spark, f"stage {path.rsplit('/', 3)[-3]}"):
-        df.write.format("delta").mode("overwrite").save(path)
-    staged = ctx.spark.read.format("delta").load(path)
+        fmt = staging_format(ctx, path)
+        df.write.format(fmt).mode("overwrite").save(path)
+    staged = ctx.spark.read.format(fmt).load(path)
     return staged.persist(StorageLevel.MEMORY_AND_DISK) if cache else staged
 
 

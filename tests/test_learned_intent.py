@@ -172,4 +172,3 @@ def test_content_only_cluster_is_kept_only_when_detector_and_classifier_agree(sp
     # Without the scores (a version without a classifier), both are content-only links.
     plain = _evidence(spark, traffic, features, None)
     assert {r["reject_reason"] for r in plain.collect()} == {"content_only_link"}
-

@@ -427,3 +427,37 @@ def test_intent_classifier_trains_with_the_detector_travels_with_its_version_and
     bad = [got[a] for a, c in _accounts() if c and a != LATE]
     good = [got[a] for a, c in _accounts() if not c]
     assert min(bad) > max(good), (bad, good)
+
+
+def test_anomaly_score_and_reasons_follow_the_formula(spark: SparkSession) -> None:
+    from distillwatch.models.anomaly import anomaly_reasons, anomaly_score
+
+    params = {
+        "clip": 10.0,
+        "features": {
+            "a": {"median": 1.0, "scale": 2.0},
+            "b.c": {"median": -0.5, "scale": 1e-05},  # a dotted name, a tiny scale (clipped)
+            "d": {"median": 0.1, "scale": 0.3},
+        },
+    }
+    schema = StructType([StructField(c, DoubleType()) for c in ("a", "b.c", "d")])
+    rows = [(5.0, -0.5, 0.4), (None, 3.0, None), (None, None, None), (1.0, -0.5, 0.1)]
+    df = spark.createDataFrame(rows, schema)
+    got = df.select(anomaly_score(params).alias("s"), anomaly_reasons(params, 2).alias("r")).collect()
+
+    def z(x: float | None, m: float, s: float) -> float | None:
+        return None if x is None else min(abs(x - m) / s, 10.0)
+
+    for row, out in zip(rows, got, strict=True):
+        zs = [z(x, p["median"], p["scale"]) for x, p in zip(row, params["features"].values(), strict=True)]
+        present = [v for v in zs if v is not None]
+        expected = (sum(v * v for v in present) / len(present)) ** 0.5 / 10.0 if present else None
+        assert (out["s"] is None) == (expected is None)
+        if expected is not None:
+            assert out["s"] == pytest.approx(expected, rel=1e-12)
+        ranked = sorted(
+            ((v or 0.0, name) for v, name in zip(zs, params["features"], strict=True)), reverse=True
+        )[:2]
+        assert json.loads(out["r"]) == [
+            {"feature": name, "contribution": pytest.approx(round(v, 4))} for v, name in ranked
+        ]

@@ -60,6 +60,11 @@ class SparkConf:
     lineage: str = "local"
     # Reliable checkpoints' folder (None: <lakehouse>/_checkpoints).
     checkpoint_dir: str | None = None
+    # A small day (its landing delivery at most this many bytes; 0 turns it off) runs its
+    # daily steps with as many shuffle partitions (and Delta snapshot partitions) as the
+    # session has cores instead of shuffle_partitions: on a 10,000-exchange day that cut the
+    # daily steps by 13% on 2 cores (measured 2026-12-04); a large day keeps its partitions.
+    small_day_max_bytes: int = 32 * 2**20
 
 
 @dataclass(frozen=True)

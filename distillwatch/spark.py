@@ -136,6 +136,33 @@ def materialise(df: DataFrame, why: str) -> DataFrame:
         return df.localCheckpoint(eager=True)
 
 
+SMALL_DAY_KEYS = ("spark.sql.shuffle.partitions", "spark.databricks.delta.snapshotPartitions")
+
+
+@contextmanager
+def small_day(spark: SparkSession, day_bytes: int | None, max_bytes: int) -> Iterator[bool]:
+    """Within: a day whose input is at most ``max_bytes`` (``spark.small_day_max_bytes``)
+    runs with one shuffle partition per core of the session (and as many Delta snapshot
+    partitions), restored on exit; yields whether it applied. Partitioning changes how
+    the work is split, never what is computed. ``day_bytes`` None (unknown) or a larger day
+    leaves the session as it is."""
+    if day_bytes is None or max_bytes <= 0 or day_bytes > max_bytes:
+        yield False
+        return
+    cores = str(max(1, spark.sparkContext.defaultParallelism))
+    before = {k: spark.conf.get(k, None) for k in SMALL_DAY_KEYS}
+    for k in SMALL_DAY_KEYS:
+        spark.conf.set(k, cores)
+    try:
+        yield True
+    finally:
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
+
+
 def build_spark(cfg: Config, lakehouse: str, extra: dict[str, str] | None = None) -> SparkSession:
     """Build (or return the running) session for one lakehouse.
 

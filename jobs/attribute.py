@@ -36,7 +36,6 @@ from distillwatch.pipelines.campaigns import campaigns, campaigns_day
 from distillwatch.pipelines.impact import campaign_impact_daily
 from distillwatch.pipelines.sharing import intel_in_force
 from distillwatch.quality import StagedDay
-from distillwatch.spark import materialise
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +117,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         review=review_state_of(lake, prev_members),
         labelled=_labelled(ctx, day),
     )
-    # The daily rows feed their table, the campaigns update and the counts: compute once.
-    daily = materialise(
-        out.campaign_attribution_daily, "daily rows feed their table, the merge and the counts"
-    )
+    daily = out.campaign_attribution_daily  # computed once by the builder
     # Write, audit, publish: every gold table of the day is staged and validated before any
     # is published, so a failed gate leaves all of them (campaigns too) as they were.
     with StagedDay(ctx, day) as gold:

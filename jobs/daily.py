@@ -42,6 +42,7 @@ from distillwatch.days import parse_day
 from distillwatch.errors import UserError
 from distillwatch.locks import day_lock
 from distillwatch.progress import stage_progress
+from distillwatch.spark import small_day
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,23 @@ if set(STEP_NAMES) != set(_RUNNERS):
     raise RuntimeError(
         f"conf/schedule/daily_steps.yaml lists {sorted(STEP_NAMES)}, jobs/daily.py runs {sorted(_RUNNERS)}"
     )
-STEPS: tuple[Step, ...] = tuple(Step(name, _RUNNERS[name]) for name in STEP_NAMES)
+
+
+def _sized(runner: Callable[[JobContext, dt.date], int]) -> Callable[[JobContext, dt.date], int]:
+    """``runner`` with the session's partitioning fitted to the day (``distillwatch.spark.small_day``)."""
+
+    def run(ctx: JobContext, day: dt.date) -> int:
+        size = _delivery_bytes(ctx, day)
+        with small_day(ctx.spark, size, ctx.cfg.spark.small_day_max_bytes) as small:
+            if small:
+                log.debug("%s: a small day (%d bytes delivered): one shuffle partition per core", day, size)
+            return runner(ctx, day)
+
+    return run
+
+
+# Every way of running a daily step (daily, backfill, run-local, the benchmark) goes through these.
+STEPS: tuple[Step, ...] = tuple(Step(name, _sized(_RUNNERS[name])) for name in STEP_NAMES)
 
 
 # The steps a day whose input changed runs again: from features on, without the views and
@@ -229,6 +246,14 @@ def _counts(ctx: JobContext, step: str, day: dt.date) -> dict[str, int]:
 
 def _record(ctx: JobContext, rows: list[tuple]) -> None:  # type: ignore[type-arg]
     ctx.lake.publish(ctx.spark.createDataFrame(rows, tables.schema(tables.RUNS)), tables.RUNS)
+
+
+def _delivery_bytes(ctx: JobContext, day: dt.date) -> int | None:
+    """Bytes of the day's landing delivery (a listing, no read), None when it has none."""
+    from distillwatch.files import list_all
+
+    found = list_all(ctx.spark, f"{ctx.landing.rstrip('/')}/exchanges/date={day.isoformat()}")
+    return sum(size for _, _, size in found) if found else None
 
 
 def run_day(

@@ -193,6 +193,8 @@ def campaigns_day(
         confirmed = review.confirmed.join(ids.select("campaign_id"), "campaign_id", "left_semi")
     actors = override_actors(actors, confirmed)
     evidence = kept.join(ids, "cluster_id")
+    # The daily rows are their table, the campaigns update and the job's counts: computed once
+    # (without this the update recomputed the evidence join, pivot and profiles: ~40 stages).
     daily = daily_rows(
         evidence,
         actors,
@@ -203,6 +205,7 @@ def campaigns_day(
         first_seen,
         day,
     )
+    daily = materialise(daily, "daily rows feed their table, the campaign updates and the counts")
     indicators = member_edges.groupBy("campaign_id", "ind_type", "ind_value").agg(
         F.countDistinct("account_id").alias("n_accounts")
     )

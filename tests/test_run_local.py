@@ -1,7 +1,8 @@
-"""run-local (make run): the demo window it shows, and a lakehouse of another world refused.
+"""run-local (make run): the demo window it shows, a lakehouse of another world refused, and the
+partitioning of a small day.
 
 The whole demo run (simulate, two days, train, a day) is what tests/test_e2e.py runs on a
-smaller world; these tests cover what run-local adds around it, without Spark."""
+smaller world; these tests cover what run-local adds around it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
 from distillwatch import tables
 from distillwatch.config import Config
@@ -40,3 +42,18 @@ def test_a_lakehouse_of_another_world_is_refused_before_anything_runs(cfg: Confi
     assert not (tmp_path / "world").exists()  # and nothing was simulated
     # The demo's short training window holds out its last day only.
     assert ctx.cfg.models.holdout_days == 1
+
+
+def test_a_small_day_runs_with_one_shuffle_partition_per_core(spark: SparkSession) -> None:
+    from distillwatch.spark import small_day
+
+    key = "spark.sql.shuffle.partitions"
+    before = spark.conf.get(key)
+    cores = str(spark.sparkContext.defaultParallelism)
+    with small_day(spark, 1_000, 10_000) as small:
+        assert small and spark.conf.get(key) == cores
+        assert spark.conf.get("spark.databricks.delta.snapshotPartitions") == cores
+    assert spark.conf.get(key) == before  # restored
+    for size, limit in ((None, 10_000), (20_000, 10_000), (1_000, 0)):  # unknown, large, off
+        with small_day(spark, size, limit) as small:
+            assert not small and spark.conf.get(key) == before

@@ -26,7 +26,9 @@ from distillwatch.storage import is_remote, local_path
 
 ENV = "DISTILLWATCH_LOG_FILE"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-NOISY = ("py4j", "alembic", "urllib3", "great_expectations")
+# Loggers kept at WARNING: their INFO lines are chatter (xgboost.spark's training tasks take
+# the driver's level for their own stderr handler).
+NOISY = ("py4j", "alembic", "urllib3", "great_expectations", "XGBoost-PySpark", "mlflow")
 
 _LOG4J = """\
 # Written by distillwatch (distillwatch/logs.py): the JVM's log lines go to the run's log file.
@@ -56,6 +58,9 @@ def setup(command: str, lakehouse: str, verbose: bool, level: str = "INFO") -> P
     if verbose:
         logging.basicConfig(level=level.upper(), format=FORMAT, stream=sys.stderr, force=True)
         return None
+    # MLflow writes its own INFO lines and artifact-download bars to stderr, not through logging.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     folder = log_dir(lakehouse)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")

@@ -118,7 +118,15 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     if demo and train_after <= ctx.cfg.models.holdout_days:
         # A short window: hold out only its last day(s), as the demo file says.
         holdout = min(demo.holdout_days, train_after - 1) or 1
-        ctx.cfg = replace(ctx.cfg, models=replace(ctx.cfg.models, holdout_days=holdout))
+        models = ctx.cfg.models
+        ctx.cfg = replace(
+            ctx.cfg,
+            models=replace(
+                models,
+                holdout_days=holdout,
+                intent=replace(models.intent, holdout_days=min(models.intent.holdout_days, holdout)),
+            ),
+        )
     what = "the full default world" if args.full else "the demo (--full: the 14-day world)"
     emit(f"distillwatch run-local: {days} simulated days from {start} at scale {scale}, {what}")
     emit(f"  landing   {ctx.landing}")

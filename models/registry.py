@@ -492,7 +492,9 @@ def _train(
                 mlflow.log_artifact(str(f), artifact_path=str(Path(INTENT_ARTIFACT).parent))
             meta["intent_artifact"] = INTENT_ARTIFACT
         _log_artifacts(booster, y, s, threshold, meta, loco)
-        example = encode(train, spec).limit(5).toPandas()
+        # The booster reads a float matrix: the signature says so (integer columns would
+        # make MLflow warn that they cannot hold missing values).
+        example = encode(train, spec).limit(5).toPandas().astype("float64")
         signature = infer_signature(
             example,
             booster.predict(

@@ -91,6 +91,8 @@ def fit_classifier(train: DataFrame, spec: FeatureSpec, conf: ModelsConf) -> xgb
         learning_rate=conf.learning_rate,
         random_state=conf.seed,
         missing=float("nan"),
+        # no per-round "training-logloss" lines on the console (the training task's stdout)
+        verbose=False,
     )
     model = classifier.fit(data)
     booster = model.get_booster()

@@ -41,7 +41,7 @@ def test_a_lakehouse_of_another_world_is_refused_before_anything_runs(cfg: Confi
     assert "spark" not in ctx.__dict__  # refused before Spark started
     assert not (tmp_path / "world").exists()  # and nothing was simulated
     # The demo's short training window holds out its last day only.
-    assert ctx.cfg.models.holdout_days == 1
+    assert ctx.cfg.models.holdout_days == 1 and ctx.cfg.models.intent.holdout_days == 1
 
 
 def test_a_small_day_runs_with_one_shuffle_partition_per_core(spark: SparkSession) -> None:

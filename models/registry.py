@@ -17,6 +17,7 @@ import math
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -475,9 +476,13 @@ def _train(
         )
         mlflow.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
         for t in lineage:
-            ds = mlflow.data.from_spark(
-                t.df, path=t.path, version=None if t.version is None else str(t.version), name=t.name
-            )
+            with warnings.catch_warnings():
+                # The dataset's schema is the table's: its integer columns hold no missing
+                # values, which MLflow's hint about model inputs does not know.
+                warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+                ds = mlflow.data.from_spark(
+                    t.df, path=t.path, version=None if t.version is None else str(t.version), name=t.name
+                )
             mlflow.log_input(ds, context="training")
         meta = {
             "feature_spec": spec.to_dict(),

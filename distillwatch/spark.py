@@ -142,17 +142,17 @@ SMALL_DAY_KEYS = ("spark.sql.shuffle.partitions", "spark.databricks.delta.snapsh
 @contextmanager
 def small_day(spark: SparkSession, day_bytes: int | None, max_bytes: int) -> Iterator[bool]:
     """Within: a day whose input is at most ``max_bytes`` (``spark.small_day_max_bytes``)
-    runs with one shuffle partition per core of the session (and as many Delta snapshot
-    partitions), restored on exit; yields whether it applied. Partitioning changes how
+    runs with at most one shuffle partition per core of the session (and as many Delta
+    snapshot partitions), restored on exit; yields whether it applied. Partitioning changes how
     the work is split, never what is computed. ``day_bytes`` None (unknown) or a larger day
     leaves the session as it is."""
     if day_bytes is None or max_bytes <= 0 or day_bytes > max_bytes:
         yield False
         return
-    cores = str(max(1, spark.sparkContext.defaultParallelism))
+    cores = max(1, spark.sparkContext.defaultParallelism)
     before = {k: spark.conf.get(k, None) for k in SMALL_DAY_KEYS}
-    for k in SMALL_DAY_KEYS:
-        spark.conf.set(k, cores)
+    for k, v in before.items():  # fewer partitions only, never more than the session has
+        spark.conf.set(k, str(min(cores, int(v)) if v and v.isdigit() else cores))
     try:
         yield True
     finally:

@@ -49,11 +49,16 @@ def test_a_small_day_runs_with_one_shuffle_partition_per_core(spark: SparkSessio
 
     key = "spark.sql.shuffle.partitions"
     before = spark.conf.get(key)
-    cores = str(spark.sparkContext.defaultParallelism)
+    cores = spark.sparkContext.defaultParallelism
+    spark.conf.set(key, str(cores + 6))
     with small_day(spark, 1_000, 10_000) as small:
-        assert small and spark.conf.get(key) == cores
-        assert spark.conf.get("spark.databricks.delta.snapshotPartitions") == cores
-    assert spark.conf.get(key) == before  # restored
+        assert small and spark.conf.get(key) == str(cores)
+        assert int(spark.conf.get("spark.databricks.delta.snapshotPartitions")) <= cores
+    assert spark.conf.get(key) == str(cores + 6)  # restored
+    spark.conf.set(key, "1")
+    with small_day(spark, 1_000, 10_000):
+        assert spark.conf.get(key) == "1"  # never more partitions than the session had
+    spark.conf.set(key, before)
     for size, limit in ((None, 10_000), (20_000, 10_000), (1_000, 0)):  # unknown, large, off
         with small_day(spark, size, limit) as small:
             assert not small and spark.conf.get(key) == before

@@ -61,9 +61,10 @@ class SparkConf:
     # Reliable checkpoints' folder (None: <lakehouse>/_checkpoints).
     checkpoint_dir: str | None = None
     # A small day (its landing delivery at most this many bytes; 0 turns it off) runs its
-    # daily steps with as many shuffle partitions (and Delta snapshot partitions) as the
-    # session has cores instead of shuffle_partitions: on a 10,000-exchange day that cut the
-    # daily steps by 13% on 2 cores (measured 2026-12-04); a large day keeps its partitions.
+    # daily steps with at most one shuffle partition (and Delta snapshot partition) per core
+    # of the session instead of shuffle_partitions; a large day keeps its partitions. On a
+    # 10,000-exchange day on 2 cores, 2 partitions instead of 8 cut the daily steps by ~13%
+    # (docs/benchmarks.md, "The fixed-cost day, cut by a third").
     small_day_max_bytes: int = 32 * 2**20
 
 

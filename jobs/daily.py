@@ -166,7 +166,9 @@ def _sized(runner: Callable[[JobContext, dt.date], int]) -> Callable[[JobContext
         size = _delivery_bytes(ctx, day)
         with small_day(ctx.spark, size, ctx.cfg.spark.small_day_max_bytes) as small:
             if small:
-                log.debug("%s: a small day (%d bytes delivered): one shuffle partition per core", day, size)
+                log.debug(
+                    "%s: a small day (%d bytes delivered): at most one shuffle partition per core", day, size
+                )
             return runner(ctx, day)
 
     return run

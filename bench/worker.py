@@ -326,8 +326,9 @@ def main(argv: list[str] | None = None) -> int:
 def _one_scan(ctx: Any, day: str) -> str:
     """Lines in the day's landing exchange files, read once (what any reader of the day pays)."""
     from distillwatch.files import list_files
+    from distillwatch.jobs.landing import delivery_folder
 
-    folder = f"{ctx.landing.rstrip('/')}/exchanges/date={day}"
+    folder = delivery_folder(ctx.landing, day)
     files = list_files(ctx.spark, folder, ctx.cfg.ingest.exchange_globs)
     lines = int(ctx.spark.read.text(files).count()) if files else 0
     return f"{lines} lines"  # a string: _measure reads an int as an exit status

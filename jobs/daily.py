@@ -253,8 +253,9 @@ def _record(ctx: JobContext, rows: list[tuple]) -> None:  # type: ignore[type-ar
 def _delivery_bytes(ctx: JobContext, day: dt.date) -> int | None:
     """Bytes of the day's landing delivery (a listing, no read), None when it has none."""
     from distillwatch.files import list_all
+    from distillwatch.jobs.landing import delivery_folder
 
-    found = list_all(ctx.spark, f"{ctx.landing.rstrip('/')}/exchanges/date={day.isoformat()}")
+    found = list_all(ctx.spark, delivery_folder(ctx.landing, day))
     return sum(size for _, _, size in found) if found else None
 
 

@@ -36,6 +36,7 @@ from distillwatch.jobs.landing import (
     LINES_SCHEMA,
     UNRECOGNISED,
     LandingFile,
+    delivery_folder,
     read_lines,
     survey,
     utc_now,
@@ -221,7 +222,7 @@ def ingest(ctx: JobContext, delivery_date: dt.date, skip_unchanged: bool = False
     run_id = uuid.uuid4().hex[:12]
     spark, lake, icfg = ctx.spark, ctx.lake, ctx.cfg.ingest
     day = delivery_date.isoformat()
-    folder = f"{ctx.landing.rstrip('/')}/exchanges/date={day}"
+    folder = delivery_folder(ctx.landing, day)
     if not folder_exists(spark, folder):
         raise UserError(f"delivery folder {folder} does not exist (nothing delivered for {day}?)")
     landing = survey(spark, folder, icfg.exchange_globs)

@@ -83,6 +83,12 @@ def file_format(name: str, globs: Sequence[str]) -> str | None:
     return None
 
 
+def delivery_folder(landing: str, day: dt.date | str) -> str:
+    """The landing folder of one delivery date's exchanges: ``<landing>/exchanges/date=D``."""
+    d = day.isoformat() if isinstance(day, dt.date) else day
+    return f"{landing.rstrip('/')}/exchanges/date={d}"
+
+
 def survey(
     spark: SparkSession, folder: str, globs: Sequence[str], with_checksums: bool = True
 ) -> list[LandingFile]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from distillwatch import tables
-from distillwatch.config import repo_conf_dir
+from distillwatch.config import ConfigError, from_mapping, repo_conf_dir
 from distillwatch.console import emit
 from distillwatch.context import JobContext
 from distillwatch.errors import UserError
@@ -47,11 +47,11 @@ class Demo:
 
 def load_demo(conf_dir: Path | None = None) -> Demo:
     path = (conf_dir or repo_conf_dir()) / "simulate" / "demo.yaml"
-    raw = yaml.safe_load(path.read_text()) if path.is_file() else {}
-    unknown = set(raw or {}) - set(Demo.__dataclass_fields__)
-    if unknown:
-        raise UserError(f"{path}: unknown keys {sorted(unknown)}")
-    demo = Demo(**(raw or {}))
+    raw = (yaml.safe_load(path.read_text()) if path.is_file() else None) or {}
+    try:
+        demo: Demo = from_mapping(Demo, raw, str(path))
+    except ConfigError as exc:
+        raise UserError(str(exc)) from exc
     if not 1 <= demo.train_after < demo.days or not 1 <= demo.holdout_days < demo.train_after:
         raise UserError(f"{path}: need 1 <= holdout_days < train_after < days, got {demo}")
     return demo
@@ -117,7 +117,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         raise UserError(f"--train-after must be between 1 and --days ({days}), got {train_after}")
     if demo and train_after <= ctx.cfg.models.holdout_days:
         # A short window: hold out only its last day(s), as the demo file says.
-        holdout = min(demo.holdout_days, train_after - 1) or 1
+        holdout = max(1, min(demo.holdout_days, train_after - 1))
         models = ctx.cfg.models
         ctx.cfg = replace(
             ctx.cfg,

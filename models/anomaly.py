@@ -11,6 +11,7 @@ One row's score: ``sqrt(mean_f(min(|x_f - median_f| / scale_f, clip)^2)) / clip`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,7 +51,7 @@ def _num(value: float) -> str:
     """A double literal of the SQL text (``D`` suffix: a DOUBLE, never a DECIMAL); repr is
     the shortest text that reads back as the same float."""
     v = float(value)
-    if v != v or v in (float("inf"), float("-inf")):
+    if not math.isfinite(v):
         raise ValueError(f"anomaly parameters must be finite, got {value!r}")
     return f"{v!r}D"
 

@@ -27,7 +27,7 @@ def test_the_demo_is_a_short_window_of_the_default_world(tmp_path: Path) -> None
     with pytest.raises(UserError, match="train_after < days"):
         run_local.load_demo(tmp_path)
     (tmp_path / "simulate" / "demo.yaml").write_text("dayz: 3\n")
-    with pytest.raises(UserError, match="unknown keys"):
+    with pytest.raises(UserError, match="unknown key"):
         run_local.load_demo(tmp_path)
 
 

@@ -30,6 +30,9 @@ class Command:
     help: str
     # returns the command's (add_arguments, run), importing its job module
     load: Callable[[], tuple[AddArguments, Run]]
+    # a daily step of one ``--date``: run with the session fitted to that day's size, as
+    # the daily steps are (``jobs.daily.fitted_to_day``)
+    one_day: bool = False
 
 
 def _simulate() -> tuple[AddArguments, Run]:
@@ -136,19 +139,25 @@ def _run_local() -> tuple[AddArguments, Run]:
 
 COMMANDS: dict[str, Command] = {
     "simulate": Command("write a synthetic world (landing data + ground truth)", _simulate),
-    "ingest": Command("ingest one delivery date into bronze Delta tables", _ingest),
-    "features": Command("build silver_exchanges and account_daily_features for one event date", _features),
+    "ingest": Command("ingest one delivery date into bronze Delta tables", _ingest, one_day=True),
+    "features": Command(
+        "build silver_exchanges and account_daily_features for one event date", _features, one_day=True
+    ),
     "train": Command("train the detectors and register them in MLflow", _train),
-    "score": Command("score one date's accounts with the champion model", _score),
-    "attribute": Command("discover campaigns and publish the daily attribution table", _attribute),
-    "validate": Command("run one table's Great Expectations suite for one date", _validate),
+    "score": Command("score one date's accounts with the champion model", _score, one_day=True),
+    "attribute": Command(
+        "discover campaigns and publish the daily attribution table", _attribute, one_day=True
+    ),
+    "validate": Command("run one table's Great Expectations suite for one date", _validate, one_day=True),
     "daily": Command("run every daily step for one date", _daily),
     "backfill": Command("run the daily steps for a range of dates", _backfill),
-    "report": Command("render the daily HTML report", _report),
+    "report": Command("render the daily HTML report", _report, one_day=True),
     "sql": Command("run a SQL query against the lakehouse and print the result", _sql),
     "serve-sql": Command("serve the lakehouse over Thrift (HiveServer2) on localhost", _serve_sql),
     "maintain": Command("retention, OPTIMIZE and VACUUM", _maintain),
-    "enforce": Command("recommend an enforcement action for each suspect account of one date", _enforce),
+    "enforce": Command(
+        "recommend an enforcement action for each suspect account of one date", _enforce, one_day=True
+    ),
     "review": Command("record an analyst decision: confirm, dismiss, link, label, revoke", _review),
     "stix-export": Command("export a campaign's indicators as a STIX 2.1 bundle", _stix_export),
     "run-local": Command("the main job on the embedded default (what `make run` runs)", _run_local),
@@ -199,6 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"distillwatch {args.command}: log at {log_file}\n")
     _, run = COMMANDS[args.command].load()
     try:
+        if COMMANDS[args.command].one_day and getattr(args, "date", None) is not None:
+            from distillwatch.jobs.daily import fitted_to_day
+
+            with fitted_to_day(ctx, args.date):
+                return int(run(ctx, args) or 0)
         return int(run(ctx, args) or 0)
     except UserError as exc:
         sys.stderr.write(f"distillwatch {args.command}: error: {exc}\n")

@@ -21,13 +21,14 @@ on object storage; a killed run's lease is taken over at once on the same host, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,9 @@ def _ingest(ctx: JobContext, day: dt.date) -> int:
 def _validate_bronze(ctx: JobContext, day: dt.date) -> int:
     from distillwatch.jobs import validate
 
-    return validate.run(ctx, argparse.Namespace(date=day, table=tables.BRONZE_EXCHANGES))
+    return validate.run(
+        ctx, argparse.Namespace(date=day, table=tables.BRONZE_EXCHANGES, data_docs=ctx.cfg.quality.data_docs)
+    )
 
 
 def _features(ctx: JobContext, day: dt.date) -> int:
@@ -104,7 +107,12 @@ def _attribute(ctx: JobContext, day: dt.date) -> int:
 def _validate_gold(ctx: JobContext, day: dt.date) -> int:
     from distillwatch.jobs import validate
 
-    return validate.run(ctx, argparse.Namespace(date=day, table=tables.CAMPAIGN_ATTRIBUTION_DAILY))
+    return validate.run(
+        ctx,
+        argparse.Namespace(
+            date=day, table=tables.CAMPAIGN_ATTRIBUTION_DAILY, data_docs=ctx.cfg.quality.data_docs
+        ),
+    )
 
 
 def _enforce(ctx: JobContext, day: dt.date) -> int:
@@ -159,16 +167,25 @@ if set(STEP_NAMES) != set(_RUNNERS):
     )
 
 
+@contextlib.contextmanager
+def fitted_to_day(ctx: JobContext, day: dt.date) -> Iterator[bool]:
+    """Within: the session's partitioning fitted to the day's delivery
+    (``distillwatch.spark.small_day``); yields whether the day is small. Every daily step
+    runs in it, and so does a one-day CLI command (``distillwatch features --date D``)."""
+    size = _delivery_bytes(ctx, day)
+    with small_day(ctx.spark, size, ctx.cfg.spark.small_day_max_bytes) as small:
+        if small:
+            log.debug(
+                "%s: a small day (%d bytes delivered): at most one shuffle partition per core", day, size
+            )
+        yield small
+
+
 def _sized(runner: Callable[[JobContext, dt.date], int]) -> Callable[[JobContext, dt.date], int]:
-    """``runner`` with the session's partitioning fitted to the day (``distillwatch.spark.small_day``)."""
+    """``runner`` inside :func:`fitted_to_day`."""
 
     def run(ctx: JobContext, day: dt.date) -> int:
-        size = _delivery_bytes(ctx, day)
-        with small_day(ctx.spark, size, ctx.cfg.spark.small_day_max_bytes) as small:
-            if small:
-                log.debug(
-                    "%s: a small day (%d bytes delivered): at most one shuffle partition per core", day, size
-                )
+        with fitted_to_day(ctx, day):
             return runner(ctx, day)
 
     return run

@@ -1,5 +1,5 @@
 """``distillwatch validate --date D --table T``: run one table's expectation suite on a
-published day, record the results in ``dq_results`` and Data Docs, and exit non-zero
+published day, record the results in ``dq_results`` and Data Docs (``--data-docs``), and exit non-zero
 when a critical expectation fails.
 """
 
@@ -22,11 +22,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--table", required=True, choices=available_suites(repo_conf_dir()), help="table to validate"
     )
+    parser.add_argument(
+        "--data-docs",
+        choices=("all", "failures", "none"),
+        default="all",
+        help="render a Data Docs page: always (default), only when an expectation fails, never",
+    )
 
 
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
     day = args.date if isinstance(args.date, str) else args.date.isoformat()
-    result = validate_table(ctx, args.table, day)
+    result = validate_table(ctx, args.table, day, getattr(args, "data_docs", "all"))
     emit(f"{result.table} {result.day}: {result.row_count} rows, run {result.run_id}")
     emit(f"volume baseline: {result.baseline}")
     for outcome in result.outcomes:

@@ -395,6 +395,11 @@ def test_validate_command_reports_a_bad_published_day(
     clean = validate_table(job_ctx, tables.ACCOUNT_SCORES, DAY - dt.timedelta(days=1))
     assert clean.row_count == 0  # nothing published that day: keys pass, nothing to flag
     assert os.path.isfile(clean.data_docs or "")
+    # The daily validate steps pass quality.data_docs ("failures"): no page for a clean day,
+    # one for the bad day, and dq_results gets both.
+    daily = validate_table(job_ctx, tables.ACCOUNT_SCORES, DAY - dt.timedelta(days=1), "failures")
+    assert daily.passed and daily.data_docs is None
+    assert validate_table(job_ctx, tables.ACCOUNT_SCORES, DAY, "failures").data_docs
 
 
 def test_failed_staging_is_removed_when_configured(job_ctx: JobContext, spark: SparkSession) -> None:

@@ -62,3 +62,30 @@ def test_a_small_day_runs_with_one_shuffle_partition_per_core(spark: SparkSessio
     for size, limit in ((None, 10_000), (20_000, 10_000), (1_000, 0)):  # unknown, large, off
         with small_day(spark, size, limit) as small:
             assert not small and spark.conf.get(key) == before
+
+
+def test_a_one_day_command_runs_fitted_to_its_day(job_ctx: JobContext) -> None:
+    """`distillwatch features --date D` (and every one-day step command) is sized by D's delivery,
+    as the daily steps are; a day without a delivery keeps the session's partitioning."""
+    import datetime as dt
+
+    from distillwatch.cli import COMMANDS
+    from distillwatch.jobs.daily import STEP_NAMES, fitted_to_day
+    from distillwatch.jobs.landing import delivery_folder
+
+    one_day = {name for name, command in COMMANDS.items() if command.one_day}
+    assert {"ingest", "features", "score", "attribute", "validate", "enforce", "report"} <= one_day
+    assert one_day <= set(STEP_NAMES) | {"validate"}
+    spark, key, day = job_ctx.spark, "spark.sql.shuffle.partitions", dt.date(2026, 2, 1)
+    before = spark.conf.get(key)
+    spark.conf.set(key, str(spark.sparkContext.defaultParallelism + 6))
+    try:
+        with fitted_to_day(job_ctx, day) as small:  # no delivery: unknown size
+            assert not small and spark.conf.get(key) == str(spark.sparkContext.defaultParallelism + 6)
+        folder = Path(delivery_folder(job_ctx.landing, day))
+        folder.mkdir(parents=True)
+        (folder / "part-0.jsonl").write_text('{"request_id": "r1"}\n')
+        with fitted_to_day(job_ctx, day) as small:
+            assert small and spark.conf.get(key) == str(spark.sparkContext.defaultParallelism)
+    finally:
+        spark.conf.set(key, before)

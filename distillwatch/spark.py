@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 
 from distillwatch.config import Config
 from distillwatch.logs import log4j_options
@@ -111,6 +111,14 @@ def spark_settings(cfg: Config, lakehouse: str) -> dict[str, str]:
 
 
 LINEAGE_KEY = "spark.distillwatch.lineage"
+
+
+def one_row(df: DataFrame) -> Row:
+    """The row of a global aggregate (``df.agg(...)`` without a group-by has exactly one)."""
+    row = df.first()
+    if row is None:
+        raise RuntimeError("a global aggregate returned no row")
+    return row
 
 
 def materialise(df: DataFrame, why: str) -> DataFrame:

@@ -263,7 +263,7 @@ def _counts(ctx: JobContext, step: str, day: dt.date) -> dict[str, int]:
     return out
 
 
-def _record(ctx: JobContext, rows: list[tuple]) -> None:  # type: ignore[type-arg]
+def _record(ctx: JobContext, rows: list[tuple]) -> None:
     ctx.lake.publish(ctx.spark.createDataFrame(rows, tables.schema(tables.RUNS)), tables.RUNS)
 
 

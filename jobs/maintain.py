@@ -99,7 +99,7 @@ def _retention_check(spark: SparkSession, retain_hours: int) -> Iterator[None]:
     if retain_hours >= DELTA_SAFE_RETAIN_HOURS:
         yield
         return
-    previous = spark.conf.get(key, "true")
+    previous = spark.conf.get(key, "true") or "true"
     spark.conf.set(key, "false")
     try:
         yield
@@ -150,8 +150,8 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     stale = remove_stale_staging(ctx, conf.staging_keep_hours)
     emit(f"maintain {day}: {len(stale)} staging folder(s) older than {conf.staging_keep_hours} h removed")
     removed = optimize_and_vacuum(ctx.lake, conf)
-    for table, n in sorted(removed.items()):
-        log.info("OPTIMIZE %s: %s files compacted", table, n)
+    for name, n in sorted(removed.items()):
+        log.info("OPTIMIZE %s: %s files compacted", name, n)
     emit(
         f"maintain {day}: OPTIMIZE {len(removed)} tables ({sum(removed.values())} files compacted), "
         f"VACUUM retain {conf.vacuum_retain_hours} h"

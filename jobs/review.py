@@ -42,6 +42,7 @@ from distillwatch.pipelines.decisions import (
     in_force,
     review_state,
 )
+from distillwatch.spark import one_row
 from distillwatch.vocabulary import LABELS
 
 log = logging.getLogger(__name__)
@@ -150,13 +151,13 @@ def _check(lake: Lakehouse, row: dict[str, object]) -> None:
     """Refuse a decision about a campaign or decision that does not exist."""
     if row["campaign_id"] is not None:
         known = lake.exists(tables.CAMPAIGNS) and not (
-            lake.read(tables.CAMPAIGNS).where(F.col("campaign_id") == row["campaign_id"]).isEmpty()
+            lake.read(tables.CAMPAIGNS).where(F.col("campaign_id") == F.lit(row["campaign_id"])).isEmpty()
         )
         if not known:
             raise UserError(f"no campaign {row['campaign_id']} in {lake.qualified(tables.CAMPAIGNS)}")
     if row["revokes"] is not None:
         target = (
-            lake.read(tables.ANALYST_DECISIONS).where(F.col("decision_id") == row["revokes"])
+            lake.read(tables.ANALYST_DECISIONS).where(F.col("decision_id") == F.lit(row["revokes"]))
             if lake.exists(tables.ANALYST_DECISIONS)
             else None
         )
@@ -209,7 +210,7 @@ def review_state_of(lake: Lakehouse, latest_members: DataFrame) -> ReviewState |
 def pending_reviews(lake: Lakehouse) -> DataFrame:
     """The latest day's campaigns without a confirm or dismiss in force."""
     daily = lake.read(tables.CAMPAIGN_ATTRIBUTION_DAILY)
-    latest = daily.where(F.col("event_date") == daily.agg(F.max("event_date")).first()[0])
+    latest = daily.where(F.col("event_date") == one_row(daily.agg(F.max("event_date")))[0])
     reviewed = in_force(_read_or_empty(lake, tables.ANALYST_DECISIONS)).where(
         F.col("action").isin("confirm", "dismiss")
     )

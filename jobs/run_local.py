@@ -170,7 +170,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     ]
     table = ctx.lake.read(tables.CAMPAIGN_ATTRIBUTION_DAILY).where(f"event_date = DATE'{last}'")
     # A day's campaigns are few (tens): showing them is a small, bounded collect.
-    emit(table.select(*cols).orderBy("n_exchanges", ascending=False)._show_string(50, 24, False))
+    table.select(*cols).orderBy("n_exchanges", ascending=False).show(50, 24)
     emit(f"report:  {daily.report_path(ctx, last)}")
     emit(
         f'tables:  {Path(ctx.lakehouse_root).resolve()}/<table>  (distillwatch sql "SHOW TABLES IN {ctx.cfg.database}")'

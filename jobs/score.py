@@ -20,6 +20,7 @@ from distillwatch.jobs.train import tracking_of
 from distillwatch.models.registry import CHAMPION, load_alias
 from distillwatch.models.scores import account_scores
 from distillwatch.quality import publish_day
+from distillwatch.spark import one_row
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,10 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
     scores, how = account_scores(features, conf, champion, exchanges)
     how += how_intent
     _publish(ctx, scores, day)  # QualityGateFailed: not published, the reason in dq_results
-    row = (
+    row = one_row(
         ctx.lake.read(tables.ACCOUNT_SCORES)
         .where(F.col("event_date") == F.lit(day))
         .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("flagged").cast("int")).alias("flagged"))
-        .first()
     )
     emit(f"score: {day}: {row['n']} account(s) scored with {how}; {row['flagged'] or 0} flagged")
     return 0

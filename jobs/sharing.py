@@ -24,6 +24,7 @@ from distillwatch.context import JobContext
 from distillwatch.days import parse_day
 from distillwatch.errors import UserError
 from distillwatch.pipelines.sharing import campaign_bundle, threat_intel_rows
+from distillwatch.spark import one_row
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def export_bundle(ctx: JobContext, campaign_id: str, day: dt.date | None = None)
     lake = ctx.lake
     daily = lake.read(tables.CAMPAIGN_ATTRIBUTION_DAILY).where(F.col("campaign_id") == campaign_id)
     if day is None:
-        day = daily.agg(F.max("event_date")).first()[0]
+        day = one_row(daily.agg(F.max("event_date")))[0]
     rows = daily.where(F.col("event_date") == F.lit(day)).collect() if day else []  # one row
     if not rows:
         raise UserError(

@@ -18,6 +18,8 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from distillwatch.spark import one_row
+
 # IQR of a normal distribution in standard deviations: makes the scale comparable to a sd.
 _IQR_TO_SD = 1.349
 
@@ -34,7 +36,7 @@ def fit_anomaly(df: DataFrame, columns: Sequence[str], clip: float, rel_error: f
     data = df.select(*[F.col(c).cast("double").alias(c) for c in cols])
     quantiles = data.approxQuantile(cols, [0.25, 0.5, 0.75], rel_error)
     medians = {c: q[1] if q else 0.0 for c, q in zip(cols, quantiles, strict=True)}
-    mad_row = data.agg(*[F.avg(F.abs(F.col(c) - F.lit(medians[c]))).alias(c) for c in cols]).first()
+    mad_row = one_row(data.agg(*[F.avg(F.abs(F.col(c) - F.lit(medians[c]))).alias(c) for c in cols]))
     params: dict[str, dict[str, float]] = {}
     for c, q in zip(cols, quantiles, strict=True):
         iqr = (q[2] - q[0]) if q else 0.0

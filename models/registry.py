@@ -30,6 +30,7 @@ import mlflow.xgboost
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from mlflow.data.spark_dataset import from_spark
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
 from mlflow.tracking import MlflowClient
@@ -157,7 +158,8 @@ def mlflow_store(tracking: Tracking) -> Iterator[MlflowClient]:
     try:
         yield MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.registry)
     finally:
-        mlflow.set_tracking_uri(prev["MLFLOW_TRACKING_URI"])
+        # None (no variable before) puts MLflow back on its default
+        mlflow.set_tracking_uri(prev["MLFLOW_TRACKING_URI"])  # type: ignore[arg-type]
         mlflow.set_registry_uri(prev["MLFLOW_REGISTRY_URI"])  # type: ignore[arg-type]
         for k, v in prev.items():
             if v is None:
@@ -480,7 +482,7 @@ def _train(
                 # The dataset's schema is the table's: its integer columns hold no missing
                 # values, which MLflow's hint about model inputs does not know.
                 warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-                ds = mlflow.data.from_spark(
+                ds = from_spark(
                     t.df, path=t.path, version=None if t.version is None else str(t.version), name=t.name
                 )
             mlflow.log_input(ds, context="training")
@@ -580,7 +582,10 @@ def _log_artifacts(
         folder = Path(tmp)
         plot_pr_curve(y, s, threshold, folder / "pr_curve.png")
         plot_score_distributions(y, s, threshold.value, folder / "score_distributions.png")
-        importance = {k: float(v) for k, v in booster.get_score(importance_type="total_gain").items()}
+        importance = {
+            k: float(sum(v) if isinstance(v, list) else v)
+            for k, v in booster.get_score(importance_type="total_gain").items()
+        }
         plot_feature_importance(importance, folder / "feature_importance.png")
         (folder / "feature_importance.json").write_text(json.dumps(importance, indent=2, sort_keys=True))
         (folder / "feature_spec.json").write_text(json.dumps(meta["feature_spec"], indent=2))

@@ -19,6 +19,7 @@ from xgboost.spark import SparkXGBClassifier
 
 from distillwatch.config import ModelsConf
 from distillwatch.models.encoding import KEYS, LABEL_COL, FeatureSpec, encode
+from distillwatch.spark import one_row
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +103,9 @@ def fit_classifier(train: DataFrame, spec: FeatureSpec, conf: ModelsConf) -> xgb
 
 def label_counts(df: DataFrame) -> tuple[int, int]:
     """(positives, negatives) of a training set: one small aggregate row."""
-    row = df.agg(
-        F.sum(F.col(LABEL_COL)).alias("pos"), F.sum(F.lit(1.0) - F.col(LABEL_COL)).alias("neg")
-    ).first()
+    row = one_row(
+        df.agg(F.sum(F.col(LABEL_COL)).alias("pos"), F.sum(F.lit(1.0) - F.col(LABEL_COL)).alias("neg"))
+    )
     return int(row["pos"] or 0), int(row["neg"] or 0)
 
 

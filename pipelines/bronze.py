@@ -17,7 +17,7 @@ speed of the JSON parser on any number of executors.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -98,7 +98,7 @@ def parse_exchange_lines(
         F.from_json("raw", text_schema, {"columnNameOfCorruptRecord": CORRUPT}).alias("s"),
     )
 
-    def first_field(cond: callable, names: Sequence[str]) -> Column:  # type: ignore[valid-type]
+    def first_field(cond: Callable[[str], Column], names: Sequence[str]) -> Column:
         """The name of the first field for which ``cond(name)`` holds, else null."""
         return F.coalesce(*[F.when(cond(n), F.lit(n)) for n in names], F.lit(None).cast("string"))
 

@@ -449,11 +449,11 @@ def _validate(
         passed[name] = bool(r.success) and name not in errors
 
     map_types = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
-    explain = {
-        x.meta["name"]
-        for x in full.expectations
-        if not passed.get(x.meta["name"], False) or not isinstance(x, map_types)
-    }
+    explain = set()
+    for x in full.expectations:
+        name = (x.meta or {})["name"]  # every expectation of a suite carries its name (to_gx_suite)
+        if not passed.get(name, False) or not isinstance(x, map_types):
+            explain.add(name)
     details: dict[str, tuple[str, str]] = {}
     render = data_docs == "all" or (
         data_docs == "failures" and any(not passed.get(e.name, False) for e in spec.expectations)
@@ -465,7 +465,9 @@ def _validate(
         vd = context.validation_definitions.add(
             gx.ValidationDefinition(name=run_id, data=batch_def, suite=suite)
         )
-        actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if render else []
+        actions: list[gx.checkpoint.ValidationAction] = (
+            [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if render else []
+        )
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(
                 name=f"{spec.table}_explain",

@@ -90,6 +90,25 @@ def _labelled(ctx: JobContext, day: dt.date) -> DataFrame | None:
     return known.where(F.col(LABEL_COL) == 1.0).select("account_id", "actor")
 
 
+def _log_rejections(decisions: DataFrame, day: dt.date) -> None:
+    """One log line of the day's clusters that were not kept, per reason (accounts in them):
+    what an operator reads when a campaign it expected is missing. Clusters are few (one
+    row each, already materialised), so the aggregate is a handful of rows."""
+    rows = (
+        decisions.where(F.col("reject_reason").isNotNull())
+        .groupBy("reject_reason")
+        .agg(F.count(F.lit(1)).alias("clusters"), F.sum("n_accounts").alias("accounts"))
+        .orderBy("reject_reason")
+        .collect()
+    )
+    if rows:
+        log.info(
+            "attribute %s: clusters not kept: %s",
+            day,
+            ", ".join(f"{r['reject_reason']}={r['clusters']} ({r['accounts']} accounts)" for r in rows),
+        )
+
+
 def run(ctx: JobContext, args: argparse.Namespace) -> int:
     require_complete_deliveries(ctx, args.date, "attribute")
     day: dt.date = args.date
@@ -118,6 +137,7 @@ def run(ctx: JobContext, args: argparse.Namespace) -> int:
         labelled=_labelled(ctx, day),
     )
     daily = out.campaign_attribution_daily  # computed once by the builder
+    _log_rejections(out.cluster_decisions, day)
     # Write, audit, publish: every gold table of the day is staged and validated before any
     # is published, so a failed gate leaves all of them (campaigns too) as they were.
     with StagedDay(ctx, day) as gold:

@@ -46,6 +46,9 @@ class CampaignTables:
     campaign_attribution_daily: DataFrame
     indicator_popularity_daily: DataFrame
     campaign_updates: DataFrame
+    # one row per cluster of the day (kept or not): cluster_id, n_accounts, signals,
+    # reject_reason (null when kept); logged by attribute, not published
+    cluster_decisions: DataFrame
 
     def daily_tables(self) -> dict[str, DataFrame]:
         """The tables replaced by day, by name."""
@@ -260,4 +263,5 @@ def campaigns_day(
             day,
         ),
         campaign_updates=updates.unionByName(merged),
+        cluster_decisions=ev.select("cluster_id", "n_accounts", "signals", "reject_reason"),
     )

@@ -9,9 +9,11 @@ command's module is imported only when that command runs, so ``--help`` is fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -190,6 +192,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _sized(ctx: JobContext, args: argparse.Namespace) -> AbstractContextManager[bool]:
+    """A one-day command's session fitted to its ``--date``'s delivery, as a daily step's is."""
+    from distillwatch.jobs.daily import fitted_to_day
+
+    return fitted_to_day(ctx, args.date)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
@@ -208,12 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"distillwatch {args.command}: log at {log_file}\n")
     _, run = COMMANDS[args.command].load()
     try:
-        if COMMANDS[args.command].one_day and getattr(args, "date", None) is not None:
-            from distillwatch.jobs.daily import fitted_to_day
-
-            with fitted_to_day(ctx, args.date):
-                return int(run(ctx, args) or 0)
-        return int(run(ctx, args) or 0)
+        with _sized(ctx, args) if COMMANDS[args.command].one_day else contextlib.nullcontext():
+            return int(run(ctx, args) or 0)
     except UserError as exc:
         sys.stderr.write(f"distillwatch {args.command}: error: {exc}\n")
         return exc.exit_code

@@ -78,12 +78,15 @@ def _ingest(ctx: JobContext, day: dt.date) -> int:
     return ingest.run(ctx, argparse.Namespace(date=day))
 
 
-def _validate_bronze(ctx: JobContext, day: dt.date) -> int:
+def _validate(ctx: JobContext, day: dt.date, table: str) -> int:
+    """A daily validate step: Data Docs as ``quality.data_docs`` says (by hand: always)."""
     from distillwatch.jobs import validate
 
-    return validate.run(
-        ctx, argparse.Namespace(date=day, table=tables.BRONZE_EXCHANGES, data_docs=ctx.cfg.quality.data_docs)
-    )
+    return validate.run(ctx, argparse.Namespace(date=day, table=table, data_docs=ctx.cfg.quality.data_docs))
+
+
+def _validate_bronze(ctx: JobContext, day: dt.date) -> int:
+    return _validate(ctx, day, tables.BRONZE_EXCHANGES)
 
 
 def _features(ctx: JobContext, day: dt.date) -> int:
@@ -105,14 +108,7 @@ def _attribute(ctx: JobContext, day: dt.date) -> int:
 
 
 def _validate_gold(ctx: JobContext, day: dt.date) -> int:
-    from distillwatch.jobs import validate
-
-    return validate.run(
-        ctx,
-        argparse.Namespace(
-            date=day, table=tables.CAMPAIGN_ATTRIBUTION_DAILY, data_docs=ctx.cfg.quality.data_docs
-        ),
-    )
+    return _validate(ctx, day, tables.CAMPAIGN_ATTRIBUTION_DAILY)
 
 
 def _enforce(ctx: JobContext, day: dt.date) -> int:

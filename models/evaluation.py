@@ -95,7 +95,7 @@ def plot_pr_curve(y: np.ndarray, s: np.ndarray, threshold: Threshold, path: Path
 
 def plot_score_distributions(y: np.ndarray, s: np.ndarray, threshold: float, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 4))
-    bins = [i / 40 for i in range(41)]
+    bins = np.linspace(0, 1, 41).tolist()
     ax.hist(s[y == 0], bins=bins, alpha=0.6, label="benign", density=True)
     ax.hist(s[y == 1], bins=bins, alpha=0.6, label="distillation", density=True)
     ax.axvline(threshold, color="red", linestyle="--", label="threshold")

@@ -224,6 +224,13 @@ class AttributionConf:
     # ... and at least this many accounts: two accounts writing near-duplicate prompts is
     # common, and a 2-account content value is how a falsely flagged account bridges campaigns.
     content_min_accounts: int = 3
+    # A content value seeds *touch*: at least content_touch_min_seeds seeds use it and they are
+    # at least content_touch_seed_share of its users (a rotated operator's prompts when only a
+    # few of its accounts are labelled). An unflagged account whose content values are mostly
+    # dominated or touched by seeds (stranger_max_seed_affinity), with at least
+    # loose_min_content_values of them, counts with the seeds in content_keep_seed_share.
+    content_touch_min_seeds: int = 2
+    content_touch_seed_share: float = 0.2
     # An account without shared infrastructure joins a group through content only with at
     # least this many distinct content values (one LSH band in common is a coincidence: an
     # eval lab shares one with a harvesting set by chance).
@@ -269,6 +276,11 @@ class AttributionConf:
     group_min_accounts: int = 3
     group_min_network_share: float = 0.5
     group_min_signals: int = 1
+    # ... and the accounts behind one content value (template, LSH band) used by
+    # group_min_accounts to hub_max_accounts accounts whose traffic is on average at least this
+    # share reasoning elicitation, rubric grading or sensitive rewrites (the content rules): an
+    # operator that rotated every value it controls still sends its asks.
+    group_content_min_intent: float = 0.6
     # Evidence filter: at least min_accounts accounts and at least min_signals of content,
     # capability, intent, sync, flagged and intel (the shares and thresholds below).
     min_accounts: int = 3
@@ -288,6 +300,12 @@ class AttributionConf:
     learned_intent_min_share: float = 0.5
     content_only_min_flagged_share: float = 0.8
     content_only_min_learned_intent: float = 0.6
+    # ... or, before any model has learned the operator, when analysts labelled at least
+    # content_only_min_labelled of its members distillation by one actor, or when at least
+    # content_only_min_intent_share of its campaign traffic is reasoning elicitation, rubric
+    # grading or sensitive rewrites by the content rules.
+    content_only_min_labelled: int = 2
+    content_only_min_intent_share: float = 0.6
     # One organisation holding this share of verified accounts is a legitimate group
     # (enterprise, university, eval lab) unless intel says otherwise.
     single_org_min_share: float = 0.8

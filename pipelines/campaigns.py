@@ -154,7 +154,9 @@ def campaigns_day(
     # Evidence is small (one row per cluster) but its plan aggregates traffic eight ways;
     # identity, the actor and the daily rows all read it.
     ev = materialise(
-        cp.cluster_evidence(traffic, features, hits, edges.join(clusters, "account_id"), conf, scores),
+        cp.cluster_evidence(
+            traffic, features, hits, edges.join(clusters, "account_id"), conf, scores, labelled
+        ),
         "evidence feeds the keep decision, identity and the daily rows",
     )
     kept = ev.where("is_campaign")

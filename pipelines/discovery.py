@@ -296,6 +296,7 @@ def cluster_evidence(
     cluster_edges: DataFrame,
     conf: AttributionConf,
     scores: DataFrame | None = None,
+    labelled: DataFrame | None = None,
 ) -> DataFrame:
     """One row per seeded cluster with its campaign evidence and the keep decision.
 
@@ -315,7 +316,12 @@ def cluster_evidence(
     classifier (``scores.learned_intent_share``) reads their traffic as harvesting asks:
     the detector was trained on labelled operators, and developers who share an SDK's
     prompts are neither flagged nor asking for reasoning or grades. The learned intent also
-    counts as the intent signal when the rules see none (paraphrased asks).
+    counts as the intent signal when the rules see none (paraphrased asks). Before any model
+    has learned the operator, a content-linked cluster is also kept when analysts labelled at
+    least ``content_only_min_labelled`` of its members distillation by one actor
+    (``labelled``: account_id, actor), or when at least ``content_only_min_intent_share`` of
+    its campaign traffic is reasoning elicitation, rubric grading or sensitive rewrites by the
+    content rules: a group harvesting the model's reasoning, not developers sharing prompts.
 
     ``cluster_edges``: the kept linkage edges with their ``cluster_id``.
     """
@@ -383,8 +389,21 @@ def cluster_evidence(
         .groupBy("cluster_id")
         .agg(F.count(F.lit(1)).alias("shared_infra_values"))
     )
+    if labelled is not None:
+        by_actor = (
+            labelled.where(F.col("actor").isNotNull())
+            .select("account_id", "actor")
+            .distinct()
+            .join(members.select("cluster_id", "account_id"), "account_id")
+            .groupBy("cluster_id", "actor")
+            .agg(F.count(F.lit(1)).alias("_n"))
+        )
+        labels = by_actor.groupBy("cluster_id").agg(F.max("_n").alias("labelled_members"))
+    else:
+        labels = per_cluster.select("cluster_id", F.lit(0).cast("bigint").alias("labelled_members"))
     ev = (
         per_cluster.join(org, "cluster_id", "left")
+        .join(labels, "cluster_id", "left")
         .join(infra, "cluster_id", "left")
         .join(volume, "cluster_id")
         .join(flags, "cluster_id", "left")
@@ -397,6 +416,7 @@ def cluster_evidence(
                 "intel_max_confidence": 0.0,
                 "top_template_share": 0.0,
                 "shared_infra_values": 0,
+                "labelled_members": 0,
             }
         )
         .withColumn(
@@ -428,18 +448,24 @@ def cluster_evidence(
     model_strong = (F.col("model_flagged_share") >= conf.content_only_min_flagged_share) & (
         F.coalesce(F.col("learned_intent_mean"), F.lit(0.0)) >= conf.content_only_min_learned_intent
     )
+    # analysts' labels on its members, or the content rules reading its traffic as harvesting asks
+    label_strong = F.col("labelled_members") >= conf.content_only_min_labelled
+    asks_strong = F.coalesce(F.col("intent_share"), F.lit(0.0)) >= conf.content_only_min_intent_share
     ev = (
         ev.withColumn("signals", signal_list)
         .withColumn("legit_group", legit_group)
         .withColumn("intel_strong", intel_strong)
         .withColumn("model_strong", model_strong)
+        .withColumn("label_strong", label_strong)
+        .withColumn("asks_strong", asks_strong)
     )
     reject = (
         F.when(F.col("n_accounts") < conf.min_accounts, "too_few_accounts")
         .when(F.size("signals") < conf.min_signals, "too_few_signals")
         .when(F.col("legit_group") & ~F.col("intel_strong"), "single_organisation_group")
         .when(
-            (F.col("shared_infra_values") == 0) & ~F.col("intel_strong") & ~F.col("model_strong"),
+            (F.col("shared_infra_values") == 0)
+            & ~(F.col("intel_strong") | F.col("model_strong") | F.col("label_strong") | F.col("asks_strong")),
             "content_only_link",
         )
     )

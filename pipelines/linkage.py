@@ -161,7 +161,35 @@ def group_seeds(indicators: DataFrame, features: DataFrame, conf: AttributionCon
         & (F.col("_net") >= conf.group_min_network_share)
         & (n_signals >= conf.group_min_signals)
     ).select("ind_type", "ind_value")
-    return groups.join(coordinated, ["ind_type", "ind_value"]).select("account_id").distinct()
+    # An operator that rotated everything it controls still sends its asks: the accounts
+    # behind one content value whose traffic is mostly reasoning elicitation, rubric grading
+    # or sensitive rewrites (by the content rules, on average group_content_min_intent).
+    asks = F.least(
+        F.coalesce(F.col("cot_share"), zero)
+        + F.coalesce(F.col("rubric_share"), zero)
+        + F.coalesce(F.col("sensitive_share"), zero),
+        F.lit(1.0),
+    )
+    content = (
+        indicators.where(F.col("ind_type").isin(*conf.content_indicator_types))
+        .select("account_id", "ind_type", "ind_value")
+        .join(features.select("account_id", asks.alias("_asks")), "account_id")
+    )
+    asking = (
+        content.groupBy("ind_type", "ind_value")
+        .agg(F.count(F.lit(1)).alias("_n"), F.avg("_asks").alias("_asks"))
+        .where(
+            F.col("_n").between(conf.group_min_accounts, conf.hub_max_accounts)
+            & (F.col("_asks") >= conf.group_content_min_intent)
+        )
+        .select("ind_type", "ind_value")
+    )
+    return (
+        groups.join(coordinated, ["ind_type", "ind_value"])
+        .select("account_id")
+        .unionByName(content.join(asking, ["ind_type", "ind_value"]).select("account_id"))
+        .distinct()
+    )
 
 
 def popularity_baseline(daily: DataFrame) -> DataFrame:
@@ -237,13 +265,11 @@ def prune_hubs(
     stats = stats.withColumn("base_popularity", F.coalesce(F.col("base_popularity"), F.lit(0)))
     is_listed = F.coalesce(F.col("listed"), F.lit(False))
     is_content = F.col("ind_type").isin(*conf.content_indicator_types)
-    seed_share = F.when(
-        F.col("ind_type").isin(*conf.content_indicator_types), conf.content_keep_seed_share
-    ).otherwise(conf.hub_keep_seed_share)
-    kept = stats.where(
+    # Content values pass the seed-share test below with the seeds' affine accounts counted.
+    candidates = stats.where(
         (F.col("n_accounts") >= 2)
         & (F.col("n_seed_accounts") >= 1)
-        & (F.col("n_seed_accounts") >= F.col("n_accounts") * seed_share)
+        & (is_content | (F.col("n_seed_accounts") >= F.col("n_accounts") * conf.hub_keep_seed_share))
         & (~is_content | (F.col("n_accounts") >= conf.content_min_accounts))
         & ((F.col("n_accounts") <= conf.hub_max_accounts) | is_listed)
         & (is_listed | ~F.col("ind_type").isin(*conf.listed_only_indicator_types))
@@ -255,19 +281,51 @@ def prune_hubs(
         (1.0 / F.log1p(F.col("n_accounts"))).alias("weight"),
         "base_popularity",
     )
-    # Each account's seed affinity: the share of its content values that seeds dominate. An
-    # unflagged account of an operator writes almost only the operator's prompts; a stranger
-    # who happens to send a few of the same benchmark questions writes mostly its own.
-    dominated = stats.where(
-        is_content
-        & (F.col("n_accounts") >= conf.content_min_accounts)
-        & (F.col("n_seed_accounts") >= F.col("n_accounts") * conf.content_keep_seed_share)
-    ).select("ind_type", "ind_value", F.lit(1.0).alias("_dom"))
-    affinity = (
-        indicators.where(F.col("ind_type").isin(*conf.content_indicator_types))
-        .join(dominated, ["ind_type", "ind_value"], "left")
+    # Each account's seed affinity: the share of its content values that seeds dominate or
+    # touch. An unflagged account of an operator writes almost only the operator's prompts;
+    # a stranger who happens to send a few of the same benchmark questions writes mostly its
+    # own. A value seeds *touch* is one at least content_touch_min_seeds seeds use, and they
+    # are at least content_touch_seed_share of its users: a rotated operator's prompts when
+    # only a few of its accounts are labelled, never a popular prompt one seed also sent.
+    sized = is_content & (F.col("n_accounts") >= conf.content_min_accounts)
+    dominated = sized & (F.col("n_seed_accounts") >= F.col("n_accounts") * conf.content_keep_seed_share)
+    touched = (
+        sized
+        & (F.col("n_seed_accounts") >= conf.content_touch_min_seeds)
+        & (F.col("n_seed_accounts") >= F.col("n_accounts") * conf.content_touch_seed_share)
+        & (F.col("n_accounts") <= conf.hub_max_accounts)
+    )
+    near_seeds = stats.where(dominated | touched).select("ind_type", "ind_value", F.lit(1.0).alias("_dom"))
+    affinity = materialise(
+        seeded.where(F.col("ind_type").isin(*conf.content_indicator_types))
+        .join(near_seeds, ["ind_type", "ind_value"], "left")
         .groupBy("account_id")
-        .agg(F.avg(F.coalesce(F.col("_dom"), F.lit(0.0))).alias("seed_affinity"))
+        .agg(
+            F.avg(F.coalesce(F.col("_dom"), F.lit(0.0))).alias("seed_affinity"),
+            F.count("_dom").alias("_near_values"),
+            F.max(F.coalesce(F.col("is_seed"), F.lit(False)).cast("int")).alias("_seed"),
+        ),
+        "seed affinity feeds the content gate and the edges",
+    )
+    # An unflagged account that writes mostly seed-touched content, with at least
+    # loose_min_content_values such values, counts with the seeds in the content gate: the
+    # campaign's prompts are then mostly its accounts', labelled or not.
+    affine = affinity.where(
+        (F.col("_seed") == 0)
+        & (F.col("seed_affinity") >= conf.stranger_max_seed_affinity)
+        & (F.col("_near_values") >= conf.loose_min_content_values)
+    ).select("account_id", F.lit(True).alias("_affine"))
+    near_users = (
+        seeded.where(is_content)
+        .join(affine, "account_id", "left")
+        .groupBy("ind_type", "ind_value")
+        .agg(F.count(F.when(F.col("is_seed") | F.col("_affine"), 1)).alias("_n_near"))
+    )
+    content_ok = F.coalesce(F.col("_n_near"), F.lit(0)) >= F.col("n_accounts") * conf.content_keep_seed_share
+    kept = (
+        candidates.join(near_users, ["ind_type", "ind_value"], "left")
+        .where(~is_content | content_ok)
+        .drop("_n_near")
     )
     return (
         indicators.join(kept, ["ind_type", "ind_value"])
@@ -382,13 +440,19 @@ def drop_content_bridges(
                         1,
                     )
                 ).alias("_strangers"),
-                F.count(F.col("_related")).alias("_related_users"),
+                F.count(
+                    F.when(
+                        F.col("_related").isNotNull()
+                        | (F.col("seed_affinity") >= conf.stranger_max_seed_affinity),
+                        1,
+                    )
+                ).alias("_related_users"),
             )
         )
         # The past days' strangers may be today's seeds: a campaign's accounts used its
         # prompts unflagged before the day it was caught. Today's related users of a value
-        # (seeds, their anchored groups, earlier members) are taken off its past peak, so a
-        # campaign is not hidden by its own history.
+        # (seeds, their anchored groups, earlier members, accounts writing mostly the seeds'
+        # content) are taken off its past peak, so a campaign is not hidden by its own history.
         past = F.greatest(F.col("base_popularity") - F.col("_related_users"), F.lit(0))
         content = (
             content.join(strangers, ["ind_type", "ind_value"])
@@ -582,6 +646,29 @@ def separate_cannot_links(
     return edges, comps
 
 
+def label_sides(labelled: DataFrame) -> DataFrame:
+    """(decision_id, account_id, side): accounts labelled distillation by two different actors
+    are the two sides of a cannot-link, one per pair of actors (``label:A|B``; side 0 for A).
+
+    Two operators harvesting the same capability write near-duplicates of each other; with
+    their infrastructure rotated nothing anchors them apart but the analysts' labels, and
+    an account known to be one actor's is never put in a campaign with another's. The
+    labelled accounts are few (analysts' decisions), the actors a handful."""
+    lab = labelled.where(F.col("actor").isNotNull()).select("account_id", "actor").distinct()
+    actors = lab.select("actor").distinct()
+    pairs = actors.select(F.col("actor").alias("_a")).crossJoin(actors.select(F.col("actor").alias("_b")))
+    pairs = pairs.where(F.col("_a") < F.col("_b")).withColumn(
+        "decision_id", F.concat(F.lit("label:"), "_a", F.lit("|"), "_b")
+    )
+    first = pairs.join(lab, F.col("actor") == F.col("_a")).select(
+        "decision_id", "account_id", F.lit(0).alias("side")
+    )
+    second = pairs.join(lab, F.col("actor") == F.col("_b")).select(
+        "decision_id", "account_id", F.lit(1).alias("side")
+    )
+    return first.unionByName(second)
+
+
 def link_accounts(
     indicators: DataFrame,
     scores: DataFrame,
@@ -621,6 +708,9 @@ def link_accounts(
         seeds = seeds.unionByName(
             labelled.select("account_id").join(active, "account_id", "left_semi")
         ).distinct()
+        if "actor" in labelled.columns:
+            sides = label_sides(labelled.join(active, "account_id", "left_semi"))
+            cannot_sides = sides if cannot_sides is None else cannot_sides.unionByName(sides)
     if features is not None:
         seeds = materialise(
             seeds.unionByName(group_seeds(indicators, features, conf)).distinct(),

@@ -439,6 +439,57 @@ def test_campaigns_day_finds_campaigns_and_rejects_legitimate_groups(spark: Spar
     assert json.loads(k.shared_infrastructure)["payment_fp"][0] == {"value": "pay-K", "n_accounts": 3}
 
 
+def test_rotated_operators_are_kept_on_their_asks_or_their_labels_and_sdk_developers_are_not(
+    spark: SparkSession,
+) -> None:
+    rows: list[dict[str, Any]] = []
+    features: list[tuple] = []
+    for a in ("r1", "r2", "r3", "r4"):  # residential, own card, browser: templated reasoning asks
+        rows += [_ex(f"{a}-{i}", a, template_hash=700 + i % 2, lsh_bands=[9000 + i % 2], cot_elicitation=True,
+                     capability="reasoning_math") for i in range(4)]  # fmt: skip
+        features.append((D1, a, 0.8, 0.0, 0.0, 0.9, 1.0, 0.0, 0.0))
+    for a in ("c1", "c2", "c3", "c4"):  # rotated agentic coding, c1 and c2 labelled by analysts
+        rows += [_ex(f"{a}-{i}", a, template_hash=800 + i % 2, lsh_bands=[9100 + i % 2], capability="coding")
+                 for i in range(4)]  # fmt: skip
+        features.append((D1, a, 0.8, 0.0, 0.0, 0.9, 0.0, 0.0, 0.0))
+    for a in ("d1", "d2", "d3"):  # developers of different orgs on one SDK's prompts, falsely flagged
+        rows += [
+            _ex(f"{a}-{i}", a, template_hash=500, lsh_bands=[7000], capability="coding") for i in range(3)
+        ]
+        features.append((D1, a, 0.9, 0.0, 0.0, 0.9, 0.0, 0.0, 0.0))
+    accounts = sorted({r["account_id"] for r in rows})
+    scores = [(D1, a, 0.9 if a.startswith("d") else 0.1, 0.1, a.startswith("d")) for a in accounts]
+    labelled = spark.createDataFrame([("c1", "mantis"), ("c2", "mantis")], "account_id string, actor string")
+
+    def run(labels: DataFrame | None) -> dict[frozenset[str], Any]:
+        out = campaigns_day(
+            _silver(spark, rows),
+            spark.createDataFrame(features, FEATURES),
+            spark.createDataFrame(scores, SCORES),
+            spark.createDataFrame([], contract.THREAT_INTEL_SCHEMA),
+            spark.createDataFrame([], "campaign_id string, account_id string"),
+            spark.createDataFrame([], "campaign_id string, ind_type string, ind_value string"),
+            spark.createDataFrame([], "campaign_id string, actor string, confidence double"),
+            spark.createDataFrame([], "campaign_id string, first_seen date"),
+            D1.isoformat(),
+            CONF,
+            labelled=labels,
+        )
+        members: dict[str, set[str]] = {}
+        for m in out.campaign_members.collect():
+            members.setdefault(m.campaign_id, set()).add(m.account_id)
+        actors = {r.campaign_id: r.actor for r in out.campaign_attribution_daily.collect()}
+        return {frozenset(v): actors[k] for k, v in members.items()}
+
+    # Without labels only the askers are found (seeded by their asks, kept on them).
+    assert run(None) == {frozenset({"r1", "r2", "r3", "r4"}): None}
+    # Two labelled accounts seed their operator, link the unlabelled two and name the actor.
+    assert run(labelled) == {
+        frozenset({"r1", "r2", "r3", "r4"}): None,
+        frozenset({"c1", "c2", "c3", "c4"}): "mantis",
+    }
+
+
 def test_campaigns_rows_widen_keep_the_actor_and_record_merges(spark: SparkSession) -> None:
     schema = tables.schema(tables.CAMPAIGNS)
     previous = spark.createDataFrame(

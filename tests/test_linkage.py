@@ -401,3 +401,83 @@ def test_labelled_accounts_seed_the_graph(spark: SparkSession) -> None:
     got, _, _ = link_accounts(inds, scores, intel, CONF, labelled=labelled)
     assert _clusters(got) == [{"x1", "x2", "x3"}]
     assert {r.account_id for r in got.where("is_seed").collect()} == {"x1", "x2"}
+
+
+def test_a_rotated_operator_links_from_a_few_labelled_accounts_but_a_shared_popular_prompt_does_not(
+    spark: SparkSession,
+) -> None:
+    conf = dataclasses.replace(CONF, hub_max_accounts=50)
+    # Eight rotated accounts (nothing shared but their prompts), op0 and op1 labelled: each of
+    # the six prompts is sent by both of them and three of the six others (two fifths seeds),
+    # and each of the others sends three of them.
+    ops = [f"op{i}" for i in range(8)]
+    rows = [(a, "lsh_band", f"own{j}") for j in range(6) for a in ("op0", "op1")]
+    rows += [(f"op{2 + (j + k) % 6}", "lsh_band", f"own{j}") for j in range(6) for k in range(3)]
+    # A popular prompt: one labelled account sends it, and so do six strangers, three of whom
+    # send nothing else today (their whole content is that prompt).
+    strangers = [f"dev{i}" for i in range(6)]
+    rows += [(a, "lsh_band", f"pop{i}") for a in ["op0", *strangers] for i in range(3)]
+    rows += [(a, "lsh_band", f"{a}-own{i}") for a in strangers[3:] for i in range(6)]
+    labelled = spark.createDataFrame(
+        [("op0", "kestrel"), ("op1", "kestrel")], "account_id string, actor string"
+    )
+    inds, scores, intel = _inds(spark, rows), _scores(spark, [], [*ops, *strangers]), _intel(spark, [])
+    none, _, _ = link_accounts(inds, scores, intel, conf)
+    assert _clusters(none) == []
+    got, edges, _ = link_accounts(inds, scores, intel, conf, labelled=labelled)
+    assert _clusters(got) == [set(ops)]
+    kept = {r.ind_value for r in edges.select("ind_value").distinct().collect()}
+    assert not any(v.startswith("pop") for v in kept)
+    # With the old rule (a three-quarter seed majority on every content value) nothing links.
+    strict = dataclasses.replace(conf, content_touch_seed_share=1.0)
+    only, _, _ = link_accounts(inds, scores, intel, strict, labelled=labelled)
+    assert _clusters(only) == []
+
+
+def test_asking_groups_seed_on_shared_content_and_ordinary_content_seeds_nobody(spark: SparkSession) -> None:
+    schema = (
+        "account_id string, hosting_ip_share double, proxy_ip_share double, sync_score double, "
+        "top_capability_share double, cot_share double, rubric_share double, sensitive_share double"
+    )
+    rows, feats = [], []
+    for a in ("r1", "r2", "r3"):  # residential, ordinary clients, but mostly reasoning and rubric asks
+        rows.append((a, "template_hash", "t-ask"))
+        feats.append((a, 0.0, 0.0, 0.9, 0.5, 0.4, 0.3, 0.1))
+    for a in ("d1", "d2", "d3"):  # developers sharing an SDK's prompts: no asks
+        rows.append((a, "lsh_band", "b-sdk"))
+        feats.append((a, 0.0, 0.0, 1.0, 0.95, 0.0, 0.0, 0.0))
+    for a in ("q1", "q2"):  # two askers only
+        rows.append((a, "template_hash", "t-two"))
+        feats.append((a, 0.0, 0.0, 0.9, 0.9, 1.0, 0.0, 0.0))
+    for a in ("m1", "m2", "m3"):  # one asker among ordinary users of a prompt
+        rows.append((a, "template_hash", "t-mixed"))
+    feats += [("m1", 0.0, 0.0, 0.5, 0.5, 1.0, 0.0, 0.0), ("m2", 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0)]
+    feats += [("m3", 0.0, 0.0, 0.5, 0.5, 0.0, 0.1, 0.0)]
+    got = {
+        r.account_id
+        for r in group_seeds(_inds(spark, rows), spark.createDataFrame(feats, schema), CONF).collect()
+    }
+    assert got == {"r1", "r2", "r3"}
+
+
+def test_accounts_labelled_by_two_actors_never_share_a_cluster(spark: SparkSession) -> None:
+    conf = dataclasses.replace(CONF, hub_max_accounts=50)
+    # Two rotated operators harvesting the same capability: their near-duplicates overlap.
+    a_ops, b_ops = ["a1", "a2", "a3", "a4"], ["b1", "b2", "b3", "b4"]
+    rows = [(x, "lsh_band", f"a-own{i}") for x in a_ops for i in range(4)]
+    rows += [(x, "lsh_band", f"b-own{i}") for x in b_ops for i in range(4)]
+    rows += [(x, "lsh_band", f"both{i}") for x in ["a1", "a2", "b1", "b2"] for i in range(3)]
+    flagged = [*a_ops, *b_ops]
+    inds, scores, intel = _inds(spark, rows), _scores(spark, flagged), _intel(spark, [])
+    merged, _, _ = link_accounts(inds, scores, intel, conf)
+    assert _clusters(merged) == [set(flagged)]
+    labelled = spark.createDataFrame(
+        [("a3", "heron"), ("a4", "heron"), ("b3", "mantis"), ("b4", "mantis")],
+        "account_id string, actor string",
+    )
+    apart, _, _ = link_accounts(inds, scores, intel, conf, labelled=labelled)
+    got = _clusters(apart)
+    assert {"a3", "a4"} <= next(c for c in got if "a3" in c) and not {"b3", "b4"} & next(
+        c for c in got if "a3" in c
+    )
+    assert all(not ({"a3", "a4"} & c and {"b3", "b4"} & c) for c in got)

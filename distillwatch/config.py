@@ -267,6 +267,10 @@ class AttributionConf:
     # ... and one the cluster's accounts are at least this share of the day's users of
     # (a hydra's resold customers write the same everyday prompts as everyone else).
     signature_min_value_share: float = 0.5
+    # A request shape is the campaign's only when at least this share of the cluster's own
+    # exchanges in it are signature traffic (a hydra's proxy client also carries its resold
+    # customers' plain chat, a few of which are near-duplicates of the campaign's prompts).
+    signature_min_shape_share: float = 0.5
     # Group seeds (no model, no intel needed): the accounts behind one controlled value
     # (client fingerprint, card, company e-mail domain) used by group_min_accounts to
     # hub_max_accounts accounts, mostly from hosting or proxy networks

@@ -199,7 +199,11 @@ def split_campaign_traffic(
     the campaign's when its signature traffic sends it at least
     ``signature_min_exchanges`` times from ``signature_min_accounts`` accounts and the
     cluster's accounts are at least ``signature_min_value_share`` of the accounts that
-    sent it that day: a harvester's own client, not an SDK everyone uses. An exchange of a
+    sent it that day: a harvester's own client, not an SDK everyone uses; and at least
+    ``signature_min_shape_share`` of the cluster's own exchanges in that shape are signature
+    traffic: a hydra's proxy client sends the campaign and its resold customers alike, and
+    the few resold prompts that happen to be near-duplicates of the campaign's must not make
+    the customers' shape (plain chat, no tools) the campaign's. An exchange of a
     member in such a shape is campaign traffic even when its text is popular or new (a
     benchmark question many strangers also send); a proxy's resold customers and an
     owner's own use arrive in other shapes and stay out.
@@ -268,9 +272,12 @@ def campaign_shapes(tagged: DataFrame, exchanges: DataFrame, conf: AttributionCo
         .agg(F.count(F.lit(1)).alias("_sn"), F.countDistinct("account_id").alias("_sa"))
         .where((F.col("_sn") >= conf.signature_min_exchanges) & (F.col("_sa") >= conf.signature_min_accounts))
     )
-    senders = tagged.groupBy("cluster_id", "request_shape").agg(F.countDistinct("account_id").alias("_ca"))
+    senders = tagged.groupBy("cluster_id", "request_shape").agg(
+        F.countDistinct("account_id").alias("_ca"), F.count(F.lit(1)).alias("_tn")
+    )
     return (
         candidates.join(senders, ["cluster_id", "request_shape"])
+        .where(F.col("_sn") >= F.col("_tn") * conf.signature_min_shape_share)
         .join(shape_accounts(exchanges, candidates), "request_shape")
         .where(F.col("_ca") >= F.col("shape_accounts") * conf.signature_min_value_share)
         .select("cluster_id", "request_shape", F.lit(True).alias("_smatch"))

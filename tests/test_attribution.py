@@ -283,6 +283,28 @@ def test_split_takes_the_campaigns_own_request_shapes(spark: SparkSession) -> No
     assert plain["newh1"] is None and plain["sh10"] == "template"
 
 
+def test_a_resold_shape_with_a_few_chance_near_duplicates_is_not_the_campaigns(spark: SparkSession) -> None:
+    # A hydra's proxy client: the campaign with tools, its resold customers' plain chat without.
+    # Three of the customers' prompts happen to hit the campaign's template; eight do not.
+    bot = {"user_agent": "proxy/1", "tls_fp": "tls-P", "n_tools": 2, "n_messages": 4}
+    chat = {**bot, "n_tools": 0, "n_messages": 1}
+    rows = [_ex(f"c{a}{i}", a, template_hash=200, **bot) for a in ("h1", "h2") for i in range(3)]
+    rows += [_ex(f"hit{i}", ("h1", "h1", "h2")[i], template_hash=200, **chat) for i in range(3)]
+    rows += [_ex(f"resold{i}", ("h1", "h2")[i % 2], template_hash=800 + i, **chat) for i in range(8)]
+    day = _silver(spark, rows)
+    mx = day.withColumn("request_shape", request_shape()).withColumn("cluster_id", F.lit("h1"))
+    mx = mx.withColumn("is_seed", F.lit(True))
+    conf = dataclasses.replace(CONF, signature_min_exchanges=3, signature_min_value_share=0.5)
+    sigs = campaign_signatures(mx, conf)
+    got = {r.request_id: r.match for r in split_campaign_traffic(mx, sigs, day, conf).collect()}
+    assert {got[f"resold{i}"] for i in range(8)} == {None}
+    assert {got["hit0"], got["ch10"]} == {"template"}
+    # Without the share rule the customers' shape was taken for the campaign's.
+    loose = dataclasses.replace(conf, signature_min_shape_share=0.0)
+    old = {r.request_id: r.match for r in split_campaign_traffic(mx, sigs, day, loose).collect()}
+    assert {old[f"resold{i}"] for i in range(8)} == {"request_shape"}
+
+
 def test_signature_drops_values_the_whole_population_uses(spark: SparkSession) -> None:
     # h1, h2 repeat template 200 (their own) and template 900 (everyday chat: 6 outsiders use it too)
     rows = [_ex(f"h{a}{i}", a, template_hash=200) for a in ("h1", "h2") for i in range(2)]

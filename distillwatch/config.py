@@ -283,8 +283,11 @@ class AttributionConf:
     # ... and the accounts behind one content value (template, LSH band) used by
     # group_min_accounts to hub_max_accounts accounts whose traffic is on average at least this
     # share reasoning elicitation, rubric grading or sensitive rewrites (the content rules): an
-    # operator that rotated every value it controls still sends its asks.
+    # operator that rotated every value it controls still sends its asks ...
     group_content_min_intent: float = 0.6
+    # ... sending at least this many exchanges a day each on average, on a value strangers did
+    # not make popular on a past day (content_min_tf_weight, today's users off the past peak).
+    group_content_min_exchanges: float = 3.0
     # Evidence filter: at least min_accounts accounts and at least min_signals of content,
     # capability, intent, sync, flagged and intel (the shares and thresholds below).
     min_accounts: int = 3

@@ -104,7 +104,9 @@ def seed_accounts(scores: DataFrame, hits: DataFrame, conf: AttributionConf) -> 
     return scored.unionByName(listed).distinct()
 
 
-def group_seeds(indicators: DataFrame, features: DataFrame, conf: AttributionConf) -> DataFrame:
+def group_seeds(
+    indicators: DataFrame, features: DataFrame, conf: AttributionConf, baseline: DataFrame | None = None
+) -> DataFrame:
     """Seed accounts found without a model or intel: a small coordinated group.
 
     The accounts behind one value an operator controls (``group_seed_types``: a custom
@@ -163,7 +165,11 @@ def group_seeds(indicators: DataFrame, features: DataFrame, conf: AttributionCon
     ).select("ind_type", "ind_value")
     # An operator that rotated everything it controls still sends its asks: the accounts
     # behind one content value whose traffic is mostly reasoning elicitation, rubric grading
-    # or sensitive rewrites (by the content rules, on average group_content_min_intent).
+    # or sensitive rewrites (by the content rules, on average group_content_min_intent), at
+    # least group_content_min_exchanges a day each on average, and which strangers did not
+    # make popular on a past day (``baseline``, less today's users of the value, who may be
+    # the past days' unflagged operator): a popular "think step by step" prompt a few
+    # students share is not a group.
     asks = F.least(
         F.coalesce(F.col("cot_share"), zero)
         + F.coalesce(F.col("rubric_share"), zero)
@@ -173,17 +179,27 @@ def group_seeds(indicators: DataFrame, features: DataFrame, conf: AttributionCon
     content = (
         indicators.where(F.col("ind_type").isin(*conf.content_indicator_types))
         .select("account_id", "ind_type", "ind_value")
-        .join(features.select("account_id", asks.alias("_asks")), "account_id")
-    )
-    asking = (
-        content.groupBy("ind_type", "ind_value")
-        .agg(F.count(F.lit(1)).alias("_n"), F.avg("_asks").alias("_asks"))
-        .where(
-            F.col("_n").between(conf.group_min_accounts, conf.hub_max_accounts)
-            & (F.col("_asks") >= conf.group_content_min_intent)
+        .join(
+            features.select(
+                "account_id", asks.alias("_asks"), F.coalesce(F.col("n_exchanges"), F.lit(0)).alias("_ex")
+            ),
+            "account_id",
         )
-        .select("ind_type", "ind_value")
     )
+    asking = content.groupBy("ind_type", "ind_value").agg(
+        F.count(F.lit(1)).alias("_n"), F.avg("_asks").alias("_asks"), F.avg("_ex").alias("_ex")
+    )
+    if baseline is not None:
+        asking = asking.join(baseline, ["ind_type", "ind_value"], "left")
+    else:
+        asking = asking.withColumn("base_popularity", F.lit(0))
+    past = F.greatest(F.coalesce(F.col("base_popularity"), F.lit(0)) - F.col("_n"), F.lit(0))
+    asking = asking.where(
+        F.col("_n").between(conf.group_min_accounts, conf.hub_max_accounts)
+        & (F.col("_asks") >= conf.group_content_min_intent)
+        & (F.col("_ex") >= conf.group_content_min_exchanges)
+        & (tf_weight(past) >= conf.content_min_tf_weight)
+    ).select("ind_type", "ind_value")
     return (
         groups.join(coordinated, ["ind_type", "ind_value"])
         .select("account_id")
@@ -713,7 +729,7 @@ def link_accounts(
             cannot_sides = sides if cannot_sides is None else cannot_sides.unionByName(sides)
     if features is not None:
         seeds = materialise(
-            seeds.unionByName(group_seeds(indicators, features, conf)).distinct(),
+            seeds.unionByName(group_seeds(indicators, features, conf, baseline)).distinct(),
             "seeds feed pruning and the clusters",
         )
     # Pruning shuffles the day's account-value rows three times; drop_content_bridges reads

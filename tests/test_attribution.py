@@ -116,6 +116,11 @@ def _ex(rid: str, acct: str, day: dt.date = D1, **kw: Any) -> dict[str, Any]:
     return row
 
 
+def _features(spark: SparkSession, rows: list[tuple]) -> DataFrame:
+    """Feature rows of FEATURES with a day's volume (4 exchanges) per account."""
+    return spark.createDataFrame(rows, FEATURES).withColumn("n_exchanges", F.lit(4).cast("bigint"))
+
+
 def _silver(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
     return spark.createDataFrame([tuple(r[f.name] for f in SILVER.fields) for r in rows], SILVER)
 
@@ -424,7 +429,7 @@ def test_campaigns_day_finds_campaigns_and_rejects_legitimate_groups(spark: Spar
     empty = spark.createDataFrame([], "campaign_id string, account_id string")
     out = campaigns_day(
         _silver(spark, rows),
-        spark.createDataFrame(features, FEATURES),
+        _features(spark, features),
         spark.createDataFrame(scores, SCORES),
         spark.createDataFrame(INTEL, contract.THREAT_INTEL_SCHEMA),
         empty,
@@ -486,7 +491,7 @@ def test_rotated_operators_are_kept_on_their_asks_or_their_labels_and_sdk_develo
     def run(labels: DataFrame | None) -> dict[frozenset[str], Any]:
         out = campaigns_day(
             _silver(spark, rows),
-            spark.createDataFrame(features, FEATURES),
+            _features(spark, features),
             spark.createDataFrame(scores, SCORES),
             spark.createDataFrame([], contract.THREAT_INTEL_SCHEMA),
             spark.createDataFrame([], "campaign_id string, account_id string"),
@@ -551,7 +556,7 @@ def _two_days_of_input(job_ctx: JobContext) -> tuple[SparkSession, Any]:
     lake.append(
         silver.withColumn("output_tokens", F.lit(90).cast("bigint")), tables.SILVER_EXCHANGES, ("event_date",)
     )
-    lake.append(spark.createDataFrame(f1 + f2, FEATURES), tables.ACCOUNT_DAILY_FEATURES, ("event_date",))
+    lake.append(_features(spark, f1 + f2), tables.ACCOUNT_DAILY_FEATURES, ("event_date",))
     lake.append(spark.createDataFrame(s1 + s2, SCORES), tables.ACCOUNT_SCORES, ("event_date",))
     lake.overwrite(spark.createDataFrame(INTEL, contract.THREAT_INTEL_SCHEMA), tables.THREAT_INTEL)
     return spark, lake

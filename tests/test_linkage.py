@@ -231,24 +231,25 @@ def test_content_never_joins_two_operators_but_attaches_loose_accounts(spark: Sp
 def test_group_seeds_find_a_small_cloud_group_in_lockstep_and_nothing_else(spark: SparkSession) -> None:
     schema = (
         "account_id string, hosting_ip_share double, proxy_ip_share double, sync_score double, "
-        "top_capability_share double, cot_share double, rubric_share double, sensitive_share double"
+        "top_capability_share double, cot_share double, rubric_share double, sensitive_share double, "
+        "n_exchanges long"
     )
     rows, feats = [], []
     for a in ("n1", "n2", "n3"):  # in-house client on a cloud, in lockstep: seeded
         rows.append((a, "tls_fp", "tls-N"))
-        feats.append((a, 0.9, 0.0, 0.8, 0.4, 0.0, 0.0, 0.0))
+        feats.append((a, 0.9, 0.0, 0.8, 0.4, 0.0, 0.0, 0.0, 5))
     for a in ("o1", "o2", "o3"):  # an office sharing a card, in lockstep but on its own network
         rows.append((a, "payment_fp", "card-o"))
-        feats.append((a, 0.0, 0.0, 0.9, 0.9, 0.0, 0.0, 0.0))
+        feats.append((a, 0.0, 0.0, 0.9, 0.9, 0.0, 0.0, 0.0, 5))
     for a in ("s1", "s2", "s3"):  # three SaaS workers on a cloud, nothing coordinated
         rows.append((a, "tls_fp", "tls-S"))
-        feats.append((a, 1.0, 0.0, 0.1, 0.3, 0.0, 0.0, 0.0))
+        feats.append((a, 1.0, 0.0, 0.1, 0.3, 0.0, 0.0, 0.0, 5))
     for a in ("x1", "x2"):  # two accounts only
         rows.append((a, "tls_fp", "tls-X"))
-        feats.append((a, 0.0, 1.0, 0.9, 0.9, 0.0, 0.0, 0.0))
+        feats.append((a, 0.0, 1.0, 0.9, 0.9, 0.0, 0.0, 0.0, 5))
     for i in range(7):  # above hub_max_accounts (5): a popular cloud client
         rows.append((f"p{i}", "tls_fp", "tls-P"))
-        feats.append((f"p{i}", 1.0, 0.0, 0.9, 0.9, 0.0, 0.0, 0.0))
+        feats.append((f"p{i}", 1.0, 0.0, 0.9, 0.9, 0.0, 0.0, 0.0, 5))
     rows.append(("n1", "asn", "16509"))  # not a group type
     got = {
         r.account_id
@@ -437,27 +438,39 @@ def test_a_rotated_operator_links_from_a_few_labelled_accounts_but_a_shared_popu
 def test_asking_groups_seed_on_shared_content_and_ordinary_content_seeds_nobody(spark: SparkSession) -> None:
     schema = (
         "account_id string, hosting_ip_share double, proxy_ip_share double, sync_score double, "
-        "top_capability_share double, cot_share double, rubric_share double, sensitive_share double"
+        "top_capability_share double, cot_share double, rubric_share double, sensitive_share double, "
+        "n_exchanges long"
     )
     rows, feats = [], []
     for a in ("r1", "r2", "r3"):  # residential, ordinary clients, but mostly reasoning and rubric asks
         rows.append((a, "template_hash", "t-ask"))
-        feats.append((a, 0.0, 0.0, 0.9, 0.5, 0.4, 0.3, 0.1))
+        feats.append((a, 0.0, 0.0, 0.9, 0.5, 0.4, 0.3, 0.1, 7))
     for a in ("d1", "d2", "d3"):  # developers sharing an SDK's prompts: no asks
         rows.append((a, "lsh_band", "b-sdk"))
-        feats.append((a, 0.0, 0.0, 1.0, 0.95, 0.0, 0.0, 0.0))
+        feats.append((a, 0.0, 0.0, 1.0, 0.95, 0.0, 0.0, 0.0, 12))
     for a in ("q1", "q2"):  # two askers only
         rows.append((a, "template_hash", "t-two"))
-        feats.append((a, 0.0, 0.0, 0.9, 0.9, 1.0, 0.0, 0.0))
+        feats.append((a, 0.0, 0.0, 0.9, 0.9, 1.0, 0.0, 0.0, 7))
     for a in ("m1", "m2", "m3"):  # one asker among ordinary users of a prompt
         rows.append((a, "template_hash", "t-mixed"))
-    feats += [("m1", 0.0, 0.0, 0.5, 0.5, 1.0, 0.0, 0.0), ("m2", 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0)]
-    feats += [("m3", 0.0, 0.0, 0.5, 0.5, 0.0, 0.1, 0.0)]
-    got = {
-        r.account_id
-        for r in group_seeds(_inds(spark, rows), spark.createDataFrame(feats, schema), CONF).collect()
-    }
+    feats += [("m1", 0.0, 0.0, 0.5, 0.5, 1.0, 0.0, 0.0, 7), ("m2", 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 7)]
+    feats += [("m3", 0.0, 0.0, 0.5, 0.5, 0.0, 0.1, 0.0, 7)]
+    for a in ("s1", "s2", "s3"):  # three students, one "think step by step" question each
+        rows.append((a, "template_hash", "t-once"))
+        feats.append((a, 0.0, 0.0, 0.9, 1.0, 1.0, 0.0, 0.0, 1))
+    for a in ("w1", "w2", "w3"):  # a popular asking prompt: nine strangers sent it yesterday
+        rows.append((a, "template_hash", "t-popular"))
+        feats.append((a, 0.0, 0.0, 0.9, 1.0, 1.0, 0.0, 0.0, 6))
+    daily = spark.createDataFrame(
+        [(DAY - dt.timedelta(days=1), "template_hash", v, n, n) for v, n in (("t-popular", 9), ("t-ask", 3))],
+        "event_date date, ind_type string, ind_value string, n_accounts bigint, n_unrelated bigint",
+    )
+    ind, features = _inds(spark, rows), spark.createDataFrame(feats, schema)
+    got = {r.account_id for r in group_seeds(ind, features, CONF, popularity_baseline(daily)).collect()}
+    # the askers' own prompt was sent yesterday by three accounts (themselves, unflagged): kept
     assert got == {"r1", "r2", "r3"}
+    without_history = {r.account_id for r in group_seeds(ind, features, CONF).collect()}
+    assert without_history == {"r1", "r2", "r3", "w1", "w2", "w3"}
 
 
 def test_accounts_labelled_by_two_actors_never_share_a_cluster(spark: SparkSession) -> None:

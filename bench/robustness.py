@@ -104,7 +104,9 @@ def run_config(config: str, out: Path, a: argparse.Namespace) -> dict[str, Any]:
     with (root / "run.log").open("w") as fh:
         rc = subprocess.call(sched, stdout=fh, stderr=subprocess.STDOUT, cwd=str(REPO))
     run_s = time.perf_counter() - t0
-    if rc not in (0, 1):  # 1: the retrain failed and the daily runs went on (--train-failure continue)
+    # 1: only the retrain failed and the daily runs went on (--train-failure continue); 2: a daily
+    # step failed (a killed process, say), so the lakehouse misses days and is not measured
+    if rc not in (0, 1):
         raise SystemExit(f"scheduled run of {config} failed (exit {rc}); see {root / 'run.log'}")
     start = dt.date.fromisoformat(json.loads((world / "truth" / "world.json").read_text())["start"])
     as_of = start + dt.timedelta(days=a.train_after - 1)

@@ -28,7 +28,8 @@ and does not hold back the daily one); the run still exits 1. ``--resume`` rerun
 
 Each process's wall time and exit status are printed and written to ``WORKDIR/steps.json``
 (with the per-step lines the CLI printed), its stderr and stdout to ``WORKDIR/logs/``. The first
-failing process stops the run (exit 1). Dates come from the world's ``truth/world.json``.
+failing process stops the run (exit 2; exit 1 only when nothing but a retrain failed and
+``--train-failure continue`` went on). Dates come from the world's ``truth/world.json``.
 """
 
 from __future__ import annotations
@@ -336,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     for t in failed:
         sys.stdout.write(f"\nFAILED: {t.name} exited {t.rc}; last lines of {t.log}:\n")
         sys.stdout.write(_tail(t.log) + "\n")
+    # 1: only a retrain failed and the days went on (--train-failure continue); 2: a daily step
+    # failed, so the lakehouse misses days and nothing measured on it is whole
+    if any(t.args[0] != "train" for t in failed):
+        return 2
     return 1 if failed else 0
 
 

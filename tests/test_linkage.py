@@ -49,6 +49,14 @@ SCORE_SCHEMA = tables.subset(
 )
 
 
+# The account features group seeds read (one row per account).
+GROUP_FEATURES = (
+    "account_id string, hosting_ip_share double, proxy_ip_share double, sync_score double, "
+    "top_capability_share double, cot_share double, rubric_share double, sensitive_share double, "
+    "n_exchanges long"
+)
+
+
 def _inds(spark: SparkSession, rows: list[tuple[str, str, str]]) -> DataFrame:
     return spark.createDataFrame([(a, t, v, 1) for a, t, v in rows], IND_SCHEMA)
 
@@ -229,11 +237,6 @@ def test_content_never_joins_two_operators_but_attaches_loose_accounts(spark: Sp
 
 
 def test_group_seeds_find_a_small_cloud_group_in_lockstep_and_nothing_else(spark: SparkSession) -> None:
-    schema = (
-        "account_id string, hosting_ip_share double, proxy_ip_share double, sync_score double, "
-        "top_capability_share double, cot_share double, rubric_share double, sensitive_share double, "
-        "n_exchanges long"
-    )
     rows, feats = [], []
     for a in ("n1", "n2", "n3"):  # in-house client on a cloud, in lockstep: seeded
         rows.append((a, "tls_fp", "tls-N"))
@@ -253,7 +256,7 @@ def test_group_seeds_find_a_small_cloud_group_in_lockstep_and_nothing_else(spark
     rows.append(("n1", "asn", "16509"))  # not a group type
     got = {
         r.account_id
-        for r in group_seeds(_inds(spark, rows), spark.createDataFrame(feats, schema), CONF).collect()
+        for r in group_seeds(_inds(spark, rows), spark.createDataFrame(feats, GROUP_FEATURES), CONF).collect()
     }
     assert got == {"n1", "n2", "n3"}
 
@@ -436,11 +439,6 @@ def test_a_rotated_operator_links_from_a_few_labelled_accounts_but_a_shared_popu
 
 
 def test_asking_groups_seed_on_shared_content_and_ordinary_content_seeds_nobody(spark: SparkSession) -> None:
-    schema = (
-        "account_id string, hosting_ip_share double, proxy_ip_share double, sync_score double, "
-        "top_capability_share double, cot_share double, rubric_share double, sensitive_share double, "
-        "n_exchanges long"
-    )
     rows, feats = [], []
     for a in ("r1", "r2", "r3"):  # residential, ordinary clients, but mostly reasoning and rubric asks
         rows.append((a, "template_hash", "t-ask"))
@@ -465,7 +463,7 @@ def test_asking_groups_seed_on_shared_content_and_ordinary_content_seeds_nobody(
         [(DAY - dt.timedelta(days=1), "template_hash", v, n, n) for v, n in (("t-popular", 9), ("t-ask", 3))],
         "event_date date, ind_type string, ind_value string, n_accounts bigint, n_unrelated bigint",
     )
-    ind, features = _inds(spark, rows), spark.createDataFrame(feats, schema)
+    ind, features = _inds(spark, rows), spark.createDataFrame(feats, GROUP_FEATURES)
     got = {r.account_id for r in group_seeds(ind, features, CONF, popularity_baseline(daily)).collect()}
     # the askers' own prompt was sent yesterday by three accounts (themselves, unflagged): kept
     assert got == {"r1", "r2", "r3"}

@@ -59,13 +59,26 @@ def spark_peer_aggregation(silver: Any, newest_model: str | None) -> Any:
     """
     from pyspark.sql import functions as F
 
-    from distillwatch.pipelines.features import _base, _sharing, _timing
+    from distillwatch.pipelines.features import (
+        SHARING_COLUMNS,
+        _base,
+        _sharing,
+        _template_variety,
+        _templates,
+        _timing,
+    )
 
     base = _base(silver, F.lit(newest_model) if newest_model is not None else F.lit(None).cast("string"))
+    # the distinct templates per exchange come from the template counts (as in ``_content``)
+    per_exchange = _template_variety(_templates(silver)).select(
+        "account_id", "distinct_templates_per_exchange"
+    )
     return (
         base.drop("_created")
+        .join(per_exchange, "account_id", "left")
         .join(_timing(silver), "account_id", "left")
         .join(_sharing(silver), "account_id", "left")
+        .fillna(0, subset=list(SHARING_COLUMNS))
     )
 
 

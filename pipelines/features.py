@@ -43,23 +43,23 @@ def _share(cond: Column) -> Column:
     return F.avg(F.coalesce(cond, F.lit(False)).cast("double"))
 
 
-def _n_distinct(col: Column) -> Column:
-    """Exact distinct count as the size of a set: several ``countDistinct`` over different
-    columns in one aggregation make Spark expand every row once per column (an Expand and
-    a second aggregation); sets aggregate in one pass. An account's set is bounded by its
-    own exchanges."""
-    return F.size(F.collect_set(col)).cast("bigint")
-
-
 def _base(s: DataFrame, newest_model: Column) -> DataFrame:
-    """Per-account aggregates that need one pass over the account's exchanges."""
+    """Per-account aggregates that need one pass over the account's exchanges.
+
+    Only declarative aggregates (sums, counts, maxima), so the aggregation is hash-based
+    with a map-side partial aggregation. Distinct counts are not here: a ``collect_set``
+    makes the whole aggregation an object aggregate that falls back to sorting every row
+    once an executor holds more than 128 accounts. The distinct hours are a 24-bit mask;
+    distinct templates, prefixes and ASNs come from the groupings that need those rows
+    anyway (:func:`_content`, :func:`_sharing`).
+    """
+    hours = F.expr("CAST(bit_count(bit_or(shiftleft(1, hour(ts)))) AS BIGINT)")
     return s.groupBy("account_id").agg(
         F.count(F.lit(1)).alias("n_exchanges"),
         F.sum("input_tokens").alias("input_tokens"),
         F.sum("output_tokens").alias("output_tokens"),
-        _n_distinct(F.hour("ts")).alias("active_hours"),
-        (_n_distinct(F.hour("ts")) / F.lit(24.0)).alias("hour_coverage"),
-        (_n_distinct(F.col("template_hash")) / F.count(F.lit(1))).alias("distinct_templates_per_exchange"),
+        hours.alias("active_hours"),
+        (hours / F.lit(24.0)).alias("hour_coverage"),
         _share(F.col("cot_elicitation")).alias("cot_share"),
         _share(F.col("rubric_grading")).alias("rubric_share"),
         _share(F.col("sensitive_rewrite")).alias("sensitive_share"),
@@ -82,8 +82,6 @@ def _base(s: DataFrame, newest_model: Column) -> DataFrame:
         _share(F.col("ip_country") != F.col("billing_country")).alias("country_mismatch_share"),
         _share(F.col("is_hosting")).alias("hosting_ip_share"),
         _share(F.col("is_proxy")).alias("proxy_ip_share"),
-        _n_distinct(F.col("ip_prefix")).alias("n_prefixes"),
-        _n_distinct(F.col("asn")).alias("n_asns"),
         F.count_if(F.size("intel_types") > 0).alias("intel_matches"),
         F.max("intel_confidence").alias("intel_max_confidence"),
         *[F.count_if(F.array_contains("intel_types", t)).alias(f"intel_matches_{t}") for t in INTEL_KEYS],
@@ -115,15 +113,33 @@ def _timing(s: DataFrame) -> DataFrame:
     return hours.join(stats, "account_id", "left")
 
 
+def _templates(s: DataFrame) -> DataFrame:
+    """Exchanges ``n`` per (account, template); the template's LSH bands ride along (they
+    are a function of the template, so they do not split a group)."""
+    return s.groupBy("account_id", "template_hash", "lsh_bands").agg(F.count(F.lit(1)).alias("n"))
+
+
+def _template_variety(tmpl: DataFrame) -> DataFrame:
+    """``top_template_share`` and ``distinct_templates_per_exchange`` from :func:`_templates`."""
+    return tmpl.groupBy("account_id").agg(
+        (F.max("n") / F.sum("n")).alias("top_template_share"),
+        (F.count_if(F.col("template_hash").isNotNull()) / F.sum("n")).alias(
+            "distinct_templates_per_exchange"
+        ),
+    )
+
+
 def _content(s: DataFrame) -> DataFrame:
     """Template and capability concentration, and the near-duplicate share.
 
     An exchange is a near-duplicate when its exact template or one of its LSH band keys
-    was used that day by at least one other account (grouping on the band key).
+    was used that day by at least one other account (grouping on the band key). The bands
+    are a function of the template (``pipelines.fingerprint``), so the keys are exploded
+    from the account's distinct templates, not from every exchange.
     """
-    tmpl = s.groupBy("account_id", "template_hash").agg(F.count(F.lit(1)).alias("n"))
+    tmpl = _templates(s)
     tw = Window.partitionBy("account_id")
-    top_t = tmpl.groupBy("account_id").agg((F.max("n") / F.sum("n")).alias("top_template_share"))
+    top_t = _template_variety(tmpl)
     t_ent = _entropy(tmpl, ["account_id"], "template_entropy")
 
     cap = s.groupBy("account_id", "capability").agg(F.count(F.lit(1)).alias("n"))
@@ -140,22 +156,20 @@ def _content(s: DataFrame) -> DataFrame:
         )
     )
 
-    keys = (
-        s.select("account_id", "template_hash", F.explode(F.array_union(F.array(F.col("template_hash")), "lsh_bands")).alias("k"))
-        .where(F.col("k").isNotNull())
-        .distinct()
+    # One row per (account, template, key); a template without a hash gives one null key
+    # and stays in the denominator. A key is shared when its smallest and largest account
+    # differ: one window over the key, not a count per key joined back (which shuffles the
+    # exploded rows twice).
+    keys = tmpl.select(
+        "account_id", "template_hash", "n",
+        F.explode(F.array_union(F.array(F.col("template_hash")), F.coalesce("lsh_bands", F.array().cast("array<bigint>")))).alias("k"),
     )  # fmt: skip
-    # A key is shared when its smallest and largest account differ: one window over the
-    # key, not a count per key joined back (which shuffles the exploded rows twice).
     by_key = Window.partitionBy("k")
-    dup_templates = (
-        keys.withColumn("_shared", F.min("account_id").over(by_key) != F.max("account_id").over(by_key))
-        .where("_shared")
-        .select("account_id", "template_hash")
-        .distinct()
-    )
+    shared = F.col("k").isNotNull() & (F.min("account_id").over(by_key) != F.max("account_id").over(by_key))
     near = (
-        tmpl.join(dup_templates.withColumn("_dup", F.lit(True)), ["account_id", "template_hash"], "left")
+        keys.withColumn("_shared", shared)
+        .groupBy("account_id", "template_hash")
+        .agg(F.max("_shared").alias("_dup"), F.max("n").alias("n"))
         .groupBy("account_id")
         .agg((F.sum(F.when(F.col("_dup"), F.col("n")).otherwise(0)) / F.sum("n")).alias("near_dup_share"))
     )
@@ -172,10 +186,12 @@ def _sharing(s: DataFrame) -> DataFrame:
 
     Free-mail e-mail domains are not shared infrastructure and count 0. All five kinds in
     one pass: (account, kind, value) rows, a count over each (kind, value) window, and a group-by on
-    the account with one conditional max per kind (three shuffles, not five of each).
+    the account with one conditional max per kind (three shuffles, not five of each). The
+    same rows give the account's distinct prefixes and ASNs (``n_prefixes``, ``n_asns``).
+    Accounts without any value are absent: :func:`account_daily_features` fills 0.
     """
     values = []
-    for name, column in SHARED_VALUES.items():
+    for name, column in {**SHARED_VALUES, "_asn": "asn"}.items():
         value = F.col(column).cast("string")
         if column == "email_domain":
             value = F.when(~F.coalesce(F.col("is_free_mail"), F.lit(False)), value)
@@ -187,59 +203,79 @@ def _sharing(s: DataFrame) -> DataFrame:
         .distinct()
     )
     # accounts per value as a window count: the rows are already one per (account, value)
-    per_acc = (
+    return (
         pairs.withColumn("_n", F.count(F.lit(1)).over(Window.partitionBy("kind", "v")))
         .groupBy("account_id")
-        .agg(*[(F.max(F.when(F.col("kind") == name, F.col("_n"))) - 1).alias(name) for name in SHARED_VALUES])
+        .agg(
+            *[(F.max(F.when(F.col("kind") == name, F.col("_n"))) - 1).alias(name) for name in SHARED_VALUES],
+            F.count_if(F.col("kind") == "n_accounts_same_prefix").alias("n_prefixes"),
+            F.count_if(F.col("kind") == "_asn").alias("n_asns"),
+        )
     )
-    out = s.select("account_id").distinct().join(per_acc, "account_id", "left")
-    return out.fillna(0, subset=list(SHARED_VALUES))
 
 
-def sync_by(s: DataFrame, key: str) -> DataFrame:
-    """Lockstep of the accounts sharing one ``key`` value, per (account, value).
+SHARING_COLUMNS = (*SHARED_VALUES, "n_prefixes", "n_asns")
 
-    Over the group's active minutes in time order: ``evenness`` (normalised entropy of
-    minutes per member), ``exclusivity`` (share of minutes with exactly one member
-    active) and ``switching`` (share of consecutive exclusive minutes whose member
-    differs). Their product is 1 for accounts taking turns round-robin minute by minute
-    and low for independent users. A group has at most 1440 minutes, so hub values stay cheap.
+
+def _sync(s: DataFrame) -> DataFrame:
+    """Lockstep of the accounts sharing one value of a :data:`SYNC_KEYS` column: per account
+    ``sync_score``, the highest over its values (accounts in no group of two are absent).
+
+    Per group of accounts on one value, over the group's active minutes in time order:
+    ``evenness`` (normalised entropy of minutes per member), ``exclusivity`` (share of
+    minutes with exactly one member active) and ``switching`` (share of consecutive
+    exclusive minutes whose member differs). Their product is 1 for accounts taking turns
+    round-robin minute by minute and low for independent users. A group has at most 1440
+    minutes, so hub values stay cheap. Both key columns in one pass: (kind, value,
+    account, minute) rows.
     """
-    am = (
-        s.where(F.col(key).isNotNull())
-        .select(F.col(key).alias("v"), "account_id", F.date_trunc("minute", "ts").alias("m"))
-        .distinct()
+    g = ["kind", "v"]
+    kv = F.array(*[F.struct(F.lit(k).alias("kind"), F.col(k).cast("string").alias("v")) for k in SYNC_KEYS])
+    rows = (
+        s.select("account_id", F.date_trunc("minute", "ts").alias("m"), F.explode(kv).alias("_kv"))
+        .select("_kv.kind", "_kv.v", "account_id", "m")
+        .where(F.col("v").isNotNull())
     )
-    members = am.groupBy("v").agg(F.countDistinct("account_id").alias("k")).where("k >= 2")
-    am = am.join(members, "v")
-    per_member = am.groupBy("v", "k", "account_id").agg(F.count(F.lit(1)).alias("n"))
+    # Groups of two or more accounts first, from the narrow (kind, value, account) rows; only
+    # their members' minutes are kept. After the join on (kind, value) every later grouping
+    # (member, minute, the minute order) is within one (kind, value): no further shuffle.
+    members = (
+        rows.select(*g, "account_id").distinct().groupBy(*g).agg(F.count(F.lit(1)).alias("k")).where("k >= 2")
+    )
+    am = rows.join(members, g).distinct()
+    per_member = am.groupBy(*g, "k", "account_id").agg(F.count(F.lit(1)).alias("n"))
     even = (
-        _entropy(per_member, ["v"], "_h")
-        .join(members, "v")
-        .select("v", (F.col("_h") / F.log2(F.col("k").cast("double"))).alias("evenness"))
+        _entropy(per_member, g, "_h")
+        .join(members, g)
+        .select(*g, (F.col("_h") / F.log2(F.col("k").cast("double"))).alias("evenness"))
     )
     # ``_who`` is only compared for equality: a 64-bit hash of the account keeps the
     # aggregation hash-based (a min over strings makes Spark sort every row instead).
-    minutes = am.groupBy("v", "m").agg(
+    minutes = am.groupBy(*g, "m").agg(
         F.count(F.lit(1)).alias("_c"), F.min(F.xxhash64("account_id")).alias("_who")
     )
-    w = Window.partitionBy("v").orderBy("m")
+    w = Window.partitionBy(*g).orderBy("m")
     minutes = minutes.withColumn("_sole", F.when(F.col("_c") == 1, F.col("_who")))
     minutes = minutes.withColumn("_prev", F.lag("_sole").over(w))
-    turn = minutes.groupBy("v").agg(
+    turn = minutes.groupBy(*g).agg(
         _share(F.col("_c") == 1).alias("exclusivity"),
         F.avg(
             F.when(F.col("_sole").isNotNull() & F.col("_prev").isNotNull(), (F.col("_sole") != F.col("_prev")).cast("double"))
         ).alias("switching"),
     )  # fmt: skip
-    score = even.join(turn, "v").select(
-        "v",
+    score = even.join(turn, g).select(
+        *g,
         # clamped: the entropy ratio can exceed 1 by a rounding error
         F.least(
             F.lit(1.0), F.col("evenness") * F.col("exclusivity") * F.coalesce(F.col("switching"), F.lit(0.0))
         ).alias("sync"),
     )
-    return am.select("v", "account_id").distinct().join(score, "v").select("account_id", "sync")
+    return (
+        per_member.select(*g, "account_id")
+        .join(score, g)
+        .groupBy("account_id")
+        .agg(F.max("sync").alias("sync_score"))
+    )
 
 
 # The rolling windows, in days, the day itself included (column suffixes ``_7d``, ``_28d``).
@@ -365,17 +401,12 @@ def account_daily_features(
     # a left join on true keeps the day's rows when no model is released yet
     s = s.join(F.broadcast(newest), F.lit(True), "left")
     base = _base(s, F.col("_newest"))
-    sync = None
-    for key in SYNC_KEYS:
-        part = sync_by(s, key)
-        sync = part if sync is None else sync.unionByName(part)
-    assert sync is not None
-    sync_acc = sync.groupBy("account_id").agg(F.max("sync").alias("sync_score"))
     out = (
         base.join(_timing(s), "account_id", "left")
         .join(_content(s), "account_id", "left")
         .join(_sharing(s), "account_id", "left")
-        .join(sync_acc, "account_id", "left")
+        .fillna(0, subset=list(SHARING_COLUMNS))
+        .join(_sync(s), "account_id", "left")
         .fillna(0.0, subset=["sync_score"])
         .withColumn("account_age_days", F.datediff(d, F.to_date("_created")).cast("bigint"))
         .drop("_created")

@@ -46,12 +46,10 @@ def _share(cond: Column) -> Column:
 def _base(s: DataFrame, newest_model: Column) -> DataFrame:
     """Per-account aggregates that need one pass over the account's exchanges.
 
-    Only declarative aggregates (sums, counts, maxima), so the aggregation is hash-based
-    with a map-side partial aggregation. Distinct counts are not here: a ``collect_set``
-    makes the whole aggregation an object aggregate that falls back to sorting every row
-    once an executor holds more than 128 accounts. The distinct hours are a 24-bit mask;
-    distinct templates, prefixes and ASNs come from the groupings that need those rows
-    anyway (:func:`_content`, :func:`_sharing`).
+    Only declarative aggregates (sums, counts, maxima): one hash aggregation with a
+    map-side partial aggregation, no per-account sets. The distinct hours are a 24-bit
+    mask; distinct templates, prefixes and ASNs come from the groupings that need those
+    rows anyway (:func:`_template_variety`, :func:`_sharing`).
     """
     hours = F.expr("CAST(bit_count(bit_or(shiftleft(1, hour(ts)))) AS BIGINT)")
     return s.groupBy("account_id").agg(

@@ -158,10 +158,13 @@ def _content(s: DataFrame) -> DataFrame:
     # and stays in the denominator. A key is shared when its smallest and largest account
     # differ: one window over the key, not a count per key joined back (which shuffles the
     # exploded rows twice).
+    bands = F.coalesce(F.col("lsh_bands"), F.array().cast("array<bigint>"))
     keys = tmpl.select(
-        "account_id", "template_hash", "n",
-        F.explode(F.array_union(F.array(F.col("template_hash")), F.coalesce("lsh_bands", F.array().cast("array<bigint>")))).alias("k"),
-    )  # fmt: skip
+        "account_id",
+        "template_hash",
+        "n",
+        F.explode(F.array_union(F.array(F.col("template_hash")), bands)).alias("k"),
+    )
     by_key = Window.partitionBy("k")
     shared = F.col("k").isNotNull() & (F.min("account_id").over(by_key) != F.max("account_id").over(by_key))
     near = (
@@ -224,8 +227,8 @@ def _sync(s: DataFrame) -> DataFrame:
     minutes with exactly one member active) and ``switching`` (share of consecutive
     exclusive minutes whose member differs). Their product is 1 for accounts taking turns
     round-robin minute by minute and low for independent users. A group has at most 1440
-    minutes, so hub values stay cheap. Both key columns in one pass: (kind, value,
-    account, minute) rows.
+    minutes, so hub values stay cheap. Both key columns together: (kind, value, account,
+    minute) rows.
     """
     g = ["kind", "v"]
     kv = F.array(*[F.struct(F.lit(k).alias("kind"), F.col(k).cast("string").alias("v")) for k in SYNC_KEYS])
@@ -403,9 +406,8 @@ def account_daily_features(
         base.join(_timing(s), "account_id", "left")
         .join(_content(s), "account_id", "left")
         .join(_sharing(s), "account_id", "left")
-        .fillna(0, subset=list(SHARING_COLUMNS))
         .join(_sync(s), "account_id", "left")
-        .fillna(0.0, subset=["sync_score"])
+        .fillna(0, subset=[*SHARING_COLUMNS, "sync_score"])
         .withColumn("account_age_days", F.datediff(d, F.to_date("_created")).cast("bigint"))
         .drop("_created")
         .withColumn("event_date", d)

@@ -288,6 +288,12 @@ class AttributionConf:
     # ... sending at least this many exchanges a day each on average, on a value strangers did
     # not make popular on a past day (content_min_tf_weight, today's users off the past peak).
     group_content_min_exchanges: float = 3.0
+    # ... or whose accounts mostly (group_harvest_min_share) buy long answers with short asks
+    # (mean output >= harvest_min_output_tokens, output/input >= harvest_min_ratio), at least
+    # group_harvest_min_exchanges a day each on average: long answers are what ordinary writing
+    # asks get too, so the volume bar is higher than an asking group's.
+    group_harvest_min_share: float = 0.8
+    group_harvest_min_exchanges: float = 8.0
     # Evidence filter: at least min_accounts accounts and at least min_signals of content,
     # capability, intent, sync, flagged and intel (the shares and thresholds below).
     min_accounts: int = 3
@@ -305,6 +311,14 @@ class AttributionConf:
     # its infrastructure, not developers sharing an SDK's prompts (those the detector does not
     # flag, and their prompts are not harvesting asks).
     learned_intent_min_share: float = 0.5
+    # Harvest shape (discovery.harvest_shape): an exchange with at least harvest_min_output_tokens
+    # out and harvest_min_ratio times its input. The signal holds when at least harvest_min_share
+    # of the cluster's campaign traffic has it, and it stands for the learned intent in the
+    # content-only rule below (a flagged operator harvesting worked answers in words no
+    # classifier was trained on).
+    harvest_min_output_tokens: int = 1000
+    harvest_min_ratio: float = 8.0
+    harvest_min_share: float = 0.6
     content_only_min_flagged_share: float = 0.8
     content_only_min_learned_intent: float = 0.6
     # ... or, before any model has learned the operator, when analysts labelled at least
@@ -313,6 +327,9 @@ class AttributionConf:
     # grading or sensitive rewrites by the content rules.
     content_only_min_labelled: int = 2
     content_only_min_intent_share: float = 0.6
+    # ... or when at least content_only_min_harvest_share of its campaign traffic has the harvest
+    # shape, at group_harvest_min_exchanges campaign exchanges a day per member or more.
+    content_only_min_harvest_share: float = 0.8
     # One organisation holding this share of verified accounts is a legitimate group
     # (enterprise, university, eval lab) unless intel says otherwise.
     single_org_min_share: float = 0.8

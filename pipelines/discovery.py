@@ -35,6 +35,8 @@ EXCHANGE_COLUMNS = (
     "n_messages",
     "n_tools",
     "has_image",
+    "input_tokens",
+    "output_tokens",
     "template_hash",
     "lsh_bands",
     "cot_elicitation",
@@ -53,6 +55,17 @@ def _intent(prefix: str = "") -> Column:
         | F.coalesce(F.col(f"{prefix}rubric_grading"), F.lit(False))
         | F.coalesce(F.col(f"{prefix}sensitive_rewrite"), F.lit(False))
     )
+
+
+def harvest_shape(conf: AttributionConf) -> Column:
+    """The exchange bought a long answer with a short ask: at least
+    ``harvest_min_output_tokens`` out and ``harvest_min_ratio`` times its input. What a
+    distiller pays for is the answer (worked solutions, reasoning, derivations); rotating
+    networks, clients and cards does not change it, and ordinary users' traffic is mostly
+    short answers or long inputs (code, documents, agent transcripts)."""
+    out = F.coalesce(F.col("output_tokens"), F.lit(0))
+    ask = F.coalesce(F.col("input_tokens"), F.lit(0))
+    return (out >= conf.harvest_min_output_tokens) & (out >= ask * F.lit(conf.harvest_min_ratio))
 
 
 def request_shape() -> Column:
@@ -375,6 +388,7 @@ def cluster_evidence(
         F.avg(F.coalesce("rubric_grading", F.lit(False)).cast("double")).alias("rubric_share"),
         F.avg(F.coalesce("sensitive_rewrite", F.lit(False)).cast("double")).alias("sensitive_share"),
         F.avg(_intent().cast("double")).alias("intent_share"),
+        F.avg(harvest_shape(conf).cast("double")).alias("harvest_share"),
     )
     cap = _top_share(camp, "capability", "top_capability")
     tmpl = _top_share(camp.where(F.col("template_hash").isNotNull()), "template_hash", "top_template").drop(
@@ -439,6 +453,7 @@ def cluster_evidence(
         "intent": (F.col("intent_share") >= conf.intent_min_share)
         | (F.coalesce(F.col("learned_intent_mean"), F.lit(0.0)) >= conf.learned_intent_min_share),
         "sync": F.col("sync_mean") >= conf.sync_min,
+        "harvest": F.coalesce(F.col("harvest_share"), F.lit(0.0)) >= conf.harvest_min_share,
         "flagged": F.col("flagged_share") >= conf.flagged_min_share,
         "intel": intel_strong,
     }
@@ -451,13 +466,19 @@ def cluster_evidence(
         & (F.col("top_org_share") >= conf.single_org_min_share)
         & (F.col("verified_share") >= conf.single_org_min_share)
     )
-    # the detector and the learned classifier agree the members are an operator's accounts
+    # the detector flags the members, and the learned classifier reads their asks as harvesting
+    # or their traffic is mostly long answers bought with short asks
     model_strong = (F.col("model_flagged_share") >= conf.content_only_min_flagged_share) & (
-        F.coalesce(F.col("learned_intent_mean"), F.lit(0.0)) >= conf.content_only_min_learned_intent
+        (F.coalesce(F.col("learned_intent_mean"), F.lit(0.0)) >= conf.content_only_min_learned_intent)
+        | (F.coalesce(F.col("harvest_share"), F.lit(0.0)) >= conf.harvest_min_share)
     )
     # analysts' labels on its members, or the content rules reading its traffic as harvesting asks
     label_strong = F.col("labelled_members") >= conf.content_only_min_labelled
     asks_strong = F.coalesce(F.col("intent_share"), F.lit(0.0)) >= conf.content_only_min_intent_share
+    # or long answers bought with short asks, at a harvester's volume
+    harvest_strong = (
+        F.coalesce(F.col("harvest_share"), F.lit(0.0)) >= conf.content_only_min_harvest_share
+    ) & (F.col("n_exchanges") >= F.col("n_accounts") * F.lit(conf.group_harvest_min_exchanges))
     ev = (
         ev.withColumn("signals", signal_list)
         .withColumn("legit_group", legit_group)
@@ -465,6 +486,7 @@ def cluster_evidence(
         .withColumn("model_strong", model_strong)
         .withColumn("label_strong", label_strong)
         .withColumn("asks_strong", asks_strong)
+        .withColumn("harvest_strong", harvest_strong)
     )
     reject = (
         F.when(F.col("n_accounts") < conf.min_accounts, "too_few_accounts")
@@ -472,7 +494,13 @@ def cluster_evidence(
         .when(F.col("legit_group") & ~F.col("intel_strong"), "single_organisation_group")
         .when(
             (F.col("shared_infra_values") == 0)
-            & ~(F.col("intel_strong") | F.col("model_strong") | F.col("label_strong") | F.col("asks_strong")),
+            & ~(
+                F.col("intel_strong")
+                | F.col("model_strong")
+                | F.col("label_strong")
+                | F.col("asks_strong")
+                | F.col("harvest_strong")
+            ),
             "content_only_link",
         )
     )

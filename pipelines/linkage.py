@@ -176,18 +176,32 @@ def group_seeds(
         + F.coalesce(F.col("sensitive_share"), zero),
         F.lit(1.0),
     )
+    # Or whose accounts mostly buy long answers with short asks (the account's view of
+    # discovery.harvest_shape: mean output and output/input ratio), at a volume no ordinary
+    # group of writers sends (group_harvest_min_exchanges a day each): an operator harvesting
+    # worked answers in words the content rules do not know.
+    harvest = (
+        (F.coalesce(F.col("mean_output_tokens"), zero) >= conf.harvest_min_output_tokens)
+        & (F.coalesce(F.col("output_input_ratio"), zero) >= conf.harvest_min_ratio)
+    ).cast("double")
     content = (
         indicators.where(F.col("ind_type").isin(*conf.content_indicator_types))
         .select("account_id", "ind_type", "ind_value")
         .join(
             features.select(
-                "account_id", asks.alias("_asks"), F.coalesce(F.col("n_exchanges"), F.lit(0)).alias("_ex")
+                "account_id",
+                asks.alias("_asks"),
+                harvest.alias("_harvest"),
+                F.coalesce(F.col("n_exchanges"), F.lit(0)).alias("_ex"),
             ),
             "account_id",
         )
     )
     asking = content.groupBy("ind_type", "ind_value").agg(
-        F.count(F.lit(1)).alias("_n"), F.avg("_asks").alias("_asks"), F.avg("_ex").alias("_ex")
+        F.count(F.lit(1)).alias("_n"),
+        F.avg("_asks").alias("_asks"),
+        F.avg("_harvest").alias("_harvest"),
+        F.avg("_ex").alias("_ex"),
     )
     if baseline is not None:
         asking = asking.join(baseline, ["ind_type", "ind_value"], "left")
@@ -196,8 +210,16 @@ def group_seeds(
     past = F.greatest(F.coalesce(F.col("base_popularity"), F.lit(0)) - F.col("_n"), F.lit(0))
     asking = asking.where(
         F.col("_n").between(conf.group_min_accounts, conf.hub_max_accounts)
-        & (F.col("_asks") >= conf.group_content_min_intent)
-        & (F.col("_ex") >= conf.group_content_min_exchanges)
+        & (
+            (
+                (F.col("_asks") >= conf.group_content_min_intent)
+                & (F.col("_ex") >= conf.group_content_min_exchanges)
+            )
+            | (
+                (F.col("_harvest") >= conf.group_harvest_min_share)
+                & (F.col("_ex") >= conf.group_harvest_min_exchanges)
+            )
+        )
         & (tf_weight(past) >= conf.content_min_tf_weight)
     ).select("ind_type", "ind_value")
     return (

@@ -54,6 +54,8 @@ SILVER = tables.subset(
     "n_messages",
     "n_tools",
     "has_image",
+    "input_tokens",
+    "output_tokens",
     "template_hash",
     "lsh_bands",
     "cot_elicitation",
@@ -101,6 +103,8 @@ def _ex(rid: str, acct: str, day: dt.date = D1, **kw: Any) -> dict[str, Any]:
         "n_messages": 1,
         "n_tools": 0,
         "has_image": False,
+        "input_tokens": 40,
+        "output_tokens": 300,
         "template_hash": zlib.crc32(f"{rid}|{acct}".encode()),
         "lsh_bands": [],
         "cot_elicitation": False,
@@ -116,9 +120,14 @@ def _ex(rid: str, acct: str, day: dt.date = D1, **kw: Any) -> dict[str, Any]:
     return row
 
 
-def _features(spark: SparkSession, rows: list[tuple]) -> DataFrame:
-    """Feature rows of FEATURES with a day's volume (4 exchanges) per account."""
-    return spark.createDataFrame(rows, FEATURES).withColumn("n_exchanges", F.lit(4).cast("bigint"))
+def _features(spark: SparkSession, rows: list[tuple], volume: int = 4) -> DataFrame:
+    """Feature rows of FEATURES with a day's volume (``volume`` exchanges) per account and,
+    unless given, the token shape of _ex's exchanges (300 out for 40 in)."""
+    df = spark.createDataFrame(rows, FEATURES).withColumn("n_exchanges", F.lit(volume).cast("bigint"))
+    for c, v in (("mean_output_tokens", 300.0), ("output_input_ratio", 7.5)):
+        if c not in df.columns:
+            df = df.withColumn(c, F.lit(v))
+    return df
 
 
 def _silver(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
@@ -515,6 +524,51 @@ def test_rotated_operators_are_kept_on_their_asks_or_their_labels_and_sdk_develo
         frozenset({"r1", "r2", "r3", "r4"}): None,
         frozenset({"c1", "c2", "c3", "c4"}): "mantis",
     }
+
+
+def test_a_rotated_operator_buying_long_answers_is_kept_and_a_class_writing_essays_is_not(
+    spark: SparkSession,
+) -> None:
+    # No labels, no intel, no model, no ask the content rules know: four rotated accounts buy
+    # worked derivations (2,400 tokens out for 40 in), twelve a day each on shared templates;
+    # four students write essays on one assignment with the same shape, three a day each.
+    rows: list[dict[str, Any]] = []
+    features: list[tuple] = []
+    volume = {}
+    for who, n, base in (("h", 12, 600), ("e", 3, 650)):
+        for j in range(4):
+            a = f"{who}{j}"
+            rows += [_ex(f"{a}-{i}", a, template_hash=base + i % 2, lsh_bands=[base * 10 + i % 2], input_tokens=40,
+                         output_tokens=2400, capability="reasoning_math") for i in range(n)]  # fmt: skip
+            features.append((D1, a, 0.6, 0.0, 0.0, 0.6, 0.0, 0.0, 0.0))
+            volume[a] = n
+    feats = (
+        _features(spark, features)
+        .withColumn(
+            "n_exchanges", F.when(F.col("account_id").startswith("h"), 12).otherwise(3).cast("bigint")
+        )
+        .withColumn("mean_output_tokens", F.lit(2400.0))
+        .withColumn("output_input_ratio", F.lit(60.0))
+    )
+    accounts = sorted(volume)
+    out = campaigns_day(
+        _silver(spark, rows),
+        feats,
+        spark.createDataFrame([(D1, a, 0.1, 0.1, False) for a in accounts], SCORES),
+        spark.createDataFrame([], contract.THREAT_INTEL_SCHEMA),
+        spark.createDataFrame([], "campaign_id string, account_id string"),
+        spark.createDataFrame([], "campaign_id string, ind_type string, ind_value string"),
+        spark.createDataFrame([], "campaign_id string, actor string, confidence double"),
+        spark.createDataFrame([], "campaign_id string, first_seen date"),
+        D1.isoformat(),
+        CONF,
+    )
+    members: dict[str, set[str]] = {}
+    for m in out.campaign_members.collect():
+        members.setdefault(m.campaign_id, set()).add(m.account_id)
+    assert list(members.values()) == [{"h0", "h1", "h2", "h3"}]
+    (daily,) = out.campaign_attribution_daily.collect()
+    assert "harvest" in json.loads(daily.evidence)["signals"] and daily.actor is None
 
 
 def test_campaigns_rows_widen_keep_the_actor_and_record_merges(spark: SparkSession) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf, IntentConf
 from distillwatch.models.intent import IntentModel, account_intent, calibrated_threshold, fit_intent
@@ -125,7 +126,9 @@ TRAFFIC = (
 def _evidence(spark: SparkSession, traffic: list, features: list, scores: list | None) -> DataFrame:
     """cluster_evidence of clusters with no intel hit and no infrastructure edge."""
     return cluster_evidence(
-        spark.createDataFrame(traffic, TRAFFIC),
+        spark.createDataFrame(traffic, TRAFFIC)  # short answers: no harvest shape
+        .withColumn("input_tokens", F.lit(40).cast("long"))
+        .withColumn("output_tokens", F.lit(300).cast("long")),
         spark.createDataFrame(features, "account_id string, sync_score double"),
         spark.createDataFrame([], "account_id string, ind_type string, ind_value string, confidence double"),
         spark.createDataFrame([], "cluster_id string, account_id string, ind_type string, ind_value string"),

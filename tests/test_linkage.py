@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
     BooleanType,
@@ -55,6 +56,17 @@ GROUP_FEATURES = (
     "top_capability_share double, cot_share double, rubric_share double, sensitive_share double, "
     "n_exchanges long"
 )
+
+
+def _group_features(spark: SparkSession, rows: list[tuple], harvest: tuple[str, ...] = ()) -> DataFrame:
+    """GROUP_FEATURES rows with the token shape: long answers to short asks for ``harvest``
+    (2,000 tokens out, 50x the input), ordinary answers (300 out, 2x) for the rest."""
+    long = F.col("account_id").isin(*harvest) if harvest else F.lit(False)
+    return (
+        spark.createDataFrame(rows, GROUP_FEATURES)
+        .withColumn("mean_output_tokens", F.when(long, 2000.0).otherwise(300.0))
+        .withColumn("output_input_ratio", F.when(long, 50.0).otherwise(2.0))
+    )
 
 
 def _inds(spark: SparkSession, rows: list[tuple[str, str, str]]) -> DataFrame:
@@ -255,8 +267,7 @@ def test_group_seeds_find_a_small_cloud_group_in_lockstep_and_nothing_else(spark
         feats.append((f"p{i}", 1.0, 0.0, 0.9, 0.9, 0.0, 0.0, 0.0, 5))
     rows.append(("n1", "asn", "16509"))  # not a group type
     got = {
-        r.account_id
-        for r in group_seeds(_inds(spark, rows), spark.createDataFrame(feats, GROUP_FEATURES), CONF).collect()
+        r.account_id for r in group_seeds(_inds(spark, rows), _group_features(spark, feats), CONF).collect()
     }
     assert got == {"n1", "n2", "n3"}
 
@@ -463,12 +474,36 @@ def test_asking_groups_seed_on_shared_content_and_ordinary_content_seeds_nobody(
         [(DAY - dt.timedelta(days=1), "template_hash", v, n, n) for v, n in (("t-popular", 9), ("t-ask", 3))],
         "event_date date, ind_type string, ind_value string, n_accounts bigint, n_unrelated bigint",
     )
-    ind, features = _inds(spark, rows), spark.createDataFrame(feats, GROUP_FEATURES)
+    ind, features = _inds(spark, rows), _group_features(spark, feats)
     got = {r.account_id for r in group_seeds(ind, features, CONF, popularity_baseline(daily)).collect()}
     # the askers' own prompt was sent yesterday by three accounts (themselves, unflagged): kept
     assert got == {"r1", "r2", "r3"}
     without_history = {r.account_id for r in group_seeds(ind, features, CONF).collect()}
     assert without_history == {"r1", "r2", "r3", "w1", "w2", "w3"}
+
+
+def test_harvest_groups_seed_on_long_answers_at_volume_and_writers_seed_nobody(spark: SparkSession) -> None:
+    rows, feats = [], []
+    for a in ("h1", "h2", "h3"):  # rotated, no asks the rules know: worked answers, 12 a day each
+        rows.append((a, "template_hash", "t-derive"))
+        feats.append((a, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 12))
+    for a in ("e1", "e2", "e3"):  # a class writing essays on one assignment: long answers, 3 a day
+        rows.append((a, "template_hash", "t-essay"))
+        feats.append((a, 0.0, 0.0, 0.5, 0.9, 0.0, 0.0, 0.0, 3))
+    for a in ("b1", "b2", "b3"):  # a busy team on one prompt: ordinary answers
+        rows.append((a, "template_hash", "t-team"))
+        feats.append((a, 0.0, 0.0, 0.5, 0.9, 0.0, 0.0, 0.0, 20))
+    for a in ("p1", "p2", "p3"):  # a popular prompt: twelve strangers sent it yesterday
+        rows.append((a, "template_hash", "t-popular"))
+        feats.append((a, 0.0, 0.0, 0.5, 0.9, 0.0, 0.0, 0.0, 12))
+    daily = spark.createDataFrame(
+        [(DAY - dt.timedelta(days=1), "template_hash", "t-popular", 12, 12)],
+        "event_date date, ind_type string, ind_value string, n_accounts bigint, n_unrelated bigint",
+    )
+    ind = _inds(spark, rows)
+    features = _group_features(spark, feats, harvest=("h1", "h2", "h3", "e1", "e2", "e3", "p1", "p2", "p3"))
+    got = {r.account_id for r in group_seeds(ind, features, CONF, popularity_baseline(daily)).collect()}
+    assert got == {"h1", "h2", "h3"}
 
 
 def test_accounts_labelled_by_two_actors_never_share_a_cluster(spark: SparkSession) -> None:

@@ -475,6 +475,29 @@ def test_campaigns_day_finds_campaigns_and_rejects_legitimate_groups(spark: Spar
     assert json.loads(k.shared_infrastructure)["payment_fp"][0] == {"value": "pay-K", "n_accounts": 3}
 
 
+def _first_day(
+    spark: SparkSession,
+    rows: list[dict[str, Any]],
+    features: DataFrame,
+    scores: list[tuple],
+    labelled: DataFrame | None = None,
+) -> Any:
+    """campaigns_day of D1 with no intel and no earlier campaigns."""
+    return campaigns_day(
+        _silver(spark, rows),
+        features,
+        spark.createDataFrame(scores, SCORES),
+        spark.createDataFrame([], contract.THREAT_INTEL_SCHEMA),
+        spark.createDataFrame([], "campaign_id string, account_id string"),
+        spark.createDataFrame([], "campaign_id string, ind_type string, ind_value string"),
+        spark.createDataFrame([], "campaign_id string, actor string, confidence double"),
+        spark.createDataFrame([], "campaign_id string, first_seen date"),
+        D1.isoformat(),
+        CONF,
+        labelled=labelled,
+    )
+
+
 def test_rotated_operators_are_kept_on_their_asks_or_their_labels_and_sdk_developers_are_not(
     spark: SparkSession,
 ) -> None:
@@ -498,19 +521,7 @@ def test_rotated_operators_are_kept_on_their_asks_or_their_labels_and_sdk_develo
     labelled = spark.createDataFrame([("c1", "mantis"), ("c2", "mantis")], "account_id string, actor string")
 
     def run(labels: DataFrame | None) -> dict[frozenset[str], Any]:
-        out = campaigns_day(
-            _silver(spark, rows),
-            _features(spark, features),
-            spark.createDataFrame(scores, SCORES),
-            spark.createDataFrame([], contract.THREAT_INTEL_SCHEMA),
-            spark.createDataFrame([], "campaign_id string, account_id string"),
-            spark.createDataFrame([], "campaign_id string, ind_type string, ind_value string"),
-            spark.createDataFrame([], "campaign_id string, actor string, confidence double"),
-            spark.createDataFrame([], "campaign_id string, first_seen date"),
-            D1.isoformat(),
-            CONF,
-            labelled=labels,
-        )
+        out = _first_day(spark, rows, _features(spark, features), scores, labels)
         members: dict[str, set[str]] = {}
         for m in out.campaign_members.collect():
             members.setdefault(m.campaign_id, set()).add(m.account_id)
@@ -534,14 +545,12 @@ def test_a_rotated_operator_buying_long_answers_is_kept_and_a_class_writing_essa
     # four students write essays on one assignment with the same shape, three a day each.
     rows: list[dict[str, Any]] = []
     features: list[tuple] = []
-    volume = {}
     for who, n, base in (("h", 12, 600), ("e", 3, 650)):
         for j in range(4):
             a = f"{who}{j}"
             rows += [_ex(f"{a}-{i}", a, template_hash=base + i % 2, lsh_bands=[base * 10 + i % 2], input_tokens=40,
                          output_tokens=2400, capability="reasoning_math") for i in range(n)]  # fmt: skip
             features.append((D1, a, 0.6, 0.0, 0.0, 0.6, 0.0, 0.0, 0.0))
-            volume[a] = n
     feats = (
         _features(spark, features)
         .withColumn(
@@ -550,19 +559,7 @@ def test_a_rotated_operator_buying_long_answers_is_kept_and_a_class_writing_essa
         .withColumn("mean_output_tokens", F.lit(2400.0))
         .withColumn("output_input_ratio", F.lit(60.0))
     )
-    accounts = sorted(volume)
-    out = campaigns_day(
-        _silver(spark, rows),
-        feats,
-        spark.createDataFrame([(D1, a, 0.1, 0.1, False) for a in accounts], SCORES),
-        spark.createDataFrame([], contract.THREAT_INTEL_SCHEMA),
-        spark.createDataFrame([], "campaign_id string, account_id string"),
-        spark.createDataFrame([], "campaign_id string, ind_type string, ind_value string"),
-        spark.createDataFrame([], "campaign_id string, actor string, confidence double"),
-        spark.createDataFrame([], "campaign_id string, first_seen date"),
-        D1.isoformat(),
-        CONF,
-    )
+    out = _first_day(spark, rows, feats, [(D1, f[1], 0.1, 0.1, False) for f in features])
     members: dict[str, set[str]] = {}
     for m in out.campaign_members.collect():
         members.setdefault(m.campaign_id, set()).add(m.account_id)

@@ -473,7 +473,13 @@ def cluster_evidence(
         | (F.coalesce(F.col("harvest_share"), F.lit(0.0)) >= conf.harvest_min_share)
     )
     # analysts' labels on its members, or the content rules reading its traffic as harvesting asks
-    label_strong = F.col("labelled_members") >= conf.content_only_min_labelled
+    # Once the champion carries the learned classifier (trained on those labels), the members'
+    # traffic must also read as harvesting: labels name an operator, they do not vouch for the
+    # strangers shared content linked to a few of its accounts.
+    label_strong = (F.col("labelled_members") >= conf.content_only_min_labelled) & (
+        F.col("learned_intent_mean").isNull()
+        | (F.col("learned_intent_mean") >= conf.learned_intent_min_share)
+    )
     asks_strong = F.coalesce(F.col("intent_share"), F.lit(0.0)) >= conf.content_only_min_intent_share
     # or long answers bought with short asks, at a harvester's volume
     harvest_strong = (

@@ -123,7 +123,9 @@ TRAFFIC = (
 )
 
 
-def _evidence(spark: SparkSession, traffic: list, features: list, scores: list | None) -> DataFrame:
+def _evidence(
+    spark: SparkSession, traffic: list, features: list, scores: list | None, labelled: list | None = None
+) -> DataFrame:
     """cluster_evidence of clusters with no intel hit and no infrastructure edge."""
     return cluster_evidence(
         spark.createDataFrame(traffic, TRAFFIC)  # short answers: no harvest shape
@@ -136,6 +138,7 @@ def _evidence(spark: SparkSession, traffic: list, features: list, scores: list |
         None
         if scores is None
         else spark.createDataFrame(scores, "account_id string, learned_intent_share double, flagged boolean"),
+        None if labelled is None else spark.createDataFrame(labelled, "account_id string, actor string"),
     )
 
 
@@ -175,3 +178,27 @@ def test_content_only_cluster_is_kept_only_when_detector_and_classifier_agree(sp
     # Without the scores (a version without a classifier), both are content-only links.
     plain = _evidence(spark, traffic, features, None)
     assert {r["reject_reason"] for r in plain.collect()} == {"content_only_link"}
+
+
+def test_labels_keep_a_content_linked_cluster_only_while_its_traffic_reads_as_harvesting(
+    spark: SparkSession,
+) -> None:
+    # One content-linked cluster of six: two accounts labelled by analysts, half flagged.
+    # Before training (no classifier) the labels keep it; once the classifier, trained on
+    # those labels, reads the members' traffic as ordinary, they no longer do.
+    traffic, features = [], []
+    for i in range(6):
+        acct = f"m_{i}"
+        for _ in range(5):
+            traffic.append(
+                ("c", acct, i < 3, True, None, False, "template", False, False, False, "coding", "t1")
+            )
+        features.append((acct, 0.9))
+    labelled = [("m_0", "mantis"), ("m_1", "mantis")]
+    before = _evidence(spark, traffic, features, None, labelled).first()
+    assert before["is_campaign"], before.asDict()
+    ordinary = [(f"m_{i}", 0.1, i < 3) for i in range(6)]
+    after = _evidence(spark, traffic, features, ordinary, labelled).first()
+    assert after["reject_reason"] == "content_only_link", after.asDict()
+    harvesting = [(f"m_{i}", 0.8, i < 3) for i in range(6)]
+    assert _evidence(spark, traffic, features, harvesting, labelled).first()["is_campaign"]

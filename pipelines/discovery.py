@@ -438,6 +438,7 @@ def cluster_evidence(
                 "top_template_share": 0.0,
                 "shared_infra_values": 0,
                 "labelled_members": 0,
+                "harvest_share": 0.0,
             }
         )
         .withColumn(
@@ -453,7 +454,7 @@ def cluster_evidence(
         "intent": (F.col("intent_share") >= conf.intent_min_share)
         | (F.coalesce(F.col("learned_intent_mean"), F.lit(0.0)) >= conf.learned_intent_min_share),
         "sync": F.col("sync_mean") >= conf.sync_min,
-        "harvest": F.coalesce(F.col("harvest_share"), F.lit(0.0)) >= conf.harvest_min_share,
+        "harvest": F.col("harvest_share") >= conf.harvest_min_share,
         "flagged": F.col("flagged_share") >= conf.flagged_min_share,
         "intel": intel_strong,
     }
@@ -470,21 +471,21 @@ def cluster_evidence(
     # or their traffic is mostly long answers bought with short asks
     model_strong = (F.col("model_flagged_share") >= conf.content_only_min_flagged_share) & (
         (F.coalesce(F.col("learned_intent_mean"), F.lit(0.0)) >= conf.content_only_min_learned_intent)
-        | (F.coalesce(F.col("harvest_share"), F.lit(0.0)) >= conf.harvest_min_share)
+        | (F.col("harvest_share") >= conf.harvest_min_share)
     )
-    # analysts' labels on its members, or the content rules reading its traffic as harvesting asks
-    # Once the champion carries the learned classifier (trained on those labels), the members'
-    # traffic must also read as harvesting: labels name an operator, they do not vouch for the
-    # strangers shared content linked to a few of its accounts.
+    # analysts' labels on its members; once the champion carries the learned classifier (trained
+    # on those labels) the members' traffic must also read as harvesting: labels name an
+    # operator, they do not vouch for the strangers shared content linked to a few of its accounts
     label_strong = (F.col("labelled_members") >= conf.content_only_min_labelled) & (
         F.col("learned_intent_mean").isNull()
         | (F.col("learned_intent_mean") >= conf.learned_intent_min_share)
     )
+    # the content rules reading its traffic as harvesting asks, or long answers bought with short
+    # asks at a harvester's volume
     asks_strong = F.coalesce(F.col("intent_share"), F.lit(0.0)) >= conf.content_only_min_intent_share
-    # or long answers bought with short asks, at a harvester's volume
-    harvest_strong = (
-        F.coalesce(F.col("harvest_share"), F.lit(0.0)) >= conf.content_only_min_harvest_share
-    ) & (F.col("n_exchanges") >= F.col("n_accounts") * F.lit(conf.group_harvest_min_exchanges))
+    harvest_strong = (F.col("harvest_share") >= conf.content_only_min_harvest_share) & (
+        F.col("n_exchanges") >= F.col("n_accounts") * F.lit(conf.group_harvest_min_exchanges)
+    )
     ev = (
         ev.withColumn("signals", signal_list)
         .withColumn("legit_group", legit_group)

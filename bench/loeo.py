@@ -50,14 +50,16 @@ def switches(config: str, evasions: Sequence[str]) -> frozenset[str]:
         return frozenset()
     if config == "all":
         return frozenset(evasions)
-    return frozenset({config.split("-", 1)[0]})
+    if config.startswith("mix-"):
+        return frozenset({"mix"})
+    return frozenset(config.split("+"))
 
 
 def training_worlds(held_out: str, worlds: Sequence[str], evasions: Sequence[str]) -> list[str]:
     """The worlds a model for ``held_out`` may learn from: none with one of its switches,
     and (for a single switch) not ``all`` either, which contains it."""
     others = [w for w in worlds if w not in (held_out, "all")]
-    if held_out == "all":  # the switches together are what it has not seen
+    if held_out == "all" or "+" in held_out:  # the switches together are what it has not seen
         return sorted(others)
     unseen = switches(held_out, evasions)
     return sorted(w for w in others if not (switches(w, evasions) & unseen))

@@ -10,9 +10,14 @@ through the CLI as a scheduler does (``bench.scheduled_run``: backfill, ``train 
 found against the world's truth to ``OUT/<config>/metrics.json``. A configuration whose
 ``metrics.json`` exists is skipped (``--force`` reruns it), so an interrupted sweep resumes.
 
-Configurations: ``plain`` (no switch), each switch alone, ``all`` (every switch), and
-``mix-<share>`` for the hydra's resold share swept (``--mix-sweep``; ``mix`` alone is the
-default share 0.7).
+Configurations: ``plain`` (no switch), each switch alone, ``all`` (every switch),
+switches together joined by ``+`` (``rotate+slow+mix``), and ``mix-<share>`` for the
+hydra's resold share swept (``--mix-sweep``; ``mix`` alone is the default share 0.7).
+
+``--prompts real`` builds the worlds from real public texts (docs/real-text-world.md) instead
+of templates; the switches that rewrite prompt text (``paraphrase``, ``drift``) do not apply
+to them, so ``all`` there means every other switch. Keep such worlds in their own ``--out``:
+``table`` writes one section per prompt kind.
 
 ``table`` reads the ``metrics.json`` files and writes the robustness section (table, the drop
 against ``plain``, the targets met or missed) into ``--doc`` between its markers, and the mix
@@ -36,28 +41,50 @@ from bench import evaluate_world as ev
 from distillwatch import tables
 from distillwatch.config import load_config
 from distillwatch.context import JobContext
-from distillwatch.simulate.evasion import EVASIONS
+from distillwatch.simulate.evasion import EVASIONS, TEXT_EVASIONS
 
 REPO = Path(__file__).resolve().parent.parent
 HYDRA = "tidewater-hydra-resale"
 DEFAULT_CONFIGS = ("plain", *EVASIONS, "all")
 BEGIN, END = "<!-- robustness begin -->", "<!-- robustness end -->"
+# the section of the real-text worlds (--prompts real)
+REAL_BEGIN, REAL_END = "<!-- robustness-real begin -->", "<!-- robustness-real end -->"
 # Targets of the robustness issue, against the plain world.
 MAX_DROP_SINGLE, MAX_DROP_ALL = 0.05, 0.10
 MIN_ACCOUNT_PRECISION, MIN_HYDRA_PRECISION, HYDRA_PRECISION_UP_TO = 0.98, 0.95, 0.7
 
 
-def evasion_args(config: str) -> list[str]:
-    """``simulate`` arguments of one configuration name."""
+def switches_of(config: str, prompts: str = "templates") -> list[str]:
+    """The evasion switches one configuration name turns on, in ``EVASIONS`` order."""
     if config == "plain":
         return []
     if config == "all":
-        return ["--evasion", "all"]
+        names = [e for e in EVASIONS if prompts == "templates" or e not in TEXT_EVASIONS]
+    elif config.startswith("mix-"):
+        names = ["mix"]
+    else:
+        names = config.split("+")
+    unknown = [n for n in names if n not in EVASIONS]
+    if unknown:
+        raise SystemExit(
+            f"unknown configuration {config!r}: plain, all, mix-<share>, one of {EVASIONS} or several joined by +"
+        )
+    if prompts == "real" and TEXT_EVASIONS.intersection(names):
+        raise SystemExit(
+            f"{config!r}: {', '.join(sorted(TEXT_EVASIONS))} rewrite templates; not with --prompts real"
+        )
+    return [e for e in EVASIONS if e in names]
+
+
+def evasion_args(config: str, prompts: str = "templates") -> list[str]:
+    """``simulate`` arguments of one configuration name."""
+    names = switches_of(config, prompts)
+    args = ["--prompts", "real"] if prompts == "real" else []
+    if names:
+        args += ["--evasion", ",".join(names)]
     if config.startswith("mix-"):
-        return ["--evasion", "mix", "--resold-share", config.split("-", 1)[1]]
-    if config not in EVASIONS:
-        raise SystemExit(f"unknown configuration {config!r}: plain, all, mix-<share> or one of {EVASIONS}")
-    return ["--evasion", config]
+        args += ["--resold-share", config.split("-", 1)[1]]
+    return args
 
 
 def _cli(args: list[str], log: Path) -> float:
@@ -93,7 +120,7 @@ def run_config(config: str, out: Path, a: argparse.Namespace) -> dict[str, Any]:
     cli = str(REPO / ".venv" / "bin" / "distillwatch")
     sim_s = _cli(
         [cli, "simulate", "--out", str(world), "--days", str(a.days), "--scale", str(a.scale),
-         "--seed", str(a.seed), *evasion_args(config)],
+         "--seed", str(a.seed), *evasion_args(config, a.prompts)],
         root / "simulate.log",
     )  # fmt: skip
     sched = [sys.executable, "-m", "bench.scheduled_run", "--world", str(world), "--lakehouse", str(lake),
@@ -113,8 +140,14 @@ def run_config(config: str, out: Path, a: argparse.Namespace) -> dict[str, Any]:
     metrics = measure(world, str(lake), as_of)
     metrics.update(
         config=config,
-        simulate_args=evasion_args(config),
-        world={"days": a.days, "scale": a.scale, "seed": a.seed, "train_after": a.train_after},
+        simulate_args=evasion_args(config, a.prompts),
+        world={
+            "days": a.days,
+            "scale": a.scale,
+            "seed": a.seed,
+            "train_after": a.train_after,
+            "prompts": a.prompts,
+        },
         retrain_exit=rc,
         seconds={"simulate": round(sim_s, 1), "pipeline": round(run_s, 1)},
         snapshot=a.snapshot,
@@ -221,7 +254,15 @@ def _pivot(m: dict[str, Any]) -> str:
     return f"{flagged} ({'within 24 h' if p['within_24h'] else 'late' if p['within_24h'] is False else 'undecided'})"
 
 
+def prompts_of(m: dict[str, Any]) -> str:
+    """The prompt kind of a world's metrics (worlds measured before the option: templates)."""
+    return str(m["world"].get("prompts", "templates"))
+
+
 def section(results: dict[str, dict[str, Any]]) -> str:
+    prompts = prompts_of(next(iter(results.values())))
+    real = prompts == "real"
+    expected = [c for c in DEFAULT_CONFIGS if not (real and c in TEXT_EVASIONS)]
     plain = results.get("plain")
     base = plain["campaign_day_recall"] if plain else None
     header = ["world", "campaign-day recall", "drop vs plain", "recall after training", "actor accuracy",
@@ -229,15 +270,17 @@ def section(results: dict[str, dict[str, Any]]) -> str:
               "release pivot flagged", "target"]  # fmt: skip
     rows = []
     misses = []
-    order = [c for c in (*DEFAULT_CONFIGS,) if c in results] + sorted(
-        c for c in results if c.startswith("mix-")
+    order = (
+        [c for c in expected if c in results]
+        + sorted(c for c in results if "+" in c)
+        + sorted(c for c in results if c.startswith("mix-"))
     )
     for name in order:
         m = results[name]
         drop = None if base is None or m["campaign_day_recall"] is None else base - m["campaign_day_recall"]
         why = []
         if name != "plain" and drop is not None:
-            limit = MAX_DROP_ALL if name == "all" else MAX_DROP_SINGLE
+            limit = MAX_DROP_ALL if len(switches_of(name, prompts)) > 1 else MAX_DROP_SINGLE
             if drop > limit + 1e-9:
                 why.append(f"recall drop {drop * 100:.1f} pts > {limit * 100:.0f}")
         if m["account_precision"] is not None and m["account_precision"] < MIN_ACCOUNT_PRECISION:
@@ -265,13 +308,20 @@ def section(results: dict[str, dict[str, Any]]) -> str:
     world = w["world"]
     snap = sorted({code_of(m) for m in results.values()})
     when = sorted({m["measured_at"][:10] for m in results.values()})
+    kind = "real public prompts, `--prompts real`" if real else "templates"
+    together = (
+        "every switch but `paraphrase` and `drift`, which rewrite templates" if real else "all together"
+    )
     lines = [
-        BEGIN,
-        "## Robustness to campaigns that adapt",
+        REAL_BEGIN if real else BEGIN,
+        "## Robustness to campaigns that adapt, on real public prompts"
+        if real
+        else "## Robustness to campaigns that adapt",
         "",
-        f"Measured {', '.join(when)} at code {', '.join(snap)} by `python -m bench.robustness` (2 cores): the same "
-        f"world (templates, {world['days']} days at scale {world['scale']}, seed {world['seed']}) with each evasion "
-        f"switch of `simulate --evasion` alone and all together, run through the CLI as a scheduler runs it "
+        f"Measured {', '.join(when)} at code {', '.join(snap)} by `python -m bench.robustness"
+        f"{' run --prompts real' if real else ''}` (2 cores): the same "
+        f"world ({kind}, {world['days']} days at scale {world['scale']}, seed {world['seed']}) with each evasion "
+        f"switch of `simulate --evasion` alone and {together} (`all`), run through the CLI as a scheduler runs it "
         f"(backfill, `train --as-of` day {world['train_after']}, backfill). Drop: campaign-day recall lost against "
         "`plain`, in points. Targets: at most 5 points lost under one switch, 10 under `all`; account precision "
         ">= 0.98; no benign-majority campaign-day; hydra exchange precision >= 0.95 up to a resold share of 0.7.",
@@ -309,10 +359,11 @@ def section(results: dict[str, dict[str, Any]]) -> str:
     sweep = sorted((s, results[n]) for n in results if (s := _resold(n)) is not None)
     if len(sweep) >= 2:
         lines += [
-            "![campaign-day recall and hydra exchange precision against resold share](img/robustness-mix.png)",
+            "![campaign-day recall and hydra exchange precision against resold share]"
+            f"(img/robustness-mix{'-real' if real else ''}.png)",
             "",
         ]
-    missing = [c for c in DEFAULT_CONFIGS if c not in results]
+    missing = [c for c in expected if c not in results]
     if missing:
         lines += [f"Not measured at this code version: {', '.join(f'`{c}`' for c in missing)}.", ""]
     if misses:
@@ -320,7 +371,7 @@ def section(results: dict[str, dict[str, Any]]) -> str:
             f"Targets missed: {', '.join(f'`{n}`' for n in misses)} (the target column says which and by how much).",
             "",
         ]
-    lines.append(END)
+    lines.append(REAL_END if real else END)
     return "\n".join(lines)
 
 
@@ -379,6 +430,7 @@ def main() -> None:
     r.add_argument(
         "--mix-sweep", default="", help="resold shares, e.g. 0.1,0.3,0.5,0.9 (adds mix-<share> worlds)"
     )
+    r.add_argument("--prompts", choices=("templates", "real"), default="templates")
     r.add_argument("--days", type=int, default=6)
     r.add_argument("--scale", type=float, default=0.005)
     r.add_argument("--seed", type=int, default=7)
@@ -409,9 +461,13 @@ def main() -> None:
     if not results:
         raise SystemExit(f"no metrics.json under {out}")
     doc = Path(a.doc)
-    plot_mix(results, doc.parent / "img" / "robustness-mix.png")
-    doc.write_text(place(doc.read_text(), section(results)))
-    print(f"wrote the robustness section ({len(results)} worlds) into {doc}")
+    for prompts in sorted({prompts_of(m) for m in results.values()}):
+        kind = {n: m for n, m in results.items() if prompts_of(m) == prompts}
+        real = prompts == "real"
+        plot_mix(kind, doc.parent / "img" / f"robustness-mix{'-real' if real else ''}.png")
+        body = section(kind)
+        doc.write_text(place(doc.read_text(), body, *((REAL_BEGIN, REAL_END) if real else (BEGIN, END))))
+        print(f"wrote the robustness section of {prompts} prompts ({len(kind)} worlds) into {doc}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from distillwatch.jobs import features as features_job
 from distillwatch.pipelines.features import ROLLING_COLUMNS, account_daily_features, with_rolling_evidence
 from distillwatch.pipelines.fingerprint import MinHashSpec
 from distillwatch.pipelines.intent import Patterns
-from distillwatch.pipelines.silver import SILVER_COLUMNS, silver_exchanges
+from distillwatch.pipelines.silver import SILVER_COLUMNS, account_snapshot, silver_exchanges
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = "2026-02-03"
@@ -121,6 +121,17 @@ def silver(world, patterns):  # type: ignore[no-untyped-def]
     df = silver_exchanges(w["bronze"], w["accounts"], w["ip_intel"], w["intel"], w["releases"], DAY, patterns,
                       MinHashSpec())  # fmt: skip
     return df.cache()
+
+
+def test_account_snapshot_ranks_only_the_active_accounts(world) -> None:  # type: ignore[no-untyped-def]
+    accounts = world["accounts"]
+    every = {r["account_id"]: r for r in account_snapshot(accounts, DAY).collect()}
+    assert sorted(every) == ["A1", "A2", "B1", "B2"]
+    assert every["A1"]["billing_country"] == "US"  # the 2026-02-05 snapshot is after DAY
+    active = accounts.sparkSession.createDataFrame([("A1",), ("B2",), ("ghost",)], "account_id string")
+    some = {r["account_id"]: r for r in account_snapshot(accounts, DAY, active).collect()}
+    assert sorted(some) == ["A1", "B2"]  # an active account without a snapshot has no row
+    assert some["A1"].asDict() == every["A1"].asDict()
 
 
 def test_silver_enrichment_is_point_in_time(silver) -> None:  # type: ignore[no-untyped-def]

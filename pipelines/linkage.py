@@ -256,6 +256,7 @@ def prune_hubs(
     hits: DataFrame,
     conf: AttributionConf,
     baseline: DataFrame | None = None,
+    prior_members: DataFrame | None = None,
 ) -> DataFrame:
     """The edges kept for linkage: one row per (account, value) with the value's rarity weight.
 
@@ -280,8 +281,23 @@ def prune_hubs(
     infrastructure value is kept only with ``tf_weight >= infra_min_tf_weight`` (a card or
     client stack dozens of unattributed accounts used last week is no operator's own);
     content values are weighed again with today's strangers in :func:`drop_content_bridges`.
+    An infrastructure value's past popularity does not count today's users that were
+    campaign members in the lookback (``prior_members``): a campaign account left out of its
+    published cluster on one day (no campaign traffic that day, say) was a "stranger" of the
+    campaign's own client or card on that day, and one such day halved the value's weight on
+    every later day, so a four-account operator linked by one fingerprint fell apart.
+    Accounts never published are not discounted: the booster's false flags on a team that
+    shares a client still meet that client's past strangers.
     """
     seeded = indicators.join(seeds.withColumn("is_seed", F.lit(True)), "account_id", "left")
+    if prior_members is not None:
+        seeded = seeded.join(
+            prior_members.select("account_id").distinct().withColumn("_prior", F.lit(True)),
+            "account_id",
+            "left",
+        )
+    else:
+        seeded = seeded.withColumn("_prior", F.lit(None).cast("boolean"))
     listed = (
         hits.where(F.col("confidence") >= conf.seed_intel_min_confidence)
         .select("ind_type", "ind_value")
@@ -293,6 +309,7 @@ def prune_hubs(
         .agg(
             F.count(F.lit(1)).alias("n_accounts"),
             F.count(F.when(F.col("is_seed"), 1)).alias("n_seed_accounts"),
+            F.count(F.when(F.col("_prior"), 1)).alias("_n_prior"),
         )
         .join(F.broadcast(listed), ["ind_type", "ind_value"], "left")
     )
@@ -300,9 +317,14 @@ def prune_hubs(
         stats = stats.join(baseline, ["ind_type", "ind_value"], "left")
     else:
         stats = stats.withColumn("base_popularity", F.lit(None).cast("bigint"))
-    stats = stats.withColumn("base_popularity", F.coalesce(F.col("base_popularity"), F.lit(0)))
     is_listed = F.coalesce(F.col("listed"), F.lit(False))
     is_content = F.col("ind_type").isin(*conf.content_indicator_types)
+    base = F.coalesce(F.col("base_popularity"), F.lit(0))
+    # content values take today's related users off their past peak in drop_content_bridges
+    stats = stats.withColumn(
+        "base_popularity",
+        F.when(is_content, base).otherwise(F.greatest(base - F.col("_n_prior"), F.lit(0))),
+    ).drop("_n_prior")
     # Content values pass the seed-share test below with the seeds' affine accounts counted.
     candidates = stats.where(
         (F.col("n_accounts") >= 2)
@@ -758,7 +780,8 @@ def link_accounts(
     # its output several times (infrastructure, bridges, kept, ambiguous, thin), which would
     # otherwise each recompute it.
     pruned = materialise(
-        prune_hubs(indicators, seeds, hits, conf, baseline), "pruned edges feed the content bridges"
+        prune_hubs(indicators, seeds, hits, conf, baseline, prior_members),
+        "pruned edges feed the content bridges",
     )
     bridged = drop_content_bridges(pruned, conf, seeds, prior_members)
     if must_links is not None:

@@ -399,6 +399,37 @@ def test_a_campaigns_own_history_does_not_hide_it_but_strangers_history_does(spa
     assert _clusters(popular) == []
 
 
+def test_a_member_left_out_one_day_does_not_weaken_its_operators_client(spark: SparkSession) -> None:
+    # Four accounts of one operator share its in-house client's TLS fingerprint; two of them
+    # also share a sign-up domain. All four are seeds today.
+    ops = ("op1", "op2", "op3", "op4")
+    rows = [(a, "tls_fp", "t-own") for a in ops] + [(a, "email_domain", "ops.ai") for a in ("op1", "op2")]
+    # A team of three whose shared client strangers used last week, flagged today, never published.
+    team = ("d1", "d2", "d3")
+    rows += [(a, "tls_fp", "t-team") for a in team]
+    inds, scores, intel = _inds(spark, rows), _scores(spark, [*ops, *team]), _intel(spark, [])
+    # One day last week op4 sent no campaign traffic and counted as a stranger of t-own; three
+    # unrelated accounts used t-team.
+    daily = spark.createDataFrame(
+        [
+            (DAY - dt.timedelta(days=1), "tls_fp", "t-own", 4, 1),
+            (DAY - dt.timedelta(days=2), "tls_fp", "t-team", 3, 3),
+        ],
+        "event_date date, ind_type string, ind_value string, n_accounts bigint, n_unrelated bigint",
+    )
+    baseline = popularity_baseline(daily)
+    # Without the campaign's earlier members, t-own weighs 1/2: op3 and op4 (that value alone)
+    # stay under member_min_evidence, and two accounts are no campaign.
+    weak, _, _ = link_accounts(inds, scores, intel, CONF, baseline=baseline)
+    assert _clusters(weak) == [{"op1", "op2"}]
+    # Its members of the lookback are not its strangers: the fingerprint links all four again.
+    prior = spark.createDataFrame([(a,) for a in ("op1", "op2", "op3")], "account_id string")
+    got, edges, _ = link_accounts(inds, scores, intel, CONF, baseline=baseline, prior_members=prior)
+    assert _clusters(got) == [set(ops)]
+    weights = {(r.ind_value, r.tf_weight) for r in edges.where("ind_type = 'tls_fp'").collect()}
+    assert weights == {("t-own", 1.0)}  # the team's client keeps its past strangers: 1/4, not linked
+
+
 def test_labelled_accounts_seed_the_graph(spark: SparkSession) -> None:
     # Nobody is flagged; three accounts share a card and two of them were labelled.
     rows = [(a, "payment_fp", "card-op") for a in ("x1", "x2", "x3")]

@@ -33,7 +33,7 @@ import pandas as pd
 import xgboost as xgb
 from pyspark.sql import functions as F
 
-from bench.robustness import code_of, place
+from bench.robustness import code_of, place, switches_of
 from distillwatch import tables
 from distillwatch.config import ModelsConf, load_config
 from distillwatch.context import JobContext
@@ -44,25 +44,14 @@ REPO = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- loeo begin -->", "<!-- loeo end -->"
 
 
-def switches(config: str, evasions: Sequence[str]) -> frozenset[str]:
-    """The evasion switches a robustness configuration turns on."""
-    if config == "plain":
-        return frozenset()
-    if config == "all":
-        return frozenset(evasions)
-    if config.startswith("mix-"):
-        return frozenset({"mix"})
-    return frozenset(config.split("+"))
-
-
-def training_worlds(held_out: str, worlds: Sequence[str], evasions: Sequence[str]) -> list[str]:
+def training_worlds(held_out: str, worlds: Sequence[str]) -> list[str]:
     """The worlds a model for ``held_out`` may learn from: none with one of its switches,
     and (for a single switch) not ``all`` either, which contains it."""
     others = [w for w in worlds if w not in (held_out, "all")]
     if held_out == "all" or "+" in held_out:  # the switches together are what it has not seen
         return sorted(others)
-    unseen = switches(held_out, evasions)
-    return sorted(w for w in others if not (switches(w, evasions) & unseen))
+    unseen = set(switches_of(held_out))
+    return sorted(w for w in others if not unseen.intersection(switches_of(w)))
 
 
 def _rows(out: Path, config: str, conf: ModelsConf) -> tuple[pd.DataFrame, list[str], dt.date]:
@@ -120,7 +109,7 @@ def _model(parts: Sequence[tuple[pd.DataFrame, dt.date]], cols: list[str], conf:
     return booster, calibrate_threshold(y, _score(booster, h, cols), conf.target_precision).value
 
 
-def evaluate(out: Path, evasions: Sequence[str]) -> list[dict[str, Any]]:
+def evaluate(out: Path) -> list[dict[str, Any]]:
     conf = load_config("local").models
     worlds = sorted(p.parent.name for p in out.glob("*/metrics.json") if (p.parent / "lake").is_dir())
     data = {w: _rows(out, w, conf) for w in worlds}
@@ -128,7 +117,7 @@ def evaluate(out: Path, evasions: Sequence[str]) -> list[dict[str, Any]]:
     for held in worlds:
         if held == "plain":
             continue
-        train = training_worlds(held, worlds, evasions)
+        train = training_worlds(held, worlds)
         df, cols, as_of = data[held]
         test = df[df["event_date"] > as_of]
         y = test["y"].to_numpy()
@@ -171,13 +160,11 @@ def section(results: Sequence[Mapping[str, Any]], code: str, day: str) -> str:
 
 
 def main() -> None:
-    from distillwatch.simulate.evasion import EVASIONS
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--doc", default=str(REPO / "docs" / "evaluation.md"))
     a = p.parse_args()
-    results = evaluate(Path(a.out), EVASIONS)
+    results = evaluate(Path(a.out))
     (Path(a.out) / "loeo.json").write_text(json.dumps(results, indent=2, default=str))
     metrics = [json.loads(f.read_text()) for f in sorted(Path(a.out).glob("*/metrics.json"))]
     code = ", ".join(sorted({code_of(m) for m in metrics}))

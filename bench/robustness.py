@@ -254,6 +254,16 @@ def _pivot(m: dict[str, Any]) -> str:
     return f"{flagged} ({'within 24 h' if p['within_24h'] else 'late' if p['within_24h'] is False else 'undecided'})"
 
 
+def markers(real: bool) -> tuple[str, str]:
+    """The doc markers of the section of real-prompt or template worlds."""
+    return (REAL_BEGIN, REAL_END) if real else (BEGIN, END)
+
+
+def mix_plot(real: bool) -> str:
+    """The mix sweep plot's file name under ``docs/img``."""
+    return f"robustness-mix{'-real' if real else ''}.png"
+
+
 def prompts_of(m: dict[str, Any]) -> str:
     """The prompt kind of a world's metrics (worlds measured before the option: templates)."""
     return str(m["world"].get("prompts", "templates"))
@@ -312,8 +322,9 @@ def section(results: dict[str, dict[str, Any]]) -> str:
     together = (
         "every switch but `paraphrase` and `drift`, which rewrite templates" if real else "all together"
     )
+    begin, end = markers(real)
     lines = [
-        REAL_BEGIN if real else BEGIN,
+        begin,
         "## Robustness to campaigns that adapt, on real public prompts"
         if real
         else "## Robustness to campaigns that adapt",
@@ -359,8 +370,7 @@ def section(results: dict[str, dict[str, Any]]) -> str:
     sweep = sorted((s, results[n]) for n in results if (s := _resold(n)) is not None)
     if len(sweep) >= 2:
         lines += [
-            "![campaign-day recall and hydra exchange precision against resold share]"
-            f"(img/robustness-mix{'-real' if real else ''}.png)",
+            f"![campaign-day recall and hydra exchange precision against resold share](img/{mix_plot(real)})",
             "",
         ]
     missing = [c for c in expected if c not in results]
@@ -371,7 +381,7 @@ def section(results: dict[str, dict[str, Any]]) -> str:
             f"Targets missed: {', '.join(f'`{n}`' for n in misses)} (the target column says which and by how much).",
             "",
         ]
-    lines.append(REAL_END if real else END)
+    lines.append(end)
     return "\n".join(lines)
 
 
@@ -464,9 +474,8 @@ def main() -> None:
     for prompts in sorted({prompts_of(m) for m in results.values()}):
         kind = {n: m for n, m in results.items() if prompts_of(m) == prompts}
         real = prompts == "real"
-        plot_mix(kind, doc.parent / "img" / f"robustness-mix{'-real' if real else ''}.png")
-        body = section(kind)
-        doc.write_text(place(doc.read_text(), body, *((REAL_BEGIN, REAL_END) if real else (BEGIN, END))))
+        plot_mix(kind, doc.parent / "img" / mix_plot(real))
+        doc.write_text(place(doc.read_text(), section(kind), *markers(real)))
         print(f"wrote the robustness section of {prompts} prompts ({len(kind)} worlds) into {doc}")
 
 

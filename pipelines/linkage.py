@@ -282,10 +282,10 @@ def prune_hubs(
     client stack dozens of unattributed accounts used last week is no operator's own);
     content values are weighed again with today's strangers in :func:`drop_content_bridges`.
     An infrastructure value's past popularity does not count today's users that were
-    campaign members in the lookback (``prior_members``): a campaign account left out of its
-    published cluster on one day (no campaign traffic that day, say) was a "stranger" of the
-    campaign's own client or card on that day, and one such day halved the value's weight on
-    every later day, so a four-account operator linked by one fingerprint fell apart.
+    campaign members in the lookback (``prior_members``): a campaign account that was neither
+    a seed nor a member on one day counted as a "stranger" of its operator's own client or
+    card that day, and one such day halved the value's weight on every later day, so a
+    four-account operator linked by one fingerprint fell apart.
     Accounts never published are not discounted: the booster's false flags on a team that
     shares a client still meet that client's past strangers.
     """

@@ -53,8 +53,8 @@ def account_snapshot(accounts: DataFrame, day: str | dt.date, active: DataFrame 
     every account ever seen, so it grows with the days and the customer base, while a day's
     traffic comes from a fraction of them: the semi-join on the day's narrow account ids comes
     first, and the window ranks only the active accounts' snapshots (shuffled by account once,
-    for both). Small enough, the result is broadcast to the exchanges (adaptive execution
-    decides at run time) instead of shuffling the wide exchange rows to it.
+    for both). Where the table holds little more than a day's active accounts (the bench
+    worlds), the ids' shuffle is a cost without a saving (docs/benchmarks.md, 2026-12-06).
     """
     rows = accounts.where(F.col("snapshot_date") <= _day(day))
     if active is not None:

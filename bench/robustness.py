@@ -110,6 +110,49 @@ def code_of(metrics: dict[str, Any]) -> str:
     return metrics.get("code") or metrics.get("snapshot") or "working tree"
 
 
+def warm_start(source: Path, lake: Path, work: Path, rev: str | None) -> dict[str, Any]:
+    """Register, in ``lake``'s (empty) MLflow store, a champion trained on another processed world.
+
+    ``source`` is a world folder of an earlier ``run`` (its ``lake`` and ``metrics.json``):
+    ``distillwatch train --as-of`` that world's training day runs on its lakehouse, with the
+    MLflow store and artifact root pointed at ``lake``'s (``MLFLOW_TRACKING_URI`` and a copy of
+    the configuration whose environment sets ``paths.mlflow_artifact_root``). ``lake``'s daily
+    runs then score with that champion from their first day, as a provider's detector does when
+    a campaign it has caught before comes back changed; its own ``train`` competes with it on
+    its holdout as usual. Returns what ``metrics.json`` records of the source.
+    """
+    from bench import scheduled_run
+
+    m = json.loads((source / "metrics.json").read_text())
+    truth = json.loads((source / "world" / "truth" / "world.json").read_text())
+    as_of = dt.date.fromisoformat(truth["start"]) + dt.timedelta(days=m["world"]["train_after"] - 1)
+    work.mkdir(parents=True, exist_ok=True)
+    env = scheduled_run.scheduler_env()
+    if rev:
+        site = scheduled_run.snapshot(rev, work / "warm-code")
+        env["PYTHONPATH"] = str(site)
+        cli = [sys.executable, "-m", "distillwatch.cli"]
+        conf = site / "distillwatch" / "conf"
+    else:
+        cli = [str(REPO / ".venv" / "bin" / "distillwatch")]
+        conf = REPO / "conf"
+    conf_copy = work / "warm-conf"
+    subprocess.call(["rm", "-rf", str(conf_copy)])
+    subprocess.run(["cp", "-r", str(conf), str(conf_copy)], check=True)
+    store = (lake / "mlflow").resolve()
+    store.mkdir(parents=True, exist_ok=True)
+    (conf_copy / "warm.yaml").write_text(
+        (conf / "local.yaml").read_text() + f"\npaths:\n  mlflow_artifact_root: {store / 'artifacts'}\n"
+    )
+    env.update(DISTILLWATCH_CONF_DIR=str(conf_copy), MLFLOW_TRACKING_URI=f"sqlite:///{store / 'mlflow.db'}")
+    cmd = [*cli, "--env", "warm", "--lakehouse", str((source / "lake").resolve()), "train", "--as-of", str(as_of)]
+    with (work / "warm-train.log").open("w") as fh:
+        rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=str(work), env=env)
+    if rc != 0:
+        raise SystemExit(f"warm-start training on {source} failed (exit {rc}); see {work / 'warm-train.log'}")
+    return {"world": str(source), "seed": m["world"]["seed"], "as_of": str(as_of), "code": code_of(m)}
+
+
 def run_config(config: str, out: Path, a: argparse.Namespace) -> dict[str, Any]:
     """Simulate, process and measure one configuration; returns (and writes) its metrics."""
     root = out / config
@@ -123,6 +166,7 @@ def run_config(config: str, out: Path, a: argparse.Namespace) -> dict[str, Any]:
          "--seed", str(a.seed), *evasion_args(config, a.prompts)],
         root / "simulate.log",
     )  # fmt: skip
+    warm = warm_start(Path(a.warm_from), lake, work, a.snapshot) if a.warm_from else None
     sched = [sys.executable, "-m", "bench.scheduled_run", "--world", str(world), "--lakehouse", str(lake),
              "--train-after", str(a.train_after), "--workdir", str(work), "--train-failure", "continue", "--quiet"]  # fmt: skip
     if a.snapshot:
@@ -149,6 +193,7 @@ def run_config(config: str, out: Path, a: argparse.Namespace) -> dict[str, Any]:
             "prompts": a.prompts,
         },
         retrain_exit=rc,
+        warm_from=warm,
         seconds={"simulate": round(sim_s, 1), "pipeline": round(run_s, 1)},
         snapshot=a.snapshot,
         code=a.snapshot or code_version(),
@@ -254,14 +299,23 @@ def _pivot(m: dict[str, Any]) -> str:
     return f"{flagged} ({'within 24 h' if p['within_24h'] else 'late' if p['within_24h'] is False else 'undecided'})"
 
 
-def markers(real: bool) -> tuple[str, str]:
-    """The doc markers of the section of real-prompt or template worlds."""
-    return (REAL_BEGIN, REAL_END) if real else (BEGIN, END)
+def kind_of(m: dict[str, Any]) -> str:
+    """Which section a world belongs to: its prompt kind, ``-warm`` when it started from another
+    world's champion (``run --warm-from``)."""
+    return prompts_of(m) + ("-warm" if m.get("warm_from") else "")
 
 
-def mix_plot(real: bool) -> str:
+def markers(kind: str) -> tuple[str, str]:
+    """The doc markers of a kind's section (:func:`kind_of`; ``templates`` keeps the first ones)."""
+    if kind == "templates":
+        return BEGIN, END
+    tag = kind.replace("templates-", "")
+    return f"<!-- robustness-{tag} begin -->", f"<!-- robustness-{tag} end -->"
+
+
+def mix_plot(kind: str) -> str:
     """The mix sweep plot's file name under ``docs/img``."""
-    return f"robustness-mix{'-real' if real else ''}.png"
+    return "robustness-mix.png" if kind == "templates" else f"robustness-mix-{kind.replace('templates-', '')}.png"
 
 
 def prompts_of(m: dict[str, Any]) -> str:
@@ -270,7 +324,8 @@ def prompts_of(m: dict[str, Any]) -> str:
 
 
 def section(results: dict[str, dict[str, Any]]) -> str:
-    prompts = prompts_of(next(iter(results.values())))
+    first = next(iter(results.values()))
+    prompts, kind, warm = prompts_of(first), kind_of(first), first.get("warm_from")
     real = prompts == "real"
     expected = [c for c in DEFAULT_CONFIGS if not (real and c in TEXT_EVASIONS)]
     plain = results.get("plain")
@@ -318,20 +373,27 @@ def section(results: dict[str, dict[str, Any]]) -> str:
     world = w["world"]
     snap = sorted({code_of(m) for m in results.values()})
     when = sorted({m["measured_at"][:10] for m in results.values()})
-    kind = "real public prompts, `--prompts real`" if real else "templates"
+    text = "real public prompts, `--prompts real`" if real else "templates"
     together = (
         "every switch but `paraphrase` and `drift`, which rewrite templates" if real else "all together"
     )
-    begin, end = markers(real)
-    lines = [
-        begin,
-        "## Robustness to campaigns that adapt, on real public prompts"
-        if real
-        else "## Robustness to campaigns that adapt",
-        "",
+    begin, end = markers(kind)
+    title = "## Robustness to campaigns that adapt" + (", on real public prompts" if real else "")
+    lines = [begin, title + (", with a detector trained before they adapted" if warm else ""), ""]
+    if warm:
+        lines += [
+            f"Each world below starts with a champion already registered: the model `train --as-of "
+            f"{warm['as_of']}` fitted on another world, `{Path(warm['world']).name}` of seed {warm['seed']} "
+            f"(code {warm['code']}), whose campaigns had not adapted (`bench.robustness run --warm-from`). "
+            "It scores from the first day; the world's own retrain replaces it only if it does better on "
+            "that retrain's holdout. This is the provider's position when a campaign it has caught comes "
+            "back changed; the section above is the cold start (no model before the first retrain).",
+            "",
+        ]
+    lines += [
         f"Measured {', '.join(when)} at code {', '.join(snap)} by `python -m bench.robustness"
         f"{' run --prompts real' if real else ''}` (2 cores): the same "
-        f"world ({kind}, {world['days']} days at scale {world['scale']}, seed {world['seed']}) with each evasion "
+        f"world ({text}, {world['days']} days at scale {world['scale']}, seed {world['seed']}) with each evasion "
         f"switch of `simulate --evasion` alone and {together} (`all`), run through the CLI as a scheduler runs it "
         f"(backfill, `train --as-of` day {world['train_after']}, backfill). Drop: campaign-day recall lost against "
         "`plain`, in points. Targets: at most 5 points lost under one switch, 10 under `all`; account precision "
@@ -340,6 +402,8 @@ def section(results: dict[str, dict[str, Any]]) -> str:
         ev._md(header, rows),
         "",
     ]
+    if plain is None and warm:
+        lines += ["No `plain` world in this section: the drop is not computed.", ""]
     if plain:
         camps = sorted(plain["per_campaign"])
         per = [
@@ -370,7 +434,7 @@ def section(results: dict[str, dict[str, Any]]) -> str:
     sweep = sorted((s, results[n]) for n in results if (s := _resold(n)) is not None)
     if len(sweep) >= 2:
         lines += [
-            f"![campaign-day recall and hydra exchange precision against resold share](img/{mix_plot(real)})",
+            f"![campaign-day recall and hydra exchange precision against resold share](img/{mix_plot(kind)})",
             "",
         ]
     missing = [c for c in expected if c not in results]
@@ -447,6 +511,11 @@ def main() -> None:
     r.add_argument("--train-after", type=int, default=4)
     r.add_argument("--snapshot", help="run the code committed at REV (bench.scheduled_run --snapshot)")
     r.add_argument("--force", action="store_true")
+    r.add_argument(
+        "--warm-from",
+        metavar="DIR",
+        help="a world folder of an earlier run (another seed's plain world): its model is the champion from day 1",
+    )
     t = sub.add_parser("table")
     t.add_argument("--out", required=True)
     t.add_argument("--doc", default=str(REPO / "docs" / "evaluation.md"))
@@ -471,12 +540,11 @@ def main() -> None:
     if not results:
         raise SystemExit(f"no metrics.json under {out}")
     doc = Path(a.doc)
-    for prompts in sorted({prompts_of(m) for m in results.values()}):
-        kind = {n: m for n, m in results.items() if prompts_of(m) == prompts}
-        real = prompts == "real"
-        plot_mix(kind, doc.parent / "img" / mix_plot(real))
-        doc.write_text(place(doc.read_text(), section(kind), *markers(real)))
-        print(f"wrote the robustness section of {prompts} prompts ({len(kind)} worlds) into {doc}")
+    for kind in sorted({kind_of(m) for m in results.values()}):
+        worlds = {n: m for n, m in results.items() if kind_of(m) == kind}
+        plot_mix(worlds, doc.parent / "img" / mix_plot(kind))
+        doc.write_text(place(doc.read_text(), section(worlds), *markers(kind)))
+        print(f"wrote the robustness section of {kind} worlds ({len(worlds)}) into {doc}")
 
 
 if __name__ == "__main__":

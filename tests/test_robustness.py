@@ -79,3 +79,17 @@ def test_template_worlds_keep_their_section_and_old_metrics_read_as_templates() 
     assert body.startswith(rb.BEGIN) and body.endswith(rb.END)
     assert "MISSED: recall drop 50.0 pts > 10" in body
     assert "`paraphrase`" in body.split("Not measured")[1]
+
+
+def test_warm_started_worlds_get_their_own_section_naming_the_model_they_started_with() -> None:
+    warm = {"world": "/tmp/robust_s11/plain", "seed": 11, "as_of": "2026-02-04", "code": "abc1234"}
+    results = {"rotate": _metrics(23) | {"warm_from": warm}, "all": _metrics(20) | {"warm_from": warm}}
+    assert {rb.kind_of(m) for m in results.values()} == {"templates-warm"}
+    body = rb.section(results)
+    begin, end = rb.markers("templates-warm")
+    assert body.startswith(begin) and body.endswith(end) and begin != rb.BEGIN
+    assert "trained before they adapted" in body and "`plain` of seed 11" in body
+    # without a warm plain world the drop is not computed, and the section says so
+    assert "the drop is not computed" in body
+    assert rb.markers("real") == (rb.REAL_BEGIN, rb.REAL_END)
+    assert rb.mix_plot("templates") == "robustness-mix.png" and rb.mix_plot("real") == "robustness-mix-real.png"

@@ -19,6 +19,12 @@ of templates; the switches that rewrite prompt text (``paraphrase``, ``drift``) 
 to them, so ``all`` there means every other switch. Keep such worlds in their own ``--out``:
 ``table`` writes one section per prompt kind.
 
+``--warm-from DIR`` (a world folder of an earlier ``run``, another seed's ``plain``, say) first
+registers, in each world's empty MLflow store, the model ``train`` fits on DIR's lakehouse
+(:func:`warm_start`), so detection has a champion from the first day: the position of a
+provider whose detector caught the campaigns before they adapted. Such worlds get a section
+of their own; keep them in their own ``--out``.
+
 ``table`` reads the ``metrics.json`` files and writes the robustness section (table, the drop
 against ``plain``, the targets met or missed) into ``--doc`` between its markers, and the mix
 sweep plot to ``docs/img/robustness-mix.png``.

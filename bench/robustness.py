@@ -177,6 +177,8 @@ def run_config(config: str, out: Path, a: argparse.Namespace) -> dict[str, Any]:
              "--train-after", str(a.train_after), "--workdir", str(work), "--train-failure", "continue", "--quiet"]  # fmt: skip
     if a.snapshot:
         sched += ["--snapshot", a.snapshot]
+    if warm:
+        sched.append("--allow-existing")  # the lakehouse holds the warm champion's MLflow store only
     t0 = time.perf_counter()
     with (root / "run.log").open("w") as fh:
         rc = subprocess.call(sched, stdout=fh, stderr=subprocess.STDOUT, cwd=str(REPO))

@@ -46,6 +46,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from distillwatch.jobs.daily import STEP_NAMES
 
@@ -67,6 +68,12 @@ class Task:
     log: str | None = None
     steps: list[dict[str, object]] = field(default_factory=list)
     resumed: bool = False  # succeeded in an earlier run of the same workdir; not rerun
+
+
+def _refuse(message: str) -> NoReturn:
+    """Stop before any process ran, with exit 2 (exit 1 means: only a retrain failed)."""
+    sys.stderr.write(message + "\n")
+    raise SystemExit(2)
 
 
 def world_dates(world: Path) -> tuple[dt.date, int]:
@@ -231,14 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     world = Path(args.world).resolve()
     lake = Path(args.lakehouse).resolve()
     if args.resume and not args.workdir:
-        raise SystemExit("--resume needs the --workdir of the run to resume")
+        _refuse("--resume needs the --workdir of the run to resume")
     if lake.exists() and any(lake.iterdir()) and not (args.allow_existing or args.resume):
         # A second run would train v2 against v1 and skew every figure; a new deployment starts empty.
-        raise SystemExit(f"{lake} already holds a lakehouse; remove it or pass --allow-existing")
+        _refuse(f"{lake} already holds a lakehouse; remove it or pass --allow-existing")
     start, world_days = world_dates(world)
     days = args.days or world_days
     if days > world_days:
-        raise SystemExit(f"--days {days}: the world has only {world_days} days")
+        _refuse(f"--days {days}: the world has only {world_days} days")
     tasks = plan(start, days, args.train_after, args.granularity)
 
     work = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="dw-sched-"))

@@ -53,9 +53,11 @@ def detection_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
 
 
 def calibrate_threshold(y: np.ndarray, s: np.ndarray, target_precision: float) -> Threshold:
-    """The lowest score threshold whose precision on (y, s) reaches ``target_precision``
-    (the most recall at that precision). If no threshold reaches it, the threshold of the
-    highest precision, with ``meets_target`` False, so the shortfall is visible.
+    """The threshold with the most recall at ``target_precision`` on (y, s), placed in the
+    middle of the gap between that score and the next lower one (:func:`_in_the_gap`: the
+    holdout's precision and recall are the same anywhere in it). If no threshold reaches the
+    target, the one of the highest precision, with ``meets_target`` False, so the shortfall is
+    visible.
     """
     if not int(y.sum()):
         raise ValueError("cannot calibrate a threshold without positive labels in the holdout")
@@ -63,11 +65,22 @@ def calibrate_threshold(y: np.ndarray, s: np.ndarray, target_precision: float) -
     # precision/recall have one more entry than thresholds (the final point p=1, r=0).
     p, r = precision[:-1], recall[:-1]
     ok = np.flatnonzero(p >= target_precision)
-    if ok.size:
-        i = int(ok[np.argmax(r[ok])])
-        return Threshold(float(thresholds[i]), float(p[i]), float(r[i]), True)
-    i = int(np.argmax(p))
-    return Threshold(float(thresholds[i]), float(p[i]), float(r[i]), False)
+    meets = bool(ok.size)
+    i = int(ok[np.argmax(r[ok])]) if meets else int(np.argmax(p))
+    return Threshold(_in_the_gap(float(thresholds[i]), s), float(p[i]), float(r[i]), meets)
+
+
+def _in_the_gap(edge: float, s: np.ndarray) -> float:
+    """``edge`` (a holdout score) moved down to the middle of the empty gap below it.
+
+    Every threshold between ``edge`` and the next lower holdout score classifies the holdout
+    alike; the edge itself is the score of the least suspicious positive, the worst place
+    for a campaign the holdout does not hold. On a separable holdout the edge can be 0.98
+    with every legitimate account under 0.01, and a campaign type the model never saw then
+    scores under it (leave-one-campaign-out recall 0 and no promotion, measured 2026-12-06).
+    """
+    below = s[s < edge]
+    return (edge + float(below.max())) / 2.0 if below.size else edge
 
 
 def recall_by_campaign(pairs: pd.DataFrame, threshold: float) -> dict[str, float]:

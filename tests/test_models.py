@@ -166,7 +166,12 @@ def test_threshold_reaches_target_precision_with_most_recall() -> None:
     y = np.array([0, 0, 0, 1, 0, 1, 1, 1], dtype=float)
     s = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
     t = calibrate_threshold(y, s, 0.99)
-    assert (t.value, t.recall, t.meets_target) == (0.6, 0.75, True)
+    # 0.6 is the least suspicious positive the target keeps; the threshold sits halfway down
+    # the empty gap to the negative at 0.5, where the holdout reads the same
+    assert (t.value, t.recall, t.meets_target) == (pytest.approx(0.55), 0.75, True)
+    # a separable holdout: halfway between the legitimate 0.01 and the campaigns' 0.98
+    sep = calibrate_threshold(np.array([0, 0, 1, 1.0]), np.array([0.005, 0.01, 0.98, 0.99]), 0.95)
+    assert (sep.value, sep.precision, sep.recall) == (pytest.approx(0.495), 1.0, 1.0)
     t2 = calibrate_threshold(np.array([1, 0, 1, 0.0]), np.array([0.1, 0.9, 0.2, 0.8]), 0.99)
     assert not t2.meets_target
     m = detection_metrics(y, s)

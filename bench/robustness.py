@@ -391,8 +391,9 @@ def section(results: dict[str, dict[str, Any]]) -> str:
     if warm:
         lines += [
             f"Each world below starts with a champion already registered: the model `train --as-of "
-            f"{warm['as_of']}` fitted on another world, `{Path(warm['world']).name}` of seed {warm['seed']} "
-            f"(code {warm['code']}), whose campaigns had not adapted (`bench.robustness run --warm-from`). "
+            f"{warm['as_of']}` fits, with the code the world runs, on another world's lakehouse "
+            f"(`{Path(warm['world']).name}` of seed {warm['seed']}, processed at code {warm['code']}), whose "
+            "campaigns had not adapted (`bench.robustness run --warm-from`). "
             "It scores from the first day; the world's own retrain replaces it only if it does better on "
             "that retrain's holdout. This is the provider's position when a campaign it has caught comes "
             "back changed; the section above is the cold start (no model before the first retrain).",

@@ -33,7 +33,7 @@ import pandas as pd
 import xgboost as xgb
 from pyspark.sql import functions as F
 
-from bench.robustness import code_of, place, switches_of
+from bench.robustness import code_of, code_version, place, switches_of
 from distillwatch import tables
 from distillwatch.config import ModelsConf, load_config
 from distillwatch.context import JobContext
@@ -135,12 +135,14 @@ def _f(v: Any) -> str:
     return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{float(v):.3f}"
 
 
-def section(results: Sequence[Mapping[str, Any]], code: str, day: str) -> str:
+def section(results: Sequence[Mapping[str, Any]], code: str, day: str, fitted: str) -> str:
+    """The section; ``code``: the worlds' code versions, ``fitted``: the code that fits and calibrates."""
     lines = [
         BEGIN,
         "### Leave one evasion out (account features)",
         "",
-        f"Measured {day} at code {code} by `python -m bench.loeo` on the worlds of the table above: the "
+        f"Measured {day} by `python -m bench.loeo` at code {fitted} on the worlds of the table above "
+        f"(processed at code {code}): the "
         "account detector's booster fitted on worlds without the held-out switch (truth labels, no content-"
         "intent classifier; see the module) scores the held-out world's account-days after its training day. "
         "`seen`: the same booster fitted on the held-out world's own earlier days.",
@@ -169,7 +171,7 @@ def main() -> None:
     metrics = [json.loads(f.read_text()) for f in sorted(Path(a.out).glob("*/metrics.json"))]
     code = ", ".join(sorted({code_of(m) for m in metrics}))
     doc = Path(a.doc)
-    doc.write_text(place(doc.read_text(), section(results, code, dt.date.today().isoformat()), BEGIN, END))
+    doc.write_text(place(doc.read_text(), section(results, code, dt.date.today().isoformat(), code_version()), BEGIN, END))
     for r in results:
         u = r.get("unseen") or {}
         print(f"{r['world']}: recall unseen {_f(u.get('recall'))} (trained on {r['trained_on']}), seen {_f(r['seen']['recall'])}")  # fmt: skip

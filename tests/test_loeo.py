@@ -50,5 +50,6 @@ def test_a_model_fitted_on_other_worlds_is_calibrated_on_their_holdout_and_score
     lost = _at(moved["y"].to_numpy(), _score(booster, moved, cols), threshold)
     assert lost["recall"] is not None and lost["recall"] < 0.2
     text = section([{"world": "slow", "trained_on": ["plain"], "positives": 5, "negatives": 9,
-                     "unseen": lost, "seen": got}], "abc1234", "2026-12-04")  # fmt: skip
-    assert "| `slow` | `plain` | 5 / 9 |" in text and "at code abc1234" in text
+                     "unseen": lost, "seen": got}], "abc1234", "2026-12-04", "def5678")  # fmt: skip
+    assert "| `slow` | `plain` | 5 / 9 |" in text and "(processed at code abc1234)" in text
+    assert "at code def5678" in text

@@ -47,7 +47,7 @@ from bench import evaluate_world as ev
 from distillwatch import tables
 from distillwatch.config import load_config
 from distillwatch.context import JobContext
-from distillwatch.simulate.evasion import EVASIONS, TEXT_EVASIONS
+from distillwatch.simulate.evasion import EVASIONS, TEXT_EVASIONS, Evasion
 
 REPO = Path(__file__).resolve().parent.parent
 HYDRA = "tidewater-hydra-resale"
@@ -58,6 +58,8 @@ REAL_BEGIN, REAL_END = "<!-- robustness-real begin -->", "<!-- robustness-real e
 # Targets of the robustness issue, against the plain world.
 MAX_DROP_SINGLE, MAX_DROP_ALL = 0.05, 0.10
 MIN_ACCOUNT_PRECISION, MIN_HYDRA_PRECISION, HYDRA_PRECISION_UP_TO = 0.98, 0.95, 0.7
+# the hydra's resold share under simulate --evasion mix without --resold-share
+DEFAULT_RESOLD_SHARE = Evasion().resold_share
 
 
 def switches_of(config: str, prompts: str = "templates") -> list[str]:
@@ -360,7 +362,10 @@ def section(results: dict[str, dict[str, Any]]) -> str:
             why.append(f"account precision < {MIN_ACCOUNT_PRECISION}")
         if m["mostly_legitimate_campaign_days"]:
             why.append("benign-majority campaign")
+        # the hydra's resold share: swept, or the default share of a world with mix among its switches
         share = _resold(name)
+        if share is None and "mix" in switches_of(name, prompts):
+            share = DEFAULT_RESOLD_SHARE
         hp = m["hydra_exchange_precision"]
         if (
             share is not None
@@ -462,7 +467,7 @@ def _resold(name: str) -> float | None:
     if name.startswith("mix-"):
         return float(name.split("-", 1)[1])
     if name == "mix":
-        return 0.7
+        return DEFAULT_RESOLD_SHARE
     return None
 
 

@@ -362,16 +362,13 @@ def section(results: dict[str, dict[str, Any]]) -> str:
             why.append(f"account precision < {MIN_ACCOUNT_PRECISION}")
         if m["mostly_legitimate_campaign_days"]:
             why.append("benign-majority campaign")
-        # the hydra's resold share: swept, or the default share of a world with mix among its switches
+        # the hydra's resold share: swept, the default share of a world with mix among its
+        # switches, or the plain world's (~0.3) without mix; the target covers up to 0.7
         share = _resold(name)
         if share is None and "mix" in switches_of(name, prompts):
             share = DEFAULT_RESOLD_SHARE
         hp = m["hydra_exchange_precision"]
-        if (
-            share is not None
-            and share <= HYDRA_PRECISION_UP_TO + 1e-9
-            and (hp is None or hp < MIN_HYDRA_PRECISION)
-        ):
+        if (share is None or share <= HYDRA_PRECISION_UP_TO + 1e-9) and (hp is None or hp < MIN_HYDRA_PRECISION):
             why.append(f"hydra precision < {MIN_HYDRA_PRECISION}")
         if why:
             misses.append(name)

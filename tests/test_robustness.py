@@ -95,12 +95,14 @@ def test_warm_started_worlds_get_their_own_section_naming_the_model_they_started
     assert rb.mix_plot("templates") == "robustness-mix.png" and rb.mix_plot("real") == "robustness-mix-real.png"
 
 
-def test_the_hydra_precision_target_holds_every_world_with_mix_at_its_default_share() -> None:
+def test_the_hydra_precision_target_holds_every_world_up_to_the_resold_share_it_covers() -> None:
     low = {"hydra_exchange_precision": 0.9}
     results = {"plain": _metrics(24), "all": _metrics(24) | low, "rotate+mix": _metrics(24) | low,
                "rotate": _metrics(24) | low, "mix-0.9": _metrics(24) | low}  # fmt: skip
     rows = {line.split("|")[1].strip(): line for line in rb.section(results).split("Days found")[0].splitlines()
             if line.startswith("| `")}  # fmt: skip
-    assert "hydra precision < 0.95" in rows["`all`"] and "hydra precision < 0.95" in rows["`rotate+mix`"]
-    # no mix switch, or a resold share past the 0.7 the target covers
-    assert rows["`rotate`"].rstrip(" |").endswith("met") and rows["`mix-0.9`"].rstrip(" |").endswith("met")
+    # mix at its default share (0.7), and no mix at all (the plain world's ~0.3), are covered
+    for world in ("`all`", "`rotate+mix`", "`rotate`"):
+        assert "hydra precision < 0.95" in rows[world]
+    # a resold share past the 0.7 the target covers is not
+    assert rows["`mix-0.9`"].rstrip(" |").endswith("met")

@@ -158,7 +158,25 @@ def warm_start(source: Path, lake: Path, work: Path, rev: str | None) -> dict[st
         rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=str(work), env=env)
     if rc != 0:
         raise SystemExit(f"warm-start training on {source} failed (exit {rc}); see {work / 'warm-train.log'}")
-    return {"world": str(source), "seed": m["world"]["seed"], "as_of": str(as_of), "code": code_of(m)}
+    # a model below the promotion floors is registered but not promoted: the world would run cold
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    name = load_config("local").models.registered_model
+    try:
+        champion = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias(name, "champion")
+    except MlflowException as exc:
+        raise SystemExit(
+            f"warm start: the model trained on {source} was not promoted (see {work / 'warm-train.log'}), "
+            "so the world would start cold"
+        ) from exc
+    return {
+        "world": str(source),
+        "seed": m["world"]["seed"],
+        "as_of": str(as_of),
+        "code": code_of(m),
+        "champion_version": str(champion.version),
+    }
 
 
 def run_config(config: str, out: Path, a: argparse.Namespace) -> dict[str, Any]:

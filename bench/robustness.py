@@ -416,7 +416,7 @@ def section(results: dict[str, dict[str, Any]]) -> str:
             "campaigns had not adapted (`bench.robustness run --warm-from`). "
             "It scores from the first day; the world's own retrain replaces it only if it does better on "
             "that retrain's holdout. This is the provider's position when a campaign it has caught comes "
-            "back changed; the section above is the cold start (no model before the first retrain).",
+            "back changed; the cold-start sections earlier on this page have no model before the first retrain.",
             "",
         ]
     lines += [

@@ -44,6 +44,7 @@ from typing import Any
 from pyspark.sql import functions as F
 
 from bench import evaluate_world as ev
+from bench import scheduled_run
 from distillwatch import tables
 from distillwatch.config import load_config
 from distillwatch.context import JobContext
@@ -118,6 +119,11 @@ def code_of(metrics: dict[str, Any]) -> str:
     return metrics.get("code") or metrics.get("snapshot") or "working tree"
 
 
+def training_day(world: Path, train_after: int) -> dt.date:
+    """The day ``train --as-of`` runs on in a world trained after its ``train_after``-th day."""
+    return scheduled_run.world_dates(world)[0] + dt.timedelta(days=train_after - 1)
+
+
 def warm_start(source: Path, lake: Path, work: Path, rev: str | None) -> dict[str, Any]:
     """Register, in ``lake``'s (empty) MLflow store, a champion trained on another processed world.
 
@@ -129,11 +135,8 @@ def warm_start(source: Path, lake: Path, work: Path, rev: str | None) -> dict[st
     a campaign it has caught before comes back changed; its own ``train`` competes with it on
     its holdout as usual. Returns what ``metrics.json`` records of the source.
     """
-    from bench import scheduled_run
-
     m = json.loads((source / "metrics.json").read_text())
-    truth = json.loads((source / "world" / "truth" / "world.json").read_text())
-    as_of = dt.date.fromisoformat(truth["start"]) + dt.timedelta(days=m["world"]["train_after"] - 1)
+    as_of = training_day(source / "world", m["world"]["train_after"])
     work.mkdir(parents=True, exist_ok=True)
     env = scheduled_run.scheduler_env()
     if rev:
@@ -207,8 +210,7 @@ def run_config(config: str, out: Path, a: argparse.Namespace) -> dict[str, Any]:
     # step failed (a killed process, say), so the lakehouse misses days and is not measured
     if rc not in (0, 1):
         raise SystemExit(f"scheduled run of {config} failed (exit {rc}); see {root / 'run.log'}")
-    start = dt.date.fromisoformat(json.loads((world / "truth" / "world.json").read_text())["start"])
-    as_of = start + dt.timedelta(days=a.train_after - 1)
+    as_of = training_day(world, a.train_after)
     metrics = measure(world, str(lake), as_of)
     metrics.update(
         config=config,
@@ -333,17 +335,20 @@ def kind_of(m: dict[str, Any]) -> str:
     return prompts_of(m) + ("-warm" if m.get("warm_from") else "")
 
 
+def _suffix(kind: str) -> str:
+    """What a kind adds to the names of its markers and plot (nothing for ``templates``, the first section)."""
+    tag = kind.removeprefix("templates").removeprefix("-")
+    return f"-{tag}" if tag else ""
+
+
 def markers(kind: str) -> tuple[str, str]:
-    """The doc markers of a kind's section (:func:`kind_of`; ``templates`` keeps the first ones)."""
-    if kind == "templates":
-        return BEGIN, END
-    tag = kind.replace("templates-", "")
-    return f"<!-- robustness-{tag} begin -->", f"<!-- robustness-{tag} end -->"
+    """The doc markers of a kind's section (:func:`kind_of`)."""
+    return f"<!-- robustness{_suffix(kind)} begin -->", f"<!-- robustness{_suffix(kind)} end -->"
 
 
 def mix_plot(kind: str) -> str:
     """The mix sweep plot's file name under ``docs/img``."""
-    return "robustness-mix.png" if kind == "templates" else f"robustness-mix-{kind.replace('templates-', '')}.png"
+    return f"robustness-mix{_suffix(kind)}.png"
 
 
 def prompts_of(m: dict[str, Any]) -> str:
@@ -431,7 +436,7 @@ def section(results: dict[str, dict[str, Any]]) -> str:
         ev._md(header, rows),
         "",
     ]
-    if plain is None and warm:
+    if plain is None:
         lines += ["No `plain` world in this section: the drop is not computed.", ""]
     if plain:
         camps = sorted(plain["per_campaign"])

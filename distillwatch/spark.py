@@ -145,22 +145,30 @@ def materialise(df: DataFrame, why: str) -> DataFrame:
 
 
 SMALL_DAY_KEYS = ("spark.sql.shuffle.partitions", "spark.databricks.delta.snapshotPartitions")
+# With one partition per core, adaptive execution's coalescing can only take cores away: below
+# its 1 MiB minimum partition size it merges a small day's shuffles into one task, and the
+# day's costliest stage (content labels and fingerprints of the distinct texts, after their
+# group-by) then ran on one core of two.
+COALESCE_KEY = "spark.sql.adaptive.coalescePartitions.enabled"
 
 
 @contextmanager
 def small_day(spark: SparkSession, day_bytes: int | None, max_bytes: int) -> Iterator[bool]:
     """Within: a day whose input is at most ``max_bytes`` (``spark.small_day_max_bytes``)
     runs with at most one shuffle partition per core of the session (and as many Delta
-    snapshot partitions), restored on exit; yields whether it applied. Partitioning changes how
+    snapshot partitions), which adaptive execution does not coalesce further, restored on
+    exit; yields whether it applied. Partitioning changes how
     the work is split, never what is computed. ``day_bytes`` None (unknown) or a larger day
     leaves the session as it is."""
     if day_bytes is None or max_bytes <= 0 or day_bytes > max_bytes:
         yield False
         return
     cores = max(1, spark.sparkContext.defaultParallelism)
-    before = {k: spark.conf.get(k, None) for k in SMALL_DAY_KEYS}
-    for k, v in before.items():  # fewer partitions only, never more than the session has
+    before = {k: spark.conf.get(k, None) for k in (*SMALL_DAY_KEYS, COALESCE_KEY)}
+    for k in SMALL_DAY_KEYS:  # fewer partitions only, never more than the session has
+        v = before[k]
         spark.conf.set(k, str(min(cores, int(v)) if v and v.isdigit() else cores))
+    spark.conf.set(COALESCE_KEY, "false")
     try:
         yield True
     finally:

@@ -45,16 +45,19 @@ def test_a_lakehouse_of_another_world_is_refused_before_anything_runs(cfg: Confi
 
 
 def test_a_small_day_runs_with_one_shuffle_partition_per_core(spark: SparkSession) -> None:
-    from distillwatch.spark import small_day
+    from distillwatch.spark import COALESCE_KEY, small_day
 
     key = "spark.sql.shuffle.partitions"
     before = spark.conf.get(key)
+    coalesce = spark.conf.get(COALESCE_KEY, None)
     cores = spark.sparkContext.defaultParallelism
     spark.conf.set(key, str(cores + 6))
     with small_day(spark, 1_000, 10_000) as small:
         assert small and spark.conf.get(key) == str(cores)
         assert int(spark.conf.get("spark.databricks.delta.snapshotPartitions")) <= cores
+        assert spark.conf.get(COALESCE_KEY) == "false"  # one partition per core stays so
     assert spark.conf.get(key) == str(cores + 6)  # restored
+    assert spark.conf.get(COALESCE_KEY, None) == coalesce
     spark.conf.set(key, "1")
     with small_day(spark, 1_000, 10_000):
         assert spark.conf.get(key) == "1"  # never more partitions than the session had

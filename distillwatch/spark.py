@@ -157,18 +157,20 @@ def small_day(spark: SparkSession, day_bytes: int | None, max_bytes: int) -> Ite
     """Within: a day whose input is at most ``max_bytes`` (``spark.small_day_max_bytes``)
     runs with at most one shuffle partition per core of the session (and as many Delta
     snapshot partitions), which adaptive execution does not coalesce further, restored on
-    exit; yields whether it applied. Partitioning changes how
-    the work is split, never what is computed. ``day_bytes`` None (unknown) or a larger day
-    leaves the session as it is."""
+    exit; yields whether it applied. Partitioning changes how the work is split, never what is
+    computed. ``day_bytes`` None (unknown) or a larger day leaves the session as it is."""
     if day_bytes is None or max_bytes <= 0 or day_bytes > max_bytes:
         yield False
         return
     cores = max(1, spark.sparkContext.defaultParallelism)
     before = {k: spark.conf.get(k, None) for k in (*SMALL_DAY_KEYS, COALESCE_KEY)}
-    for k in SMALL_DAY_KEYS:  # fewer partitions only, never more than the session has
-        v = before[k]
-        spark.conf.set(k, str(min(cores, int(v)) if v and v.isdigit() else cores))
-    spark.conf.set(COALESCE_KEY, "false")
+    settings = {  # fewer partitions only, never more than the session has
+        k: str(min(cores, int(v)) if v and v.isdigit() else cores)
+        for k, v in before.items()
+        if k in SMALL_DAY_KEYS
+    }
+    for k, value in {**settings, COALESCE_KEY: "false"}.items():
+        spark.conf.set(k, value)
     try:
         yield True
     finally:

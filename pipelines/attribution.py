@@ -202,7 +202,10 @@ def infrastructure(member_edges: DataFrame, conf: AttributionConf) -> DataFrame:
     return per_type.groupBy("campaign_id").agg(
         F.to_json(
             F.map_from_entries(
-                F.collect_list(F.struct("ind_type", F.transform("_v", lambda s: s.dropFields("_k"))))
+                # sorted by type: the JSON's key order must not depend on shuffle order
+                F.sort_array(
+                    F.collect_list(F.struct("ind_type", F.transform("_v", lambda s: s.dropFields("_k"))))
+                )
             )
         ).alias("shared_infrastructure")
     )

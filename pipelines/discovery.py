@@ -349,7 +349,7 @@ def cluster_evidence(
     members = camp.groupBy("cluster_id", "account_id").agg(
         F.count(F.lit(1)).alias("n_campaign"),
         F.max(F.col("is_seed").cast("int")).alias("is_seed"),
-        F.first("org_id", ignorenulls=True).alias("org_id"),
+        F.max("org_id").alias("org_id"),  # one org per account; max is order-free
         F.max(F.coalesce(F.col("verified"), F.lit(False)).cast("int")).alias("verified"),
     )
     sync = features.select("account_id", F.coalesce(F.col("sync_score"), F.lit(0.0)).alias("sync_score"))

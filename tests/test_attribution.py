@@ -18,7 +18,7 @@ from distillwatch import contract, tables
 from distillwatch.config import AttributionConf
 from distillwatch.context import JobContext
 from distillwatch.jobs import attribute
-from distillwatch.pipelines.attribution import choose_actor, label_evidence, release_pivot
+from distillwatch.pipelines.attribution import choose_actor, infrastructure, label_evidence, release_pivot
 from distillwatch.pipelines.campaigns import campaigns, campaigns_day
 from distillwatch.pipelines.discovery import (
     campaign_signatures,
@@ -405,6 +405,30 @@ def test_release_pivot_flags_a_campaign_moving_to_a_new_model(spark: SparkSessio
     assert got["e1"].release_pivot and got["e1"].pivot_share == 1.0 and got["e1"].new_model_share == 0.5
     assert abs(got["k1"].population_new_model_share - 7 / 34) < 1e-9
     assert abs(got["k1"].population_pivot_share - 7 / 32) < 1e-9
+
+
+def test_shared_infrastructure_is_the_same_json_whatever_the_shuffle(spark: SparkSession) -> None:
+    # Its keys came in the order the shuffle delivered the types, so a standalone cluster
+    # and local[*] published different JSON for the same campaign.
+    types = ["tls_fp", "asn", "payment_fp", "email_domain", "ip_prefix", "user_agent"]
+    edges = spark.createDataFrame(
+        [("C1", f"a{i}", t, f"{t}-v{i % 2}") for t in types for i in range(4)],
+        "campaign_id string, account_id string, ind_type string, ind_value string",
+    )
+    seen = set()
+    keys = ("spark.sql.shuffle.partitions", "spark.sql.adaptive.coalescePartitions.enabled")
+    before = {k: spark.conf.get(k) for k in keys}
+    try:
+        spark.conf.set(keys[1], "false")  # AQE would merge these tiny shuffles into one task
+        for n in ("1", "3", "7", "16"):
+            spark.conf.set(keys[0], n)
+            seen.add(infrastructure(edges, CONF).collect()[0].shared_infrastructure)
+    finally:
+        for k, v in before.items():
+            spark.conf.set(k, v)
+    assert len(seen) == 1, seen
+    published = list(json.loads(seen.pop()))
+    assert published == sorted(published) == sorted(types)
 
 
 def test_identity_continues_splits_and_merges(spark: SparkSession) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -60,11 +61,34 @@ def _rounded(df: DataFrame, cols: list[str], decimals: int) -> DataFrame:
     )
 
 
+def differing_columns(a: DataFrame, b: DataFrame) -> list[str]:
+    """The columns whose multiset of values differs between ``a`` and ``b``: where to look
+    when two tables differ (a column of JSON whose key order changed, say). Empty when every
+    column matches on its own and only the pairing of values differs.
+
+    One aggregation per side: per column, the sum of its values' 64-bit hashes (as a
+    decimal, so it cannot overflow); equal multisets give equal sums, and two different
+    ones collide with negligible chance.
+    """
+
+    def sums(df: DataFrame) -> list[object]:
+        row = df.agg(*[F.sum(F.xxhash64(c).cast("decimal(38,0)")).alias(c) for c in df.columns]).first()
+        return [None if row is None else row[c] for c in df.columns]
+
+    return [c for c, x, y in zip(a.columns, sums(a), sums(b.select(*a.columns)), strict=True) if x != y]
+
+
 def compare(
-    spark: SparkSession, a_root: str, b_root: str, ignore: set[str], decimals: int = 12
+    spark: SparkSession,
+    a_root: str,
+    b_root: str,
+    ignore: set[str],
+    decimals: int = 12,
+    only: Sequence[str] | None = None,
 ) -> list[tuple[str, str, bool]]:
+    """(table, note, same) for every catalog table (or those in ``only``)."""
     out = []
-    for table in tables.CATALOG:
+    for table in tables.CATALOG if only is None else only:
         a, b = _read(spark, a_root, table), _read(spark, b_root, table)
         if a is None or b is None:
             same = a is None and b is None
@@ -77,6 +101,9 @@ def compare(
         missing, extra = a_.exceptAll(b_).count(), b_.exceptAll(a_).count()
         same = missing == 0 and extra == 0 and not only
         note = f"{n_a} vs {n_b} rows, {missing} only in A, {extra} only in B"
+        if missing or extra:
+            cols_off = differing_columns(a_, b_)
+            note += f"; columns that differ: {', '.join(cols_off) if cols_off else 'none alone'}"
         if only:
             note += f"; columns on one side only: {', '.join(only)}"
         out.append((table, note, same))

@@ -1,6 +1,6 @@
 # distillwatch: two commands do all the set-up.
 #   make run   creates .venv, installs pinned dependencies and the Delta jars, runs the main job
-#   make test  the same set-up, then the test suite
+#   make test  the same set-up, plus the S3A connector's jars and Airflow's venv, then the test suite
 PY        ?= python3
 VENV      := .venv
 BIN       := $(VENV)/bin
@@ -43,13 +43,15 @@ $(JARS)/s3a/.done:
 
 jars: $(JARS)/.done $(JARS)/s3a/.done
 
+# make run needs only Delta's jars: the S3A connector (642 MB) is for the tests that write to
+# an S3 server and for lakehouses on s3a://, so a newcomer's first run does not download it.
+run: venv $(JARS)/.done
+	$(BIN)/distillwatch run-local $(ARGS)
+
 # Airflow lives in its own venv (.venv-airflow), out of the runtime dependencies; the
 # DAG test loads the DAG with it.
 airflow-venv:
 	bash conf/airflow/setup_venv.sh
-
-run: venv jars
-	$(BIN)/distillwatch run-local $(ARGS)
 
 # Two workers, one Spark session each; --dist loadfile keeps a file's tests (and its
 # module fixtures, the small worlds) on one worker. WORKERS=0 runs in this process.

@@ -420,20 +420,15 @@ def connected_components(edges: DataFrame, max_iterations: int) -> DataFrame:
     )
     for rnd in range(1, max_iterations + 1):
         node_label = e.join(labels, "account_id").groupBy("node").agg(F.min("component").alias("node_label"))
-        new = (
-            e.join(node_label, "node")
-            .groupBy("account_id")
-            .agg(F.min("node_label").alias("component"))
-            # every account keeps a label each round: the inner join drops none
-            .join(labels.withColumnRenamed("component", "_old"), "account_id")
-            .withColumn("_changed", F.col("component") != F.col("_old"))
-            .drop("_old")
-        )
-        # The round's labels and whether each changed in one job; the count below then
-        # scans the materialised round instead of joining two rounds again.
+        new = e.join(node_label, "node").groupBy("account_id").agg(F.min("node_label").alias("component"))
         new = materialise(new, "labels of this round feed the next")
-        changed = new.where("_changed").count()
-        labels = new.drop("_changed")
+        changed = (
+            new.alias("n")
+            .join(labels.alias("o"), "account_id")
+            .where(F.col("n.component") != F.col("o.component"))
+            .count()
+        )
+        labels = new
         log.info("label propagation round %d: %d labels changed", rnd, changed)
         if changed == 0:
             return labels

@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         _explain_features(ctx, args.date, run_dir / "plans")
 
     if args.gx:
-        from distillwatch.quality import available_suites, validate_table
+        from distillwatch.quality import available_suites, load_suite, validate_table
 
         for table in available_suites(repo_conf_dir()):
             if not ctx.lake.exists(table):
@@ -302,8 +302,10 @@ def main(argv: list[str] | None = None) -> int:
                 spark,
                 profile_dir,
             )
+            # the day's rows by the suite's own date column (campaigns: updated_on)
+            date_col = load_suite(repo_conf_dir(), table).date_column
             rows = (
-                ctx.lake.read(table).where(f"event_date = DATE'{day}'").count()
+                ctx.lake.read(table).where(f"{date_col} = DATE'{day}'").count()
                 if m["status"] == "ok"
                 else None
             )

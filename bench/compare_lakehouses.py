@@ -95,17 +95,17 @@ def compare(
             out.append((table, "absent on both" if same else f"absent in {'A' if a is None else 'B'}", same))
             continue
         cols = [c for c in a.columns if c in b.columns and c not in ignore]
-        only = sorted(set(a.columns) ^ set(b.columns))
+        one_side = sorted(set(a.columns) ^ set(b.columns))
         a_, b_ = _rounded(a, cols, decimals), _rounded(b, cols, decimals)
         n_a, n_b = a_.count(), b_.count()
         missing, extra = a_.exceptAll(b_).count(), b_.exceptAll(a_).count()
-        same = missing == 0 and extra == 0 and not only
+        same = missing == 0 and extra == 0 and not one_side
         note = f"{n_a} vs {n_b} rows, {missing} only in A, {extra} only in B"
         if missing or extra:
             cols_off = differing_columns(a_, b_)
             note += f"; columns that differ: {', '.join(cols_off) if cols_off else 'none alone'}"
-        if only:
-            note += f"; columns on one side only: {', '.join(only)}"
+        if one_side:
+            note += f"; columns on one side only: {', '.join(one_side)}"
         out.append((table, note, same))
     return out
 

@@ -289,26 +289,23 @@ def main(argv: list[str] | None = None) -> int:
         _explain_features(ctx, args.date, run_dir / "plans")
 
     if args.gx:
-        from distillwatch.quality import available_suites, load_suite, validate_table
+        from distillwatch.quality import available_suites, validate_table
+
+        validated: dict[str, Any] = {}  # table -> its GateResult, whose row_count is the day's rows
 
         for table in available_suites(repo_conf_dir()):
             if not ctx.lake.exists(table):
                 continue
             m = _measure(
                 f"gx:{table}",
-                lambda t=table: _gx(validate_table, ctx, t, day),
+                lambda t=table: _gx(validate_table, ctx, t, day, validated),
                 meter,
                 lake_root,
                 spark,
                 profile_dir,
             )
-            # the day's rows by the suite's own date column (campaigns: updated_on)
-            date_col = load_suite(repo_conf_dir(), table).date_column
-            rows = (
-                ctx.lake.read(table).where(f"{date_col} = DATE'{day}'").count()
-                if m["status"] == "ok"
-                else None
-            )
+            # the rows the validation counted, by the suite's own date column (campaigns: updated_on)
+            rows = validated[table].row_count if m["status"] == "ok" else None
             rec.add(f"gx:{table}", kind="gx", **m, table_rows=rows, ex_per_s_per_core=rate(m["wall_s"]))
 
     if args.peer and ctx.lake.exists(tables.SILVER_EXCHANGES):
@@ -349,9 +346,10 @@ def _one_scan(ctx: Any, day: str) -> str:
     return f"{lines} lines"  # a string: _measure reads an int as an exit status
 
 
-def _gx(validate_table: Callable[..., Any], ctx: Any, table: str, day: str) -> str:
-    """Validate one table; a failed suite is still a measured validation ("failed" is kept in ``result``)."""
-    result = validate_table(ctx, table, day)
+def _gx(validate_table: Callable[..., Any], ctx: Any, table: str, day: str, into: dict[str, Any]) -> str:
+    """Validate one table (its GateResult into ``into``); a failed suite is still a measured
+    validation ("failed" is kept in ``result``)."""
+    result = into[table] = validate_table(ctx, table, day)
     return (
         "passed" if result.passed else "failed: " + ", ".join(o.line()[:120] for o in result.failed_critical)
     )

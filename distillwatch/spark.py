@@ -165,11 +165,10 @@ def small_day(spark: SparkSession, day_bytes: int | None, max_bytes: int) -> Ite
     cores = max(1, spark.sparkContext.defaultParallelism)
     before = {k: spark.conf.get(k, None) for k in (*SMALL_DAY_KEYS, COALESCE_KEY)}
     settings = {  # fewer partitions only, never more than the session has
-        k: str(min(cores, int(v)) if v and v.isdigit() else cores)
-        for k, v in before.items()
-        if k in SMALL_DAY_KEYS
+        k: str(min(cores, int(v)) if (v := before[k]) and v.isdigit() else cores) for k in SMALL_DAY_KEYS
     }
-    for k, value in {**settings, COALESCE_KEY: "false"}.items():
+    settings[COALESCE_KEY] = "false"
+    for k, value in settings.items():
         spark.conf.set(k, value)
     try:
         yield True

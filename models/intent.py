@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
@@ -108,7 +108,10 @@ def fit_intent(
     from sklearn.linear_model import LogisticRegression
 
     x = _vectorizer(conf.n_features).transform(texts.fillna("").astype(str))
-    clf = LogisticRegression(C=conf.c, class_weight="balanced", max_iter=conf.max_iter, solver="liblinear")
+    # liblinear shuffles the rows: seeded, so one sample fits one classifier
+    clf = LogisticRegression(
+        C=conf.c, class_weight="balanced", max_iter=conf.max_iter, solver="liblinear", random_state=conf.seed
+    )
     clf.fit(x, y)
     return IntentModel(
         conf.n_features,
@@ -138,6 +141,16 @@ def calibrated_threshold(texts: pd.DataFrame, conf: IntentConf) -> float:
 
 
 # --- training data -----------------------------------------------------------------------
+
+
+_DRAW_BUCKETS = 1_000_003  # resolution of a row's sampling draw (a prime)
+
+
+def _in_order(pdf: pd.DataFrame) -> pd.DataFrame:
+    """The sample sorted by its content, so the classifier fitted on it does not depend on the
+    order Spark's partitions arrived in."""
+    keys = [c for c in ("label", "account_id", "event_date", "text") if c in pdf.columns]
+    return pdf.sort_values(keys, kind="mergesort", na_position="first").reset_index(drop=True)
 
 
 def labelled_texts(
@@ -179,12 +192,19 @@ def labelled_texts(
     frac_benign = min(1.0, cap / benign) if benign else 0.0
     room = max(0, cap - min(cap, benign))
     frac_unl = min(1.0, max(room, conf.min_unlabelled_negatives) / unlabelled) if unlabelled else 0.0
+    # Each row's draw is a hash of what it is, not F.rand: rand follows the partitioning, so a
+    # retrain on a cluster and on local[*] sampled (and fitted) differently from one lakehouse.
+    def draw(salt: int) -> Column:
+        key = F.xxhash64("account_id", "event_date", "text", F.lit(conf.seed + salt))
+        return F.abs(key % F.lit(_DRAW_BUCKETS)).cast("double") / _DRAW_BUCKETS
+
     sampled = rows.where(
-        ((F.col("label") == 1.0) & (F.rand(conf.seed) < F.lit(frac_pos)))
-        | ((F.col("label") == 0.0) & ~F.col("_unlabelled") & (F.rand(conf.seed + 1) < F.lit(frac_benign)))
-        | (F.col("_unlabelled") & (F.rand(conf.seed + 2) < F.lit(frac_unl)))
+        ((F.col("label") == 1.0) & (draw(0) < F.lit(frac_pos)))
+        | ((F.col("label") == 0.0) & ~F.col("_unlabelled") & (draw(1) < F.lit(frac_benign)))
+        | (F.col("_unlabelled") & (draw(2) < F.lit(frac_unl)))
     ).drop("_unlabelled")
-    pdf = sampled.toPandas()  # bounded: at most ~3 x max_texts_per_class rows
+    # bounded: at most ~3 x max_texts_per_class rows; in one order whatever the partitioning
+    pdf = _in_order(sampled.toPandas())
     if threat_intel is not None:
         examples: pd.DataFrame = (
             threat_intel.where(
@@ -192,6 +212,7 @@ def labelled_texts(
                 & (F.col("first_seen").isNull() | (F.col("first_seen") <= F.lit(as_of)))
             )
             .select(prepared_text(F.col("value"), conf.max_chars).alias("text"))
+            .orderBy("text")
             .limit(cap)
             .toPandas()
         )

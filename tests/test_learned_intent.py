@@ -18,7 +18,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf, IntentConf
-from distillwatch.models.intent import IntentModel, account_intent, calibrated_threshold, fit_intent
+from distillwatch.models.intent import (
+    IntentModel,
+    account_intent,
+    calibrated_threshold,
+    fit_intent,
+    labelled_texts,
+)
 from distillwatch.pipelines.discovery import cluster_evidence
 
 ASKS = [
@@ -100,6 +106,26 @@ def test_threshold_is_the_false_positive_quantile_of_out_of_fold_negatives() -> 
     assert np.concatenate(above).mean() <= 0.1 + 1e-9
     assert 0.0 < t < 1.0
     assert calibrated_threshold(texts, replace(CONF, target_false_positive_rate=0.0)) == CONF.threshold
+
+
+def test_the_training_sample_and_its_classifier_do_not_depend_on_the_partitioning(
+    spark: SparkSession,
+) -> None:
+    day = dt.date(2026, 2, 3)
+    rows = [(f"op{i % 4}", day, f"{ASKS[i % len(ASKS)]} #{i}", "en") for i in range(60)]
+    rows += [(f"u{i % 9}", day, f"{ORDINARY[i % len(ORDINARY)]} #{i}", "en") for i in range(120)]
+    exchanges = spark.createDataFrame(rows, "account_id string, event_date date, prompt string, lang string")
+    known = spark.createDataFrame([(f"op{i}", 1.0) for i in range(4)], "account_id string, label double")
+    # a sample of each class: 25 of 60 asks, negatives up to the unlabelled minimum
+    conf = replace(CONF, max_texts_per_class=25, min_unlabelled_negatives=40)
+    samples = [
+        labelled_texts(exchanges.repartition(n), known, None, day, conf) for n in (1, 3, 7)
+    ]
+    assert 10 < int((samples[0]["label"] == 1).sum()) < 60  # sampled, not everything
+    for other in samples[1:]:
+        pd.testing.assert_frame_equal(samples[0], other)
+    coefs = [fit_intent(s["text"], s["label"].to_numpy(), conf).coef for s in samples]
+    assert all(np.array_equal(coefs[0], c) for c in coefs[1:])
 
 
 def test_account_intent_is_one_row_per_account_day_with_shares(spark: SparkSession) -> None:

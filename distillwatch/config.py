@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from distillwatch.vocabulary import CAPABILITIES, SIGNUP_PATHS
+from distillwatch.vocabulary import CAPABILITIES, CONTENT_TYPES, SIGNUP_PATHS
 
 CONF_DIR_ENV = "DISTILLWATCH_CONF_DIR"
 # Optional layer under every environment: values that differ from the dataclass defaults.
@@ -219,7 +219,7 @@ class AttributionConf:
     hub_max_accounts: int = 50
     hub_keep_seed_share: float = 0.5
     # Content values (a reseller shares prompts with its customers) need a higher seed share.
-    content_indicator_types: tuple[str, ...] = ("template_hash", "lsh_band")
+    content_indicator_types: tuple[str, ...] = CONTENT_TYPES
     content_keep_seed_share: float = 0.75
     # ... and at least this many accounts: two accounts writing near-duplicate prompts is
     # common, and a 2-account content value is how a falsely flagged account bridges campaigns.
@@ -233,8 +233,11 @@ class AttributionConf:
     content_touch_seed_share: float = 0.2
     # An account without shared infrastructure joins a group through content only with at
     # least this many distinct content values (one LSH band in common is a coincidence: an
-    # eval lab shares one with a harvesting set by chance).
+    # eval lab shares one with a harvesting set by chance) ...
     loose_min_content_values: int = 3
+    # ... from at least this many of its texts: one popular prompt a reseller also carries
+    # is one text, though its template and MinHash bands are nine values.
+    loose_min_content_texts: int = 2
     # Evidence weighed by how common a value is (a term-frequency adjustment): a value's
     # popularity is the most unrelated accounts (not seeds, not linked to seeds by
     # infrastructure, not campaign members) that used it on one day, today or within the

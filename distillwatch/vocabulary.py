@@ -12,6 +12,9 @@ SIGNUP_PATHS = (
 INDICATOR_TYPES = ("ip_prefix", "asn", "payment_fp", "email_domain", "tls_fp", "user_agent", "prompt_example")
 # Indicators an operator controls (network, client, billing, sign-up); the others are content.
 INFRA_TYPES = ("ip_prefix", "asn", "payment_fp", "tls_fp", "user_agent", "email_domain")
+# The content indicators of the linkage graph (pipelines/linkage.py): a prompt's normalised
+# template and the keys of its banded MinHash.
+CONTENT_TYPES = ("template_hash", "lsh_band")
 LABELS = ("distillation", "benign")
 # The capability classes of silver_exchanges.capability (pipelines/intent.py), in the
 # order the report's capability-mix plot stacks them.

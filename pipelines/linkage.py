@@ -16,10 +16,11 @@ from pyspark.sql import functions as F
 
 from distillwatch.config import AttributionConf
 from distillwatch.spark import materialise
+from distillwatch.vocabulary import CONTENT_TYPES
 
 log = logging.getLogger(__name__)
 
-INDICATOR_COLUMNS = ("account_id", "ind_type", "ind_value", "n_exchanges")
+INDICATOR_COLUMNS = ("account_id", "ind_type", "ind_value", "n_exchanges", "text_key")
 
 
 def _ind(kind: str, value: Column) -> Column:
@@ -41,7 +42,10 @@ def account_indicators(exchanges: DataFrame) -> DataFrame:
 
     Types: ip_prefix, asn, payment_fp, tls_fp, user_agent, email_domain (non-free-mail
     only), template_hash and lsh_band (one row per banded MinHash key). ``n_exchanges``
-    counts the account's exchanges carrying the value.
+    counts the account's exchanges carrying the value. ``text_key`` (content values only)
+    is the smallest ``prompt_hash`` of those exchanges: one prompt yields a template and
+    every band of its MinHash, and the distinct keys of an account's content values count
+    the texts behind them, not the values.
     """
     bands = F.transform(
         F.coalesce(F.col("lsh_bands"), F.array().cast("array<bigint>")),
@@ -61,14 +65,18 @@ def account_indicators(exchanges: DataFrame) -> DataFrame:
     )
     return (
         exchanges.where(F.col("account_id").isNotNull())
-        .select("account_id", F.explode(present).alias("i"))
+        .select("account_id", "prompt_hash", F.explode(present).alias("i"))
         .select(
             "account_id",
+            "prompt_hash",
             F.col("i.ind_type").alias("ind_type"),
             normalise_indicator(F.col("i.ind_type"), F.col("i.ind_value")).alias("ind_value"),
         )
         .groupBy("account_id", "ind_type", "ind_value")
-        .agg(F.count(F.lit(1)).alias("n_exchanges"))
+        .agg(
+            F.count(F.lit(1)).alias("n_exchanges"),
+            F.min(F.when(F.col("ind_type").isin(*CONTENT_TYPES), F.col("prompt_hash"))).alias("text_key"),
+        )
     )
 
 
@@ -395,6 +403,7 @@ def prune_hubs(
             "ind_type",
             "ind_value",
             "n_exchanges",
+            "text_key",
             "n_accounts",
             "weight",
             "base_popularity",
@@ -462,10 +471,13 @@ def drop_content_bridges(
     - an account outside every anchored group whose remaining content values reach two or
       more anchored groups keeps none of its content edges (an ambiguous bridge);
     - an account outside every anchored group with fewer than ``loose_min_content_values``
-      distinct content values keeps none of them: a campaign account the detectors missed
-      repeats dozens of the campaign's templates and near-duplicates, while an evaluation
-      lab or a student collides with one or two LSH bands by chance (a benchmark question
-      that is also in a harvesting set).
+      distinct content values, or with values from fewer than ``loose_min_content_texts`` of
+      its texts (distinct ``text_key``; a value without one counts as a text of its own),
+      keeps none of them: a campaign account the detectors missed repeats dozens of the
+      campaign's templates and near-duplicates, while an evaluation lab or a student
+      collides with one or two LSH bands by chance, or sends one popular prompt a
+      reseller's campaign also carries (one text: its template and every band of its
+      MinHash, nine values).
 
     A chain through two unanchored accounts can still join groups; it needs two
     independent near-duplicate coincidences. Cost: one more label propagation, over the
@@ -546,11 +558,15 @@ def drop_content_bridges(
         .where(F.col("_groups") >= 2)
         .select("account_id")
     )
+    text = F.coalesce(F.col("text_key").cast("string"), F.concat_ws(":", "ind_type", "ind_value"))
     thin = (
         kept.join(anchor.select("account_id"), "account_id", "left_anti")
         .groupBy("account_id")
-        .agg(F.countDistinct("ind_type", "ind_value").alias("_values"))
-        .where(F.col("_values") < conf.loose_min_content_values)
+        .agg(F.countDistinct("ind_type", "ind_value").alias("_values"), F.countDistinct(text).alias("_texts"))
+        .where(
+            (F.col("_values") < conf.loose_min_content_values)
+            | (F.col("_texts") < conf.loose_min_content_texts)
+        )
         .select("account_id")
     )
     return infra.unionByName(kept.join(ambiguous.unionByName(thin), "account_id", "left_anti"))
@@ -595,6 +611,7 @@ def must_link_edges(must_links: DataFrame, indicators: DataFrame) -> DataFrame:
         F.lit(DECISION_TYPE).alias("ind_type"),
         "ind_value",
         F.lit(1).cast("bigint").alias("n_exchanges"),
+        F.lit(None).cast("bigint").alias("text_key"),
         "n_accounts",
         F.lit(1.0).alias("weight"),
         F.lit(0).cast("bigint").alias("base_popularity"),

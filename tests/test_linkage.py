@@ -43,6 +43,7 @@ IND_SCHEMA = StructType(
         StructField("ind_type", StringType()),
         StructField("ind_value", StringType()),
         StructField("n_exchanges", LongType()),
+        StructField("text_key", LongType()),
     ]
 )
 SCORE_SCHEMA = tables.subset(
@@ -69,8 +70,9 @@ def _group_features(spark: SparkSession, rows: list[tuple], harvest: tuple[str, 
     )
 
 
-def _inds(spark: SparkSession, rows: list[tuple[str, str, str]]) -> DataFrame:
-    return spark.createDataFrame([(a, t, v, 1) for a, t, v in rows], IND_SCHEMA)
+def _inds(spark: SparkSession, rows: list[tuple]) -> DataFrame:  # type: ignore[type-arg]
+    """Indicator rows from (account, type, value) or (account, type, value, text_key)."""
+    return spark.createDataFrame([(*r[:3], 1, r[3] if len(r) > 3 else None) for r in rows], IND_SCHEMA)
 
 
 def _scores(spark: SparkSession, flagged: list[str], other: list[str] = ()) -> DataFrame:  # type: ignore[assignment]
@@ -96,31 +98,33 @@ def test_account_indicators_explode_every_type_and_skip_free_mail(spark: SparkSe
             StructField("email_domain", StringType()),
             StructField("is_free_mail", BooleanType()),
             StructField("template_hash", LongType()),
+            StructField("prompt_hash", LongType()),
             StructField("lsh_bands", ArrayType(LongType())),
         ]
     )
     rows = [
-        ("a1", "10.0.0.0/24", 64500, "pay1", "tls1", "ua1", "Corp.Example", False, 11, [1, 2]),
-        ("a1", "10.0.0.0/24", 64500, "pay1", "tls1", "ua1", "Corp.Example", False, 12, [2]),
-        ("a2", "10.0.1.0/24", 64500, None, "tls1", "ua1", "gmail.com", True, 11, []),
+        ("a1", "10.0.0.0/24", 64500, "pay1", "tls1", "ua1", "Corp.Example", False, 11, 901, [1, 2]),
+        ("a1", "10.0.0.0/24", 64500, "pay1", "tls1", "ua1", "Corp.Example", False, 12, 902, [2]),
+        ("a2", "10.0.1.0/24", 64500, None, "tls1", "ua1", "gmail.com", True, 11, 903, []),
     ]
     got = {tuple(r) for r in account_indicators(spark.createDataFrame(rows, schema)).collect()}
+    # text_key: the smallest prompt hash behind a content value; none for infrastructure
     assert got == {
-        ("a1", "ip_prefix", "10.0.0.0/24", 2),
-        ("a1", "asn", "64500", 2),
-        ("a1", "payment_fp", "pay1", 2),
-        ("a1", "tls_fp", "tls1", 2),
-        ("a1", "user_agent", "ua1", 2),
-        ("a1", "email_domain", "corp.example", 2),
-        ("a1", "template_hash", "11", 1),
-        ("a1", "template_hash", "12", 1),
-        ("a1", "lsh_band", "1", 1),
-        ("a1", "lsh_band", "2", 2),
-        ("a2", "ip_prefix", "10.0.1.0/24", 1),
-        ("a2", "asn", "64500", 1),
-        ("a2", "tls_fp", "tls1", 1),
-        ("a2", "user_agent", "ua1", 1),
-        ("a2", "template_hash", "11", 1),
+        ("a1", "ip_prefix", "10.0.0.0/24", 2, None),
+        ("a1", "asn", "64500", 2, None),
+        ("a1", "payment_fp", "pay1", 2, None),
+        ("a1", "tls_fp", "tls1", 2, None),
+        ("a1", "user_agent", "ua1", 2, None),
+        ("a1", "email_domain", "corp.example", 2, None),
+        ("a1", "template_hash", "11", 1, 901),
+        ("a1", "template_hash", "12", 1, 902),
+        ("a1", "lsh_band", "1", 1, 901),
+        ("a1", "lsh_band", "2", 2, 901),
+        ("a2", "ip_prefix", "10.0.1.0/24", 1, None),
+        ("a2", "asn", "64500", 1, None),
+        ("a2", "tls_fp", "tls1", 1, None),
+        ("a2", "user_agent", "ua1", 1, None),
+        ("a2", "template_hash", "11", 1, 903),
     }
 
 
@@ -341,6 +345,28 @@ def test_a_prompt_strangers_share_today_links_nobody(spark: SparkSession) -> Non
     reasons = {r.account_id: (r.link_evidence, r.link_reasons) for r in clusters.collect()}
     assert reasons["hidden"][1] == ["lsh_band:4"] and reasons["hidden"][0] == pytest.approx(1 - 0.5**4)
     assert reasons["op1"][1] == ["lsh_band:4", "payment_fp:1"]
+
+
+def test_one_popular_prompt_a_reseller_also_carries_does_not_attach_its_sender(spark: SparkSession) -> None:
+    conf = dataclasses.replace(CONF, hub_max_accounts=50)
+    # A rotated reseller: four flagged accounts, nothing shared but their own prompts.
+    hydra = ["h1", "h2", "h3", "h4"]
+    rows = [(a, "template_hash", f"own{i}", 100 + i) for a in hydra for i in range(6)]
+    # A popular prompt three of them resell, and an individual sends once (that is all it
+    # shares with them): one text, its template and eight MinHash bands, one key.
+    pop = [("template_hash", "pop")] + [("lsh_band", f"pop-b{i}") for i in range(8)]
+    rows += [(a, t, v, 7) for a in ["h1", "h2", "h3", "indiv"] for t, v in pop]
+    # A student who sends two of the reseller's own prompts does join (two texts, three values).
+    rows += [("student", "template_hash", f"own{i}", 100 + i) for i in range(2)]
+    rows += [(a, "lsh_band", "own0-b", 100) for a in [*hydra, "student"]]
+    scores = _scores(spark, hydra, ["indiv", "student"])
+    clusters, _, _ = link_accounts(_inds(spark, rows), scores, _intel(spark, []), conf)
+    assert _clusters(clusters) == [{*hydra, "student"}]
+    # Counted by values (rows without a text key count one text each), the nine values of
+    # the one prompt attached the individual.
+    keyless = _inds(spark, [r[:3] for r in rows])
+    by_values, _, _ = link_accounts(keyless, scores, _intel(spark, []), conf)
+    assert _clusters(by_values) == [{*hydra, "indiv", "student"}]
 
 
 @pytest.mark.slow

@@ -192,6 +192,7 @@ def labelled_texts(
     frac_benign = min(1.0, cap / benign) if benign else 0.0
     room = max(0, cap - min(cap, benign))
     frac_unl = min(1.0, max(room, conf.min_unlabelled_negatives) / unlabelled) if unlabelled else 0.0
+
     # Each row's draw is a hash of what it is, not F.rand: rand follows the partitioning, so a
     # retrain on a cluster and on local[*] sampled (and fitted) differently from one lakehouse.
     def draw(salt: int) -> Column:

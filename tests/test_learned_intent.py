@@ -118,9 +118,7 @@ def test_the_training_sample_and_its_classifier_do_not_depend_on_the_partitionin
     known = spark.createDataFrame([(f"op{i}", 1.0) for i in range(4)], "account_id string, label double")
     # a sample of each class: 25 of 60 asks, negatives up to the unlabelled minimum
     conf = replace(CONF, max_texts_per_class=25, min_unlabelled_negatives=40)
-    samples = [
-        labelled_texts(exchanges.repartition(n), known, None, day, conf) for n in (1, 3, 7)
-    ]
+    samples = [labelled_texts(exchanges.repartition(n), known, None, day, conf) for n in (1, 3, 7)]
     assert 10 < int((samples[0]["label"] == 1).sum()) < 60  # sampled, not everything
     for other in samples[1:]:
         pd.testing.assert_frame_equal(samples[0], other)

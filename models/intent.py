@@ -149,7 +149,7 @@ _DRAW_BUCKETS = 1_000_003  # resolution of a row's sampling draw (a prime)
 def _in_order(pdf: pd.DataFrame) -> pd.DataFrame:
     """The sample sorted by its content, so the classifier fitted on it does not depend on the
     order Spark's partitions arrived in."""
-    keys = [c for c in ("label", "account_id", "event_date", "text") if c in pdf.columns]
+    keys = ["label", "account_id", "event_date", "text"]
     return pdf.sort_values(keys, kind="mergesort", na_position="first").reset_index(drop=True)
 
 

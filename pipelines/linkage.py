@@ -20,8 +20,6 @@ from distillwatch.vocabulary import CONTENT_TYPES
 
 log = logging.getLogger(__name__)
 
-INDICATOR_COLUMNS = ("account_id", "ind_type", "ind_value", "n_exchanges", "text_key")
-
 
 def _ind(kind: str, value: Column) -> Column:
     return F.struct(F.lit(kind).alias("ind_type"), value.cast("string").alias("ind_value"))
